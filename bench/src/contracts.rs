@@ -1,0 +1,1 @@
+//! Contract execution benchmark (filled in with the contract engine).

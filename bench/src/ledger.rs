@@ -1,0 +1,1 @@
+//! Ledger benchmark: append+commit and verify rates.

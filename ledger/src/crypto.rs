@@ -1,0 +1,302 @@
+//! ed25519 keys and signatures, and parallel batch verification.
+//!
+//! Keys are checked strictly once, when they enter a [`KeyRing`] (enrolment):
+//! a weak (small-order) key is refused there. Batch verification then skips
+//! the per-signature weak-key checks and splits the batch across all cores.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rand_core::CryptoRngCore;
+use rayon::prelude::*;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::bytes::FixedBytes;
+use crate::hash::Hash32;
+
+/// An ed25519 public key as its 32 compressed bytes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+/// An ed25519 signature, 64 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature(pub [u8; 64]);
+
+impl PublicKey {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Result<Self, CryptoError> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| CryptoError::MalformedKey)?;
+        Ok(PublicKey(out))
+    }
+
+    /// Short form for logs: the first 8 hex digits.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.short())
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({}…)", hex::encode(&self.0[..8]))
+    }
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        FixedBytes(self.0).serialize(s)
+    }
+}
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        FixedBytes::<32>::deserialize(d).map(|b| PublicKey(b.0))
+    }
+}
+impl Serialize for Signature {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        FixedBytes(self.0).serialize(s)
+    }
+}
+impl<'de> Deserialize<'de> for Signature {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        FixedBytes::<64>::deserialize(d).map(|b| Signature(b.0))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("malformed public key: expected 32 bytes of a valid curve point")]
+    MalformedKey,
+    #[error("weak public key {0}: small-order points are refused at enrolment")]
+    WeakKey(String),
+    #[error("unknown key {0}: not enrolled")]
+    UnknownKey(String),
+    #[error("bad signature by key {key} (item {index} of the batch)")]
+    BadSignature { index: usize, key: String },
+}
+
+/// A signing key. The secret never leaves this type except through
+/// [`Keypair::secret_bytes`], which key files use.
+pub struct Keypair {
+    signing: SigningKey,
+}
+
+impl Keypair {
+    pub fn generate(rng: &mut impl CryptoRngCore) -> Keypair {
+        Keypair {
+            signing: SigningKey::generate(rng),
+        }
+    }
+
+    pub fn from_seed(seed: [u8; 32]) -> Keypair {
+        Keypair {
+            signing: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.signing.verifying_key().to_bytes())
+    }
+
+    /// Signs a 32-byte digest (a record id, approval digest or block hash).
+    pub fn sign(&self, digest: &Hash32) -> Signature {
+        Signature(self.signing.sign(digest.as_bytes()).to_bytes())
+    }
+}
+
+impl fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Keypair({})", self.public().short())
+    }
+}
+
+/// Decompresses and strictly checks a key: it must be a valid point and not
+/// of small order.
+pub fn enrol_key(key: &PublicKey) -> Result<VerifyingKey, CryptoError> {
+    let vk = VerifyingKey::from_bytes(&key.0).map_err(|_| CryptoError::MalformedKey)?;
+    if vk.is_weak() {
+        return Err(CryptoError::WeakKey(key.short()));
+    }
+    Ok(vk)
+}
+
+/// Verifies one signature strictly (no batch). Used for single records at the
+/// API edge, where a precise error matters more than throughput.
+pub fn verify_one(key: &PublicKey, digest: &Hash32, sig: &Signature) -> Result<(), CryptoError> {
+    let vk = enrol_key(key)?;
+    let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+    vk.verify_strict(digest.as_bytes(), &sig)
+        .map_err(|_| CryptoError::BadSignature {
+            index: 0,
+            key: key.short(),
+        })
+}
+
+/// Enrolled keys, decompressed once. Verification looks keys up here, so a
+/// key that was never enrolled cannot verify anything.
+#[derive(Default, Clone)]
+pub struct KeyRing {
+    keys: BTreeMap<PublicKey, VerifyingKey>,
+}
+
+impl KeyRing {
+    pub fn new() -> KeyRing {
+        KeyRing::default()
+    }
+
+    pub fn enrol(&mut self, key: PublicKey) -> Result<(), CryptoError> {
+        if !self.keys.contains_key(&key) {
+            let vk = enrol_key(&key)?;
+            self.keys.insert(key, vk);
+        }
+        Ok(())
+    }
+
+    pub fn contains(&self, key: &PublicKey) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    fn get(&self, key: &PublicKey) -> Result<&VerifyingKey, CryptoError> {
+        self.keys
+            .get(key)
+            .ok_or_else(|| CryptoError::UnknownKey(key.short()))
+    }
+}
+
+/// One signature to check: `key` signed the 32-byte `digest`.
+#[derive(Clone, Copy, Debug)]
+pub struct SignedDigest {
+    pub key: PublicKey,
+    pub digest: Hash32,
+    pub signature: Signature,
+}
+
+/// Items per batch handed to one core. Large enough that the batch equation
+/// amortises well, small enough that two cores stay busy on modest blocks.
+const BATCH_CHUNK: usize = 256;
+
+/// Verifies every item, batching per chunk and spreading chunks across the
+/// rayon pool. On failure, names the first bad item (by index into `items`).
+pub fn verify_batch(ring: &KeyRing, items: &[SignedDigest]) -> Result<(), CryptoError> {
+    let failures: Vec<CryptoError> = items
+        .par_chunks(BATCH_CHUNK)
+        .enumerate()
+        .filter_map(|(chunk_no, chunk)| {
+            verify_chunk(ring, chunk, chunk_no * BATCH_CHUNK).err()
+        })
+        .collect();
+    match failures.into_iter().min_by_key(error_index) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn error_index(e: &CryptoError) -> usize {
+    match e {
+        CryptoError::BadSignature { index, .. } => *index,
+        _ => 0,
+    }
+}
+
+fn verify_chunk(ring: &KeyRing, chunk: &[SignedDigest], offset: usize) -> Result<(), CryptoError> {
+    let mut keys = Vec::with_capacity(chunk.len());
+    let mut sigs = Vec::with_capacity(chunk.len());
+    let mut msgs: Vec<&[u8]> = Vec::with_capacity(chunk.len());
+    for item in chunk {
+        keys.push(*ring.get(&item.key)?);
+        sigs.push(ed25519_dalek::Signature::from_bytes(&item.signature.0));
+        msgs.push(item.digest.as_bytes());
+    }
+    if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
+        return Ok(());
+    }
+    // The batch failed: find the culprit one by one so the error is precise.
+    for (i, item) in chunk.iter().enumerate() {
+        if keys[i].verify_strict(msgs[i], &sigs[i]).is_err() {
+            return Err(CryptoError::BadSignature {
+                index: offset + i,
+                key: item.key.short(),
+            });
+        }
+    }
+    // Batch and strict disagree only for adversarial non-canonical inputs.
+    Err(CryptoError::BadSignature {
+        index: offset,
+        key: chunk[0].key.short(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{domain, hash_domain};
+
+    fn items(n: usize) -> (KeyRing, Vec<SignedDigest>) {
+        let kp = Keypair::from_seed([7; 32]);
+        let mut ring = KeyRing::new();
+        ring.enrol(kp.public()).unwrap();
+        let items = (0..n)
+            .map(|i| {
+                let digest = hash_domain(domain::RECORD, &(i as u64).to_le_bytes());
+                SignedDigest {
+                    key: kp.public(),
+                    digest,
+                    signature: kp.sign(&digest),
+                }
+            })
+            .collect();
+        (ring, items)
+    }
+
+    #[test]
+    fn batch_accepts_good_and_names_the_bad_item() {
+        let (ring, mut items) = items(1000);
+        assert!(verify_batch(&ring, &items).is_ok());
+        items[700].signature.0[5] ^= 1;
+        match verify_batch(&ring, &items) {
+            Err(CryptoError::BadSignature { index, .. }) => assert_eq!(index, 700),
+            other => panic!("expected bad signature, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let (_, items) = items(3);
+        let empty = KeyRing::new();
+        assert!(matches!(
+            verify_batch(&empty, &items),
+            Err(CryptoError::UnknownKey(_))
+        ));
+    }
+
+    #[test]
+    fn weak_key_is_refused_at_enrolment() {
+        // The identity point (compressed y = 1) has small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(matches!(
+            KeyRing::new().enrol(PublicKey(identity)),
+            Err(CryptoError::WeakKey(_))
+        ));
+    }
+}

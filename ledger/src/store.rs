@@ -1,0 +1,479 @@
+//! The RocksDB store: blocks, records with their outcomes, contract state,
+//! lookup indexes, attestations, and column families the node uses for Raft
+//! and its private vault.
+//!
+//! A block, its records and outcomes, its state writes, its indexes, the new
+//! head and any caller metadata (the Raft applied index) go into **one**
+//! `WriteBatch` written with fsync, so a crash never leaves half a block.
+//! Key layouts are in docs/ENCODING.md §Store.
+
+use std::path::Path;
+
+use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use serde::{Deserialize, Serialize};
+
+use crate::block::{Attestation, Block, BlockHash, BlockHeader, Genesis, Outcome, StateWrite};
+use crate::chainfile::{verify_stream, ChainCheckError, ChainReader, ChainSummary, ChainWriter};
+use crate::codec;
+use crate::hash::Hash32;
+use crate::pseudonym::{ClaimId, PersonId};
+use crate::record::{RecordId, SignedRecord};
+use crate::types::{FundId, Height};
+use crate::verify::{ChainVerifier, VerifiedBlock};
+
+pub mod cf {
+    pub const BLOCKS: &str = "blocks";
+    pub const BLOCK_HASH: &str = "block_hash";
+    pub const RECORDS: &str = "records";
+    pub const STATE: &str = "state";
+    pub const IDX_CLAIM: &str = "idx_claim";
+    pub const IDX_PERSON: &str = "idx_person";
+    pub const IDX_FUND: &str = "idx_fund";
+    pub const ATTESTATIONS: &str = "attestations";
+    pub const META: &str = "meta";
+    pub const RAFT_LOG: &str = "raft_log";
+    pub const RAFT_META: &str = "raft_meta";
+    /// Private to this node: raw bills and salts. Never exported or replicated.
+    pub const VAULT: &str = "vault";
+
+    pub const ALL: [&str; 12] = [
+        BLOCKS, BLOCK_HASH, RECORDS, STATE, IDX_CLAIM, IDX_PERSON, IDX_FUND, ATTESTATIONS, META, RAFT_LOG,
+        RAFT_META, VAULT,
+    ];
+}
+
+const META_GENESIS: &[u8] = b"genesis";
+const META_HEAD: &[u8] = b"head";
+/// Set when blocks were imported without executing contracts: the `state`
+/// column family then does not match `head.state_root`.
+const META_STATE_DETACHED: &[u8] = b"state_detached";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("rocksdb: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error("store at {0} already holds a chain")]
+    AlreadyInitialised(String),
+    #[error("store has no genesis: not a fundtrail data directory")]
+    NoGenesis,
+    #[error("store is corrupt: {what} at height {height}")]
+    Corrupt { what: String, height: Height },
+    #[error("block {actual} does not extend the head (expected height {expected} on parent {parent})")]
+    NotNext { expected: Height, actual: Height, parent: Hash32 },
+    #[error("block {0} is not in the store")]
+    MissingBlock(Height),
+}
+
+/// The latest committed block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub height: Height,
+    pub hash: Hash32,
+    pub state_root: Hash32,
+    pub timestamp_ms: u64,
+}
+
+/// How a block is kept: the header and its record ids; records live in
+/// their own column family so a lookup by id reads one small value.
+#[derive(Serialize, Deserialize)]
+struct StoredBlock {
+    header: BlockHeader,
+    record_ids: Vec<RecordId>,
+}
+
+/// A record where it was committed, with the contracts' verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordEntry {
+    pub height: Height,
+    pub index: u32,
+    pub record: SignedRecord,
+    pub outcome: Outcome,
+}
+
+pub struct Store {
+    db: DB,
+    genesis: Genesis,
+}
+
+fn db_options() -> Options {
+    let mut o = Options::default();
+    o.create_if_missing(true);
+    o.create_missing_column_families(true);
+    o.set_compression_type(rocksdb::DBCompressionType::None);
+    o.increase_parallelism(2);
+    o
+}
+
+fn open_db(path: &Path) -> Result<DB, StoreError> {
+    let cfs = cf::ALL.iter().map(|name| ColumnFamilyDescriptor::new(*name, db_options()));
+    Ok(DB::open_cf_descriptors(&db_options(), path, cfs)?)
+}
+
+fn height_key(h: Height) -> [u8; 8] {
+    h.0.to_be_bytes()
+}
+
+fn index_key(prefix: &[u8], height: Height, index: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 12);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&height.0.to_be_bytes());
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+pub fn claim_prefix(c: &ClaimId) -> Vec<u8> {
+    let mut k = c.epoch.to_be_bytes().to_vec();
+    k.extend_from_slice(c.tag.as_bytes());
+    k
+}
+
+pub fn person_prefix(p: &PersonId) -> Vec<u8> {
+    let mut k = p.epoch.to_be_bytes().to_vec();
+    k.extend_from_slice(p.tag.as_bytes());
+    k
+}
+
+pub fn fund_prefix(f: &FundId) -> Vec<u8> {
+    let mut k = f.as_str().as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+impl Store {
+    /// Creates a new store for `genesis`. `genesis_state_root` is the state
+    /// root the contracts compute for genesis.
+    pub fn create(path: &Path, genesis: &Genesis, genesis_state_root: Hash32) -> Result<Store, StoreError> {
+        let db = open_db(path)?;
+        if db.get_cf(Self::cf_of(&db, cf::META), META_GENESIS)?.is_some() {
+            return Err(StoreError::AlreadyInitialised(path.display().to_string()));
+        }
+        let head = Head {
+            height: Height(0),
+            hash: genesis.hash().hash(),
+            state_root: genesis_state_root,
+            timestamp_ms: genesis.timestamp_ms,
+        };
+        let mut batch = WriteBatch::default();
+        let meta = Self::cf_of(&db, cf::META);
+        batch.put_cf(meta, META_GENESIS, codec::encode(genesis));
+        batch.put_cf(meta, META_HEAD, codec::encode(&head));
+        db.write_opt(batch, &sync_write())?;
+        Ok(Store {
+            db,
+            genesis: genesis.clone(),
+        })
+    }
+
+    /// Opens an existing store.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.join("CURRENT").exists() {
+            return Err(StoreError::NoGenesis);
+        }
+        let db = open_db(path)?;
+        let bytes = db
+            .get_cf(Self::cf_of(&db, cf::META), META_GENESIS)?
+            .ok_or(StoreError::NoGenesis)?;
+        let genesis = codec::decode("stored genesis", &bytes).map_err(|e| StoreError::Corrupt {
+            what: e.to_string(),
+            height: Height(0),
+        })?;
+        Ok(Store { db, genesis })
+    }
+
+    fn cf_of<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
+        db.cf_handle(name).expect("every column family is opened with the store")
+    }
+
+    pub fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        Self::cf_of(&self.db, name)
+    }
+
+    /// The underlying database, for the node's Raft and vault column families.
+    pub fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    pub fn head(&self) -> Result<Head, StoreError> {
+        let bytes = self.db.get_cf(self.cf(cf::META), META_HEAD)?.ok_or(StoreError::NoGenesis)?;
+        self.decode("head", Height(0), &bytes)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, what: &str, height: Height, bytes: &[u8]) -> Result<T, StoreError> {
+        codec::decode("stored value", bytes).map_err(|e| StoreError::Corrupt {
+            what: format!("{what}: {e}"),
+            height,
+        })
+    }
+
+    /// Commits one block atomically with its state writes and any extra
+    /// metadata (e.g. the Raft applied index), then fsyncs.
+    pub fn commit_block(
+        &self,
+        block: &VerifiedBlock,
+        state_writes: &[StateWrite],
+        extra_meta: &[(&[u8], Vec<u8>)],
+    ) -> Result<Head, StoreError> {
+        let head = self.head()?;
+        let header = block.header();
+        if header.height != head.height.next() || header.prev_hash != head.hash {
+            return Err(StoreError::NotNext {
+                expected: head.height.next(),
+                actual: header.height,
+                parent: head.hash,
+            });
+        }
+        let mut batch = WriteBatch::default();
+        let new_head = self.stage_block(&mut batch, block.block());
+        for (k, v) in state_writes {
+            match v {
+                Some(v) => batch.put_cf(self.cf(cf::STATE), k, v),
+                None => batch.delete_cf(self.cf(cf::STATE), k),
+            }
+        }
+        for (k, v) in extra_meta {
+            batch.put_cf(self.cf(cf::META), k, v);
+        }
+        self.db.write_opt(batch, &sync_write())?;
+        Ok(new_head)
+    }
+
+    fn stage_block(&self, batch: &mut WriteBatch, block: &Block) -> Head {
+        let h = block.header.height;
+        let hash = block.hash();
+        let mut ids = Vec::with_capacity(block.records.len());
+        for (i, (record, outcome)) in block.records.iter().zip(&block.outcomes).enumerate() {
+            let id = outcome.record_id;
+            ids.push(id);
+            let entry = RecordEntryRef { height: h, index: i as u32, record, outcome };
+            batch.put_cf(self.cf(cf::RECORDS), id.as_bytes(), codec::encode(&entry));
+            self.stage_indexes(batch, record, h, i as u32, &id);
+        }
+        let stored = StoredBlockRef { header: &block.header, record_ids: &ids };
+        batch.put_cf(self.cf(cf::BLOCKS), height_key(h), codec::encode(&stored));
+        batch.put_cf(self.cf(cf::BLOCK_HASH), hash.as_bytes(), height_key(h));
+        let head = Head {
+            height: h,
+            hash: hash.hash(),
+            state_root: block.header.state_root,
+            timestamp_ms: block.header.timestamp_ms,
+        };
+        batch.put_cf(self.cf(cf::META), META_HEAD, codec::encode(&head));
+        head
+    }
+
+    fn stage_indexes(&self, batch: &mut WriteBatch, record: &SignedRecord, h: Height, i: u32, id: &RecordId) {
+        let body = &record.envelope.body;
+        if let Some(c) = body.claim() {
+            batch.put_cf(self.cf(cf::IDX_CLAIM), index_key(&claim_prefix(&c), h, i), id.as_bytes());
+        }
+        if let Some(p) = body.person() {
+            batch.put_cf(self.cf(cf::IDX_PERSON), index_key(&person_prefix(&p), h, i), id.as_bytes());
+        }
+        for f in body.funds() {
+            batch.put_cf(self.cf(cf::IDX_FUND), index_key(&fund_prefix(f), h, i), id.as_bytes());
+        }
+    }
+
+    pub fn header(&self, h: Height) -> Result<Option<BlockHeader>, StoreError> {
+        Ok(self.stored_block(h)?.map(|s| s.header))
+    }
+
+    fn stored_block(&self, h: Height) -> Result<Option<StoredBlock>, StoreError> {
+        match self.db.get_cf(self.cf(cf::BLOCKS), height_key(h))? {
+            Some(bytes) => Ok(Some(self.decode("block", h, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The whole block at height `h`.
+    pub fn block(&self, h: Height) -> Result<Option<Block>, StoreError> {
+        let Some(stored) = self.stored_block(h)? else {
+            return Ok(None);
+        };
+        let keys: Vec<&[u8; 32]> = stored.record_ids.iter().map(|id| id.as_bytes()).collect();
+        let values = self.db.batched_multi_get_cf(self.cf(cf::RECORDS), keys, false);
+        let mut records = Vec::with_capacity(values.len());
+        let mut outcomes = Vec::with_capacity(values.len());
+        for v in values {
+            let bytes = v?.ok_or_else(|| StoreError::Corrupt {
+                what: "record listed in block is missing".into(),
+                height: h,
+            })?;
+            let entry: RecordEntry = self.decode("record", h, &bytes)?;
+            records.push(entry.record);
+            outcomes.push(entry.outcome);
+        }
+        Ok(Some(Block { header: stored.header, records, outcomes }))
+    }
+
+    pub fn height_of(&self, hash: &BlockHash) -> Result<Option<Height>, StoreError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(cf::BLOCK_HASH), hash.as_bytes())?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(|b| Height(u64::from_be_bytes(b))))
+    }
+
+    pub fn record(&self, id: &RecordId) -> Result<Option<RecordEntry>, StoreError> {
+        match self.db.get_cf(self.cf(cf::RECORDS), id.as_bytes())? {
+            Some(bytes) => Ok(Some(self.decode("record", Height(0), &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn contains_record(&self, id: &RecordId) -> Result<bool, StoreError> {
+        Ok(self.db.get_pinned_cf(self.cf(cf::RECORDS), id.as_bytes())?.is_some())
+    }
+
+    fn index_scan(&self, cf_name: &str, prefix: &[u8]) -> Result<Vec<RecordId>, StoreError> {
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(self.cf(cf_name), IteratorMode::From(prefix, Direction::Forward));
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            let bytes = <[u8; 32]>::try_from(v.as_ref()).map_err(|_| StoreError::Corrupt {
+                what: format!("{cf_name} entry is not a record id"),
+                height: Height(0),
+            })?;
+            out.push(RecordId::from_hash(Hash32(bytes)));
+        }
+        Ok(out)
+    }
+
+    /// Record ids about a claim, in chain order.
+    pub fn records_by_claim(&self, c: &ClaimId) -> Result<Vec<RecordId>, StoreError> {
+        self.index_scan(cf::IDX_CLAIM, &claim_prefix(c))
+    }
+
+    pub fn records_by_person(&self, p: &PersonId) -> Result<Vec<RecordId>, StoreError> {
+        self.index_scan(cf::IDX_PERSON, &person_prefix(p))
+    }
+
+    pub fn records_by_fund(&self, f: &FundId) -> Result<Vec<RecordId>, StoreError> {
+        self.index_scan(cf::IDX_FUND, &fund_prefix(f))
+    }
+
+    pub fn state_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(cf::STATE), key)?)
+    }
+
+    /// Stores an attestation (no fsync: attestations are re-gossiped).
+    pub fn put_attestation(&self, a: &Attestation) -> Result<(), StoreError> {
+        let mut key = height_key(a.height).to_vec();
+        key.extend_from_slice(&a.node_key.0);
+        self.db.put_cf(self.cf(cf::ATTESTATIONS), key, codec::encode(a))?;
+        Ok(())
+    }
+
+    pub fn attestations(&self, h: Height) -> Result<Vec<Attestation>, StoreError> {
+        let prefix = height_key(h);
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(self.cf(cf::ATTESTATIONS), IteratorMode::From(&prefix, Direction::Forward));
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.push(self.decode("attestation", h, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Blocks from `from` to the head, one at a time.
+    pub fn blocks_from(&self, from: Height) -> impl Iterator<Item = Result<Block, StoreError>> + '_ {
+        let mut next = from.0.max(1);
+        std::iter::from_fn(move || {
+            let h = Height(next);
+            next += 1;
+            self.block(h).transpose()
+        })
+    }
+
+    /// Streams blocks `1..=head` with their attestations into a chain file.
+    pub fn export<W: std::io::Write>(&self, out: W) -> Result<ChainSummary, ExportError> {
+        let head = self.head()?;
+        let mut writer = ChainWriter::new(out, &self.genesis, Height(1), head.height)?;
+        let mut records = 0u64;
+        for h in 1..=head.height.0 {
+            let block = self.block(Height(h))?.ok_or(StoreError::MissingBlock(Height(h)))?;
+            records += block.records.len() as u64;
+            writer.write_block(&block, &self.attestations(Height(h))?)?;
+        }
+        writer.finish()?;
+        Ok(ChainSummary {
+            blocks: head.height.0,
+            records,
+            head_height: head.height,
+            head_hash: head.hash,
+            min_attesting_orgs: 0,
+        })
+    }
+
+    /// Whether blocks were imported without executing contracts.
+    pub fn state_detached(&self) -> Result<bool, StoreError> {
+        Ok(self.db.get_cf(self.cf(cf::META), META_STATE_DETACHED)?.is_some())
+    }
+
+    /// Verifies a chain file and imports it into a fresh store at `path`.
+    /// Contract state is not materialised (that needs the contracts); the
+    /// store is marked so, and keeps the headers' state roots.
+    pub fn import<R: std::io::Read>(path: &Path, input: R) -> Result<(Store, ChainSummary), ImportError> {
+        let mut reader = ChainReader::new(input).map_err(ChainCheckError::from)?;
+        let genesis = reader.genesis().clone();
+        let store = Store::create(path, &genesis, Hash32::ZERO)?;
+        let mut verifier = ChainVerifier::new(genesis).map_err(ChainCheckError::from)?;
+        let summary = verify_stream(&mut reader, &mut verifier, |vb, report, atts| {
+            let sink_err = |e: StoreError| ChainCheckError::Sink {
+                height: report.height,
+                source: Box::new(e),
+            };
+            store
+                .commit_block(&vb, &[], &[(META_STATE_DETACHED, vec![1])])
+                .map_err(sink_err)?;
+            atts.iter().try_for_each(|a| store.put_attestation(a)).map_err(sink_err)
+        })?;
+        Ok((store, summary))
+    }
+}
+
+#[derive(Serialize)]
+struct StoredBlockRef<'a> {
+    header: &'a BlockHeader,
+    record_ids: &'a [RecordId],
+}
+
+#[derive(Serialize)]
+struct RecordEntryRef<'a> {
+    height: Height,
+    index: u32,
+    record: &'a SignedRecord,
+    outcome: &'a Outcome,
+}
+
+fn sync_write() -> WriteOptions {
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    w
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing the chain file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Check(#[from] ChainCheckError),
+}

@@ -1,0 +1,497 @@
+//! Offline chain verification: hash links, Merkle roots, record form, every
+//! record and approval signature (batch-verified across cores) and every
+//! attestation signature. Contract replay (outcomes and state roots) lives in
+//! the contracts crate; this module needs nothing but the chain itself.
+//!
+//! Blocks are checked in groups so signature batches span many blocks, and
+//! the error reported is always the first problem in chain order.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rayon::prelude::*;
+
+use crate::block::{outcomes_root, Attestation, Block, BlockHash, BlockHeader, Genesis, BLOCK_VERSION};
+use crate::crypto::{verify_batch, CryptoError, KeyRing, PublicKey, SignedDigest};
+use crate::hash::{domain, hash_domain, Hash32};
+use crate::merkle;
+use crate::record::{MemberBody, RecordBody, RecordError, RecordId};
+use crate::types::{Height, KeyRole, OrgId};
+
+/// What was wrong, where. `record` is set when one record is to blame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct VerifyError {
+    pub height: Height,
+    pub record: Option<RecordId>,
+    pub kind: VerifyErrorKind,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "height {}", self.height)?;
+        if let Some(r) = &self.record {
+            write!(f, ", record {r}")?;
+        }
+        write!(f, ": {}", self.kind)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyErrorKind {
+    #[error("block version {0} is not supported")]
+    Version(u16),
+    #[error("block belongs to chain {actual}, expected {expected}")]
+    WrongChain { expected: String, actual: String },
+    #[error("expected height {expected}, found {actual}")]
+    HeightGap { expected: Height, actual: Height },
+    #[error("prev_hash {actual} does not link to the previous block {expected}")]
+    BrokenLink { expected: Hash32, actual: Hash32 },
+    #[error("timestamp {actual} ms is before the previous block's {previous} ms")]
+    TimeRegressed { previous: u64, actual: u64 },
+    #[error("records_root is {actual} but the records hash to {expected}")]
+    RecordsRoot { expected: Hash32, actual: Hash32 },
+    #[error("outcomes_root is {actual} but the outcomes hash to {expected}")]
+    OutcomesRoot { expected: Hash32, actual: Hash32 },
+    #[error("{records} records but {outcomes} outcomes")]
+    OutcomeCount { records: usize, outcomes: usize },
+    #[error("outcome {index} names record {named}, not the record at that index")]
+    OutcomeForOtherRecord { index: usize, named: RecordId },
+    #[error("record appears twice in the chain (first at height {first})")]
+    RepeatedRecord { first: Height },
+    #[error("record is malformed: {0}")]
+    RecordForm(RecordError),
+    #[error("signature check failed: {0}")]
+    Signature(CryptoError),
+    #[error("attestation by {key} is not from an enrolled node key")]
+    UnknownAttester { key: String },
+    #[error("attestation signs block {actual}, but the block at this height is {expected}")]
+    AttestationForOtherBlock { expected: BlockHash, actual: BlockHash },
+    #[error("attestation signature by node {key} is invalid")]
+    AttestationSignature { key: String },
+    #[error("only {actual} organisations attested this block, {required} required")]
+    AttestationQuorum { required: usize, actual: usize },
+    #[error("chain ends at height {actual}, expected {expected}")]
+    Truncated { expected: Height, actual: Height },
+}
+
+/// A block whose structure, links and signatures have been checked, or that
+/// this node sealed itself from records it verified. Only this module and
+/// [`crate::block`]'s sealing can construct one; the store accepts only these.
+#[derive(Clone, Debug)]
+pub struct VerifiedBlock {
+    block: Block,
+}
+
+impl VerifiedBlock {
+    pub(crate) fn new_unchecked(block: Block) -> VerifiedBlock {
+        VerifiedBlock { block }
+    }
+
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    pub fn into_block(self) -> Block {
+        self.block
+    }
+
+    pub fn header(&self) -> &BlockHeader {
+        &self.block.header
+    }
+}
+
+/// Per-block result of verification, for reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockReport {
+    pub height: Height,
+    pub hash: BlockHash,
+    pub records: usize,
+    /// Distinct organisations with a valid attestation of this block.
+    pub attesting_orgs: usize,
+}
+
+/// Verifies a chain block by block, carrying the link and key state forward.
+pub struct ChainVerifier {
+    genesis: Genesis,
+    ring: KeyRing,
+    node_orgs: BTreeMap<PublicKey, OrgId>,
+    prev_hash: Hash32,
+    next_height: Height,
+    last_timestamp: u64,
+    seen: BTreeMap<RecordId, Height>,
+    required_attesting_orgs: usize,
+}
+
+impl ChainVerifier {
+    /// Starts at height 1 after `genesis`. Every genesis key is enrolled
+    /// strictly here.
+    pub fn new(genesis: Genesis) -> Result<ChainVerifier, VerifyError> {
+        let at_genesis = |e| VerifyError {
+            height: Height(0),
+            record: None,
+            kind: VerifyErrorKind::Signature(e),
+        };
+        let mut ring = KeyRing::new();
+        let mut node_orgs = BTreeMap::new();
+        for org in &genesis.orgs {
+            for k in &org.keys {
+                ring.enrol(k.key).map_err(at_genesis)?;
+                if k.role == KeyRole::Node {
+                    node_orgs.insert(k.key, org.id.clone());
+                }
+            }
+        }
+        Ok(ChainVerifier {
+            prev_hash: genesis.hash().hash(),
+            last_timestamp: genesis.timestamp_ms,
+            genesis,
+            ring,
+            node_orgs,
+            next_height: Height(1),
+            seen: BTreeMap::new(),
+            required_attesting_orgs: 0,
+        })
+    }
+
+    /// Requires every block to be attested by at least `orgs` organisations.
+    pub fn require_attesting_orgs(mut self, orgs: usize) -> ChainVerifier {
+        self.required_attesting_orgs = orgs;
+        self
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    pub fn next_height(&self) -> Height {
+        self.next_height
+    }
+
+    pub fn head_hash(&self) -> Hash32 {
+        self.prev_hash
+    }
+
+    /// Checks a run of consecutive blocks with their attestations. On success
+    /// the blocks are returned as [`VerifiedBlock`]s with a report each.
+    pub fn verify_blocks(
+        &mut self,
+        entries: Vec<(Block, Vec<Attestation>)>,
+    ) -> Result<Vec<(VerifiedBlock, BlockReport)>, VerifyError> {
+        self.check_links(&entries)?;
+        let scans: Vec<BlockScan> = entries.par_iter().map(|(b, a)| scan_block(b, a)).collect();
+        self.check_scans(&entries, &scans)?;
+        self.check_signatures(&scans)?;
+        let reports = self.check_roots_and_attestations(&entries, &scans)?;
+        self.advance(&entries, &scans)?;
+        Ok(entries
+            .into_iter()
+            .zip(reports)
+            .map(|((block, _), report)| (VerifiedBlock::new_unchecked(block), report))
+            .collect())
+    }
+
+    fn check_links(&self, entries: &[(Block, Vec<Attestation>)]) -> Result<(), VerifyError> {
+        let mut prev_hash = self.prev_hash;
+        let mut expected_height = self.next_height;
+        let mut last_ts = self.last_timestamp;
+        for (block, _) in entries {
+            let h = &block.header;
+            let fail = |kind| Err(VerifyError { height: h.height, record: None, kind });
+            if h.version != BLOCK_VERSION {
+                return fail(VerifyErrorKind::Version(h.version));
+            }
+            if h.chain_id != self.genesis.chain_id {
+                return fail(VerifyErrorKind::WrongChain {
+                    expected: self.genesis.chain_id.to_string(),
+                    actual: h.chain_id.to_string(),
+                });
+            }
+            if h.height != expected_height {
+                return Err(VerifyError {
+                    height: expected_height,
+                    record: None,
+                    kind: VerifyErrorKind::HeightGap { expected: expected_height, actual: h.height },
+                });
+            }
+            if h.prev_hash != prev_hash {
+                return fail(VerifyErrorKind::BrokenLink { expected: prev_hash, actual: h.prev_hash });
+            }
+            if h.timestamp_ms < last_ts {
+                return fail(VerifyErrorKind::TimeRegressed { previous: last_ts, actual: h.timestamp_ms });
+            }
+            prev_hash = h.hash().hash();
+            expected_height = expected_height.next();
+            last_ts = h.timestamp_ms;
+        }
+        Ok(())
+    }
+
+    fn check_scans(&self, entries: &[(Block, Vec<Attestation>)], scans: &[BlockScan]) -> Result<(), VerifyError> {
+        for ((block, _), scan) in entries.iter().zip(scans) {
+            if let Some((index, e)) = &scan.form_error {
+                return Err(VerifyError {
+                    height: block.header.height,
+                    record: Some(scan.ids[*index]),
+                    kind: VerifyErrorKind::RecordForm(e.clone()),
+                });
+            }
+            for (i, r) in block.records.iter().enumerate() {
+                if let Err(e) = r.check_chain(&self.genesis.chain_id) {
+                    return Err(VerifyError {
+                        height: block.header.height,
+                        record: Some(scan.ids[i]),
+                        kind: VerifyErrorKind::RecordForm(e),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_signatures(&self, scans: &[BlockScan]) -> Result<(), VerifyError> {
+        let ring = self.ring_with_new_keys(scans);
+        let all: Vec<SignedDigest> = scans.iter().flat_map(|s| s.digests.iter().copied()).collect();
+        let Err(e) = verify_batch(&ring, &all) else {
+            return Ok(());
+        };
+        let index = match &e {
+            CryptoError::BadSignature { index, .. } => *index,
+            _ => first_unknown_key(&ring, &all),
+        };
+        let mut offset = 0;
+        for scan in scans {
+            if index < offset + scan.digests.len() {
+                let record = scan.digest_owner[index - offset];
+                return Err(VerifyError {
+                    height: scan.height,
+                    record: Some(scan.ids[record]),
+                    kind: VerifyErrorKind::Signature(e),
+                });
+            }
+            offset += scan.digests.len();
+        }
+        Err(VerifyError { height: self.next_height, record: None, kind: VerifyErrorKind::Signature(e) })
+    }
+
+    /// Keys added by accepted `member` records in this group are enrolled
+    /// provisionally for the batch; [`ChainVerifier::advance`] then checks
+    /// each key was enrolled before the block that uses it.
+    fn ring_with_new_keys(&self, scans: &[BlockScan]) -> KeyRing {
+        let mut ring = self.ring.clone();
+        for scan in scans {
+            for key in &scan.added_keys {
+                let _ = ring.enrol(*key);
+            }
+        }
+        ring
+    }
+
+    fn check_roots_and_attestations(
+        &self,
+        entries: &[(Block, Vec<Attestation>)],
+        scans: &[BlockScan],
+    ) -> Result<Vec<BlockReport>, VerifyError> {
+        entries
+            .iter()
+            .zip(scans)
+            .map(|((block, atts), scan)| {
+                check_roots(block, scan)?;
+                let attesting_orgs = self.check_attestations(block, atts)?;
+                Ok(BlockReport {
+                    height: block.header.height,
+                    hash: scan.hash,
+                    records: block.records.len(),
+                    attesting_orgs,
+                })
+            })
+            .collect()
+    }
+
+    fn check_attestations(&self, block: &Block, atts: &[Attestation]) -> Result<usize, VerifyError> {
+        let height = block.header.height;
+        let fail = |kind| Err(VerifyError { height, record: None, kind });
+        let hash = block.hash();
+        let mut orgs = std::collections::BTreeSet::new();
+        for a in atts {
+            let Some(org) = self.node_orgs.get(&a.node_key) else {
+                return fail(VerifyErrorKind::UnknownAttester { key: a.node_key.short() });
+            };
+            if a.block_hash != hash || a.height != height || a.chain_id != self.genesis.chain_id {
+                return fail(VerifyErrorKind::AttestationForOtherBlock { expected: hash, actual: a.block_hash });
+            }
+            if verify_batch(&self.ring, &[a.signed_digest()]).is_err() {
+                return fail(VerifyErrorKind::AttestationSignature { key: a.node_key.short() });
+            }
+            orgs.insert(org);
+        }
+        if orgs.len() < self.required_attesting_orgs {
+            return fail(VerifyErrorKind::AttestationQuorum {
+                required: self.required_attesting_orgs,
+                actual: orgs.len(),
+            });
+        }
+        Ok(orgs.len())
+    }
+
+    fn advance(&mut self, entries: &[(Block, Vec<Attestation>)], scans: &[BlockScan]) -> Result<(), VerifyError> {
+        for ((block, _), scan) in entries.iter().zip(scans) {
+            let height = block.header.height;
+            for id in &scan.ids {
+                if let Some(first) = self.seen.insert(*id, height) {
+                    return Err(VerifyError {
+                        height,
+                        record: Some(*id),
+                        kind: VerifyErrorKind::RepeatedRecord { first },
+                    });
+                }
+            }
+            // A key added by a member record signs only from the next block.
+            if let Some(pos) = scan.digests.iter().position(|d| !self.ring.contains(&d.key)) {
+                return Err(VerifyError {
+                    height,
+                    record: Some(scan.ids[scan.digest_owner[pos]]),
+                    kind: VerifyErrorKind::Signature(CryptoError::UnknownKey(scan.digests[pos].key.short())),
+                });
+            }
+            for key in &scan.added_keys {
+                let _ = self.ring.enrol(*key);
+            }
+            self.prev_hash = scan.hash.hash();
+            self.next_height = height.next();
+            self.last_timestamp = block.header.timestamp_ms;
+        }
+        Ok(())
+    }
+
+    /// Fails unless the chain reached `expected_last` (a truncated export).
+    pub fn finish(&self, expected_last: Height) -> Result<(), VerifyError> {
+        let actual = Height(self.next_height.0 - 1);
+        if actual != expected_last {
+            return Err(VerifyError {
+                height: self.next_height,
+                record: None,
+                kind: VerifyErrorKind::Truncated { expected: expected_last, actual },
+            });
+        }
+        Ok(())
+    }
+}
+
+fn first_unknown_key(ring: &KeyRing, all: &[SignedDigest]) -> usize {
+    all.iter().position(|d| !ring.contains(&d.key)).unwrap_or(0)
+}
+
+/// What one pass over a block's records computes, in parallel per block.
+struct BlockScan {
+    height: Height,
+    hash: BlockHash,
+    ids: Vec<RecordId>,
+    records_root: Hash32,
+    outcomes_root: Hash32,
+    digests: Vec<SignedDigest>,
+    /// For each digest, the index of the record that carries it.
+    digest_owner: Vec<usize>,
+    form_error: Option<(usize, RecordError)>,
+    added_keys: Vec<PublicKey>,
+}
+
+fn scan_block(block: &Block, _atts: &[Attestation]) -> BlockScan {
+    let n = block.records.len();
+    let mut scan = BlockScan {
+        height: block.header.height,
+        hash: block.hash(),
+        ids: Vec::with_capacity(n),
+        records_root: Hash32::ZERO,
+        outcomes_root: outcomes_root(&block.outcomes),
+        digests: Vec::with_capacity(n),
+        digest_owner: Vec::with_capacity(n),
+        form_error: None,
+        added_keys: Vec::new(),
+    };
+    let mut leaves = Vec::with_capacity(n);
+    for (i, record) in block.records.iter().enumerate() {
+        let bytes = record.encode();
+        // The signed encoding is the envelope followed by the 64-byte signature.
+        let id = RecordId::from_hash(hash_domain(domain::RECORD, &bytes[..bytes.len() - 64]));
+        leaves.push(merkle::leaf_hash(&bytes));
+        scan.ids.push(id);
+        if scan.form_error.is_none() {
+            if let Err(e) = record.check_form() {
+                scan.form_error = Some((i, e));
+            }
+        }
+        let before = scan.digests.len();
+        record.signed_digests(id, &mut scan.digests);
+        scan.digest_owner.extend(std::iter::repeat_n(i, scan.digests.len() - before));
+        if let (RecordBody::Member(MemberBody::AddKey { key, .. }), Some(o)) =
+            (&record.envelope.body, block.outcomes.get(i))
+        {
+            if o.is_accepted() {
+                scan.added_keys.push(*key);
+            }
+        }
+    }
+    scan.records_root = merkle::root(&leaves);
+    scan
+}
+
+fn check_roots(block: &Block, scan: &BlockScan) -> Result<(), VerifyError> {
+    let h = &block.header;
+    let fail = |record, kind| Err(VerifyError { height: h.height, record, kind });
+    if block.outcomes.len() != block.records.len() {
+        return fail(None, VerifyErrorKind::OutcomeCount {
+            records: block.records.len(),
+            outcomes: block.outcomes.len(),
+        });
+    }
+    for (i, (o, id)) in block.outcomes.iter().zip(&scan.ids).enumerate() {
+        if o.record_id != *id {
+            return fail(Some(*id), VerifyErrorKind::OutcomeForOtherRecord { index: i, named: o.record_id });
+        }
+    }
+    if h.records_root != scan.records_root {
+        return fail(None, VerifyErrorKind::RecordsRoot { expected: scan.records_root, actual: h.records_root });
+    }
+    if h.outcomes_root != scan.outcomes_root {
+        return fail(None, VerifyErrorKind::OutcomesRoot { expected: scan.outcomes_root, actual: h.outcomes_root });
+    }
+    Ok(())
+}
+
+/// The parts of a block a node fills in before sealing it.
+pub struct BlockDraft {
+    pub chain_id: crate::types::ChainId,
+    pub height: Height,
+    pub prev_hash: Hash32,
+    pub timestamp_ms: u64,
+    pub proposer: PublicKey,
+    pub rules_version: u32,
+    pub state_root: Hash32,
+    pub records: Vec<crate::record::SignedRecord>,
+    pub outcomes: Vec<crate::block::Outcome>,
+}
+
+impl BlockDraft {
+    /// Computes the roots and seals the block. The caller must already have
+    /// verified every record's signatures and form (a node does so before it
+    /// executes the contracts whose outcomes and state root it passes here).
+    pub fn seal(self) -> VerifiedBlock {
+        let header = BlockHeader {
+            version: BLOCK_VERSION,
+            chain_id: self.chain_id,
+            height: self.height,
+            prev_hash: self.prev_hash,
+            timestamp_ms: self.timestamp_ms,
+            records_root: crate::block::records_root(&self.records),
+            outcomes_root: outcomes_root(&self.outcomes),
+            state_root: self.state_root,
+            proposer: self.proposer,
+            rules_version: self.rules_version,
+        };
+        VerifiedBlock::new_unchecked(Block {
+            header,
+            records: self.records,
+            outcomes: self.outcomes,
+        })
+    }
+}
