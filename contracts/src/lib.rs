@@ -1,1 +1,34 @@
-//! placeholder
+//! fundtrail-contracts: the deterministic rule engine every node and auditor
+//! runs on every record (design §5).
+//!
+//! - [`state`]: the key-value interface the engine reads, and the overlay
+//!   that collects one block's writes in key order.
+//! - [`model`]: state keys and the values stored under them.
+//! - [`policy`]: the genesis default policy (`policy/default.toml`).
+//! - [`quote`]: one-stop entitlement (一站式结算) with subtractive chaining.
+//! - [`rules`]: one module per record kind; [`engine`] dispatches to them by
+//!   rules version.
+//! - [`codes`]: the stable rejection and signal codes.
+//!
+//! The crate does no I/O, reads no clock, draws no randomness and uses no
+//! floating point: the same records on the same state give the same outcomes
+//! and the same state root on every machine.
+
+#![deny(clippy::float_arithmetic)]
+
+pub mod codes;
+pub mod engine;
+pub mod model;
+pub mod policy;
+pub mod quote;
+pub mod rules;
+pub mod state;
+pub mod testkit;
+
+pub use codes::RuleCode;
+pub use engine::{
+    execute_block, genesis_state, genesis_state_root, rules_version_at, BlockContext,
+    BlockExecution, ExecError, SUPPORTED_RULES,
+};
+pub use quote::{quote, Quote};
+pub use state::{MemoryState, State, StateError};

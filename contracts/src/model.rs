@@ -1,0 +1,362 @@
+//! What the engine keeps in state: the keys (a short ASCII prefix, then
+//! fixed-width or label fields) and the BCS-encoded values stored under them.
+//! docs/RULES.md lists them; changing one changes every state root.
+
+use fundtrail_ledger::crypto::PublicKey;
+use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
+use fundtrail_ledger::record::{PolicyBody, RecordId, RecordKind};
+use fundtrail_ledger::types::{
+    Admission, Amount, Category, Date, FundId, FundKind, Height, InstitutionLevel, InsuredType,
+    KeyRole, OrgId, RegionCode, Role, Scheme,
+};
+use serde::{Deserialize, Serialize};
+
+/// State keys.
+pub mod key {
+    use super::*;
+
+    fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let len = prefix.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+        let mut k = Vec::with_capacity(len);
+        k.extend_from_slice(prefix);
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                k.push(b'/');
+            }
+            k.extend_from_slice(p);
+        }
+        k
+    }
+
+    fn person_bytes(p: &PersonId) -> [u8; 36] {
+        let mut b = [0u8; 36];
+        b[..4].copy_from_slice(&p.epoch.to_be_bytes());
+        b[4..].copy_from_slice(&p.tag.0);
+        b
+    }
+
+    pub const RULES: &[u8] = b"rules";
+    pub const ORGS: &[u8] = b"orgs";
+
+    pub fn org(org: &OrgId) -> Vec<u8> {
+        with(b"org/", &[org.as_str().as_bytes()])
+    }
+    pub fn key(k: &PublicKey) -> Vec<u8> {
+        with(b"key/", &[&k.0])
+    }
+    pub fn fund(f: &FundId) -> Vec<u8> {
+        with(b"fund/", &[f.as_str().as_bytes()])
+    }
+    pub fn policy(region: &RegionCode, year: u16) -> Vec<u8> {
+        with(
+            b"policy/",
+            &[region.as_str().as_bytes(), &year.to_be_bytes()],
+        )
+    }
+    pub fn eligibility(p: &PersonId) -> Vec<u8> {
+        with(b"elig/", &[&person_bytes(p)])
+    }
+    pub fn filing(p: &PersonId) -> Vec<u8> {
+        with(b"filing/", &[&person_bytes(p)])
+    }
+    pub fn claim(c: &ClaimId) -> Vec<u8> {
+        let mut b = c.epoch.to_be_bytes().to_vec();
+        b.extend_from_slice(&c.tag.0);
+        with(b"claim/", &[&b])
+    }
+    pub fn person_year(p: &PersonId, year: u16) -> Vec<u8> {
+        with(b"year/", &[&person_bytes(p), &year.to_be_bytes()])
+    }
+    pub fn history(p: &PersonId) -> Vec<u8> {
+        with(b"hist/", &[&person_bytes(p)])
+    }
+    pub fn record(id: &RecordId) -> Vec<u8> {
+        with(b"rec/", &[id.as_bytes()])
+    }
+    pub fn reversible(id: &RecordId) -> Vec<u8> {
+        with(b"rev/", &[id.as_bytes()])
+    }
+    pub fn clearing(year: u16, month: u8, from: &RegionCode, to: &RegionCode) -> Vec<u8> {
+        let mut period = year.to_be_bytes().to_vec();
+        period.push(month);
+        with(
+            b"xr/",
+            &[&period, from.as_str().as_bytes(), to.as_str().as_bytes()],
+        )
+    }
+}
+
+/// The rules version from genesis and each scheduled switch, by activation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesSchedule {
+    pub genesis: u32,
+    pub scheduled: Vec<(Height, u32)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgEntry {
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    pub org: OrgId,
+    pub role: KeyRole,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FundEntry {
+    pub kind: FundKind,
+    pub region: RegionCode,
+    pub owner: OrgId,
+    pub balance: Amount,
+}
+
+/// Policies for one region and year, by `effective_from`.
+pub type Policies = Vec<PolicyBody>;
+
+/// Eligibility windows `[from, until]` for one person and category.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub from: Date,
+    pub until: Date,
+}
+
+impl Window {
+    pub fn covers(&self, d: Date) -> bool {
+        self.from <= d && d <= self.until
+    }
+}
+
+/// A person's eligibility windows by category, in grant order.
+pub type Eligibility = Vec<(Category, Window)>;
+
+/// The categories whose window covers `date`, each once, in category order.
+pub fn eligible_on(e: &Eligibility, date: Date) -> Vec<Category> {
+    let mut cats: Vec<Category> = e
+        .iter()
+        .filter(|(_, w)| w.covers(date))
+        .map(|(c, _)| *c)
+        .collect();
+    cats.sort();
+    cats.dedup();
+    cats
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilingEntry {
+    pub insured_region: RegionCode,
+    pub care_region: RegionCode,
+    pub window: Window,
+}
+
+/// The four payout tiers of one claim, in the order they must be paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Tier {
+    Basic,
+    CriticalIllness,
+    Supplementary,
+    Assistance,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 4] = [
+        Tier::Basic,
+        Tier::CriticalIllness,
+        Tier::Supplementary,
+        Tier::Assistance,
+    ];
+
+    pub fn fund_kind(self) -> FundKind {
+        match self {
+            Tier::Basic => FundKind::Basic,
+            Tier::CriticalIllness => FundKind::CriticalIllness,
+            Tier::Supplementary => FundKind::Supplementary,
+            Tier::Assistance => FundKind::Assistance,
+        }
+    }
+}
+
+impl From<Scheme> for Tier {
+    fn from(s: Scheme) -> Tier {
+        match s {
+            Scheme::Basic => Tier::Basic,
+            Scheme::CriticalIllness => Tier::CriticalIllness,
+            Scheme::Supplementary => Tier::Supplementary,
+        }
+    }
+}
+
+/// An accepted, unreversed payout on a claim.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paid {
+    pub tier: Tier,
+    pub record: RecordId,
+    pub amount: Amount,
+}
+
+/// An accepted claim and what has been paid on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimEntry {
+    pub person: PersonId,
+    pub level: InstitutionLevel,
+    pub insured_type: InsuredType,
+    pub insured_region: RegionCode,
+    pub care_region: RegionCode,
+    pub service_date: Date,
+    pub admission: Admission,
+    pub total: Amount,
+    pub in_scope: Amount,
+    pub supplementary_cover: bool,
+    pub paid: Vec<Paid>,
+}
+
+impl ClaimEntry {
+    pub fn paid(&self, tier: Tier) -> Option<&Paid> {
+        self.paid.iter().find(|p| p.tier == tier)
+    }
+
+    pub fn paid_total(&self) -> Amount {
+        Amount::from_fen(self.paid.iter().map(|p| p.amount.fen()).sum()).unwrap_or(Amount::ZERO)
+    }
+
+    pub fn year(&self) -> u16 {
+        u16::try_from(self.service_date.year()).unwrap_or(u16::MAX)
+    }
+
+    pub fn cross_region(&self) -> bool {
+        self.insured_region != self.care_region
+    }
+}
+
+/// What one person has used in one calendar year (caps and deductibles).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonYear {
+    pub basic_deductible_used: Amount,
+    pub basic_paid: Amount,
+    pub ci_deductible_used: Amount,
+    pub ci_paid: Amount,
+    pub supplementary_paid: Amount,
+    pub assistance_deductible_used: Amount,
+    pub assistance_paid: Vec<(Category, Amount)>,
+    /// Projected out-of-pocket of the year's claims (for the high-cost signal).
+    pub out_of_pocket: Amount,
+}
+
+// Not derived: `Amount::default()` has scale 0, and `Amount::fen` expects 2.
+impl Default for PersonYear {
+    fn default() -> PersonYear {
+        let z = Amount::ZERO;
+        PersonYear {
+            basic_deductible_used: z,
+            basic_paid: z,
+            ci_deductible_used: z,
+            ci_paid: z,
+            supplementary_paid: z,
+            assistance_deductible_used: z,
+            assistance_paid: Vec::new(),
+            out_of_pocket: z,
+        }
+    }
+}
+
+impl PersonYear {
+    pub fn assistance_paid(&self, c: Category) -> Amount {
+        self.assistance_paid
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map(|(_, a)| *a)
+            .unwrap_or(Amount::ZERO)
+    }
+
+    pub fn set_assistance_paid(&mut self, c: Category, amount: Amount) {
+        match self.assistance_paid.iter_mut().find(|(k, _)| *k == c) {
+            Some(entry) => entry.1 = amount,
+            None => {
+                self.assistance_paid.push((c, amount));
+                self.assistance_paid.sort();
+            }
+        }
+    }
+}
+
+/// Recent care of one person, for the split-admission and region signals.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    pub last_inpatient: Option<Date>,
+    /// `(service date, care region)` of recent claims, oldest first.
+    pub regions: Vec<(Date, RegionCode)>,
+}
+
+/// Every record the engine has seen, accepted or not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordMeta {
+    pub kind: RecordKind,
+    pub org: Option<OrgId>,
+    pub accepted: bool,
+}
+
+/// An accepted record whose effect a `reversal` can undo.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reversible {
+    Payout(PayoutEntry),
+    Credit(CreditEntry),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutEntry {
+    pub claim: ClaimId,
+    pub tier: Tier,
+    pub category: Option<Category>,
+    pub fund: FundId,
+    pub amount: Amount,
+    /// Annual deductible this payout consumed.
+    pub deductible_used: Amount,
+    pub org: OrgId,
+    pub reversed: bool,
+    pub cleared: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditEntry {
+    pub fund: FundId,
+    pub amount: Amount,
+    pub from_fund: Option<FundId>,
+    pub org: OrgId,
+    pub reversed: bool,
+}
+
+/// Cross-region payouts of one (period, from_region, to_region) awaiting
+/// clearing, in acceptance order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingClearing {
+    pub total: Amount,
+    pub payouts: Vec<RecordId>,
+}
+
+impl Default for PendingClearing {
+    fn default() -> PendingClearing {
+        PendingClearing {
+            total: Amount::ZERO,
+            payouts: Vec::new(),
+        }
+    }
+}
+
+impl ClaimEntry {
+    pub fn from_body(b: &fundtrail_ledger::record::ClaimBody) -> ClaimEntry {
+        ClaimEntry {
+            person: b.person,
+            level: b.institution_level,
+            insured_type: b.insured_type,
+            insured_region: b.insured_region.clone(),
+            care_region: b.care_region.clone(),
+            service_date: b.service_date,
+            admission: b.admission,
+            total: b.total,
+            in_scope: b.in_scope,
+            supplementary_cover: b.supplementary_cover,
+            paid: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Policy as data: the genesis default parameters embedded from
+//! `policy/default.toml` (compiled in, so reading them is not I/O), and the
+//! lookup of the policy that applies to a claim.
+
+use fundtrail_ledger::record::{PolicyBody, PolicyParams};
+use fundtrail_ledger::types::{Date, RegionCode};
+
+use crate::engine::ExecError;
+use crate::model::{key, Policies};
+use crate::state::Tx;
+
+/// The text of `contracts/policy/default.toml`.
+pub const DEFAULT_POLICY_TOML: &str = include_str!("../policy/default.toml");
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policy file does not parse: {0}")]
+pub struct PolicyFileError(String);
+
+/// Parses a policy file in the format of `default.toml`.
+pub fn parse_policy(text: &str) -> Result<PolicyParams, PolicyFileError> {
+    toml::from_str(text).map_err(|e| PolicyFileError(e.to_string()))
+}
+
+/// The genesis default parameters.
+pub fn default_params() -> PolicyParams {
+    parse_policy(DEFAULT_POLICY_TOML).expect("the embedded default policy parses (tested)")
+}
+
+/// A genesis policy record for `region` and `year` with the defaults,
+/// effective from 1 January.
+pub fn default_policy(region: RegionCode, year: u16) -> PolicyBody {
+    PolicyBody {
+        region,
+        year,
+        effective_from: Date::from_ymd(u32::from(year).max(1970), 1, 1)
+            .unwrap_or(Date::from_days(0)),
+        params: default_params(),
+    }
+}
+
+/// The policy for care insured in `region` on `date`: of that year's
+/// policies, the latest whose `effective_from` is on or before `date`.
+pub fn policy_for(
+    tx: &Tx,
+    region: &RegionCode,
+    date: Date,
+) -> Result<Option<PolicyParams>, ExecError> {
+    let year = u16::try_from(date.year()).unwrap_or(u16::MAX);
+    let policies: Option<Policies> = tx.load(&key::policy(region, year))?;
+    Ok(policies
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .find(|p| p.effective_from <= date)
+        .map(|p| p.params))
+}
+
+/// Adds `body` to its region and year, keeping `effective_from` order (a
+/// later record with the same date replaces the earlier).
+pub fn insert_policy(list: &mut Policies, body: PolicyBody) {
+    list.retain(|p| p.effective_from != body.effective_from);
+    let pos = list.partition_point(|p| p.effective_from < body.effective_from);
+    list.insert(pos, body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fundtrail_ledger::types::{Amount, Bp, Category};
+
+    #[test]
+    fn default_policy_parses_with_design_values() {
+        let p = default_params();
+        assert_eq!(p.basic.deductible, Amount::yuan(1_000));
+        assert_eq!(p.basic.resident_ratio.tertiary, Bp(7000));
+        assert_eq!(p.critical_illness.poor_deductible, Amount::yuan(5_000));
+        assert_eq!(p.critical_illness.poor_ratio, Bp(6500));
+        assert_eq!(p.supplementary.annual_cap, Amount::yuan(250_000));
+        assert_eq!(p.assistance.len(), Category::ALL.len());
+        assert_eq!(p.approvals.threshold, Amount::yuan(50_000));
+        assert!(fundtrail_ledger::RecordBody::Policy(default_policy(
+            "440100".parse().unwrap(),
+            2026
+        ))
+        .validate()
+        .is_ok());
+    }
+
+    #[test]
+    fn a_malformed_policy_file_is_an_error() {
+        assert!(parse_policy("[basic]\ndeductible = 1000.5").is_err());
+    }
+}

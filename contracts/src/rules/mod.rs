@@ -1,0 +1,57 @@
+//! One module per record kind. Each `apply` reads and writes through the
+//! record's [`Tx`](crate::state::Tx) and returns the signals it raised, or
+//! the code it rejects with. Settlement and assistance share [`payout`].
+
+pub mod assistance;
+pub mod claim;
+pub mod clearing;
+pub mod disclosure;
+pub mod eligibility;
+pub mod filing;
+pub mod fund_credit;
+pub mod member;
+pub mod payout;
+pub mod policy;
+pub mod reversal;
+pub mod settlement;
+
+use std::collections::BTreeSet;
+
+use fundtrail_ledger::types::{Amount, KeyRole, OrgId};
+
+use crate::engine::{Fail, RecordCtx};
+use crate::model::{key, KeyEntry};
+use crate::state::Tx;
+
+/// `a + b`, saturating at the largest amount.
+pub fn plus(a: Amount, b: Amount) -> Amount {
+    a.checked_add(b)
+        .unwrap_or_else(|| Amount::from_fen(Amount::MAX_FEN).unwrap_or(Amount::ZERO))
+}
+
+/// Distinct officer keys of the submitter's organisation, other than the
+/// submitter's key, that approved the record.
+pub fn officer_approvals(tx: &Tx, ctx: &RecordCtx) -> Result<usize, Fail> {
+    let env = &ctx.record.envelope;
+    let mut officers = BTreeSet::new();
+    for a in env.approvals.iter().filter(|a| a.key != env.submitter_key) {
+        let entry: Option<KeyEntry> = tx.load(&key::key(&a.key))?;
+        if matches!(entry, Some(k) if k.role == KeyRole::Officer && k.org == ctx.org) {
+            officers.insert(a.key);
+        }
+    }
+    Ok(officers.len())
+}
+
+/// Distinct organisations that back the record: the submitter's and each
+/// approving officer's.
+pub fn backing_orgs(tx: &Tx, ctx: &RecordCtx) -> Result<BTreeSet<OrgId>, Fail> {
+    let mut orgs = BTreeSet::from([ctx.org.clone()]);
+    for a in &ctx.record.envelope.approvals {
+        let entry: Option<KeyEntry> = tx.load(&key::key(&a.key))?;
+        if let Some(k) = entry.filter(|k| k.role == KeyRole::Officer) {
+            orgs.insert(k.org);
+        }
+    }
+    Ok(orgs)
+}

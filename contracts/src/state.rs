@@ -1,0 +1,146 @@
+//! The state interface the engine reads, an in-memory implementation, and
+//! the two write layers of one block: [`BlockOverlay`] collects the block's
+//! writes in key order (ready for `next_state_root` and a store batch), and
+//! [`Tx`] holds one record's writes until the record is accepted.
+
+use std::collections::BTreeMap;
+
+use fundtrail_ledger::block::StateWrite;
+use fundtrail_ledger::codec;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::engine::ExecError;
+
+/// A storage failure below the engine (fatal: stop the node).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("state read failed: {0}")]
+pub struct StateError(pub String);
+
+/// Read access to committed contract state. Writes leave the engine as a
+/// sorted [`StateWrite`] list that the caller commits (see
+/// [`MemoryState::apply`] or the store's `commit_block`).
+pub trait State {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+}
+
+/// Contract state in a `BTreeMap`: tests, benchmarks and auditors' replays.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryState {
+    entries: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl MemoryState {
+    pub fn new() -> MemoryState {
+        MemoryState::default()
+    }
+
+    /// Commits a block's (or genesis's) writes.
+    pub fn apply(&mut self, writes: &[StateWrite]) {
+        for (k, v) in writes {
+            match v {
+                Some(v) => self.entries.insert(k.clone(), v.clone()),
+                None => self.entries.remove(k),
+            };
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every entry, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
+        self.entries.iter()
+    }
+}
+
+impl State for MemoryState {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.entries.get(key).cloned())
+    }
+}
+
+type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// One block's writes over the committed state.
+pub struct BlockOverlay<'s> {
+    base: &'s dyn State,
+    writes: Writes,
+}
+
+impl<'s> BlockOverlay<'s> {
+    pub fn new(base: &'s dyn State) -> BlockOverlay<'s> {
+        BlockOverlay {
+            base,
+            writes: BTreeMap::new(),
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.writes.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.base.get(key),
+        }
+    }
+
+    /// Starts one record's scratch layer.
+    pub fn tx(&mut self) -> Tx<'_, 's> {
+        Tx {
+            block: self,
+            writes: BTreeMap::new(),
+        }
+    }
+
+    /// The block's writes, sorted by key.
+    pub fn into_writes(self) -> Vec<StateWrite> {
+        self.writes.into_iter().collect()
+    }
+}
+
+/// One record's pending writes: merged into the block on
+/// [`Tx::commit`], dropped otherwise.
+pub struct Tx<'b, 's> {
+    block: &'b mut BlockOverlay<'s>,
+    writes: Writes,
+}
+
+impl Tx<'_, '_> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.writes.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.block.get(key),
+        }
+    }
+
+    /// Reads and decodes a value; a value that does not decode is corrupt
+    /// state, which is fatal.
+    pub fn load<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ExecError> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(bytes) => codec::decode("contract state", &bytes)
+                .map(Some)
+                .map_err(|e| ExecError::Corrupt {
+                    key: key.to_vec(),
+                    reason: e.reason,
+                }),
+        }
+    }
+
+    pub fn store<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
+        self.writes.insert(key, Some(codec::encode(value)));
+    }
+
+    pub fn remove(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    /// Makes this record's writes part of the block.
+    pub fn commit(self) {
+        self.block.writes.extend(self.writes);
+    }
+}

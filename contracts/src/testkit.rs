@@ -1,0 +1,318 @@
+//! Deterministic fixtures for tests, benchmarks and demos: a consortium of
+//! the four departments (plus an auditor) with keys from fixed seeds, a
+//! genesis with the default policy, and helpers that sign records. Never use
+//! these keys for anything real.
+
+use fundtrail_ledger::block::{Genesis, GenesisFund, GenesisKey, GenesisOrg, GENESIS_VERSION};
+use fundtrail_ledger::crypto::Keypair;
+use fundtrail_ledger::pseudonym::{ClaimId, PersonId, PseudonymKey};
+use fundtrail_ledger::record::{Envelope, RecordBody, SignedRecord};
+use fundtrail_ledger::types::{
+    Amount, ChainId, FundId, FundKind, KeyRole, OrgId, RegionCode, Role,
+};
+
+use crate::policy::default_policy;
+
+/// The insured region of the fixtures and a second region for cross-region care.
+pub const HOME: &str = "440100";
+pub const AWAY: &str = "110000";
+pub const YEAR: u16 = 2026;
+
+pub struct OrgKit {
+    pub id: OrgId,
+    pub role: Role,
+    pub submitter: Keypair,
+    pub officers: [Keypair; 2],
+}
+
+pub struct Kit {
+    pub chain_id: ChainId,
+    pub orgs: Vec<OrgKit>,
+    pub pseudonyms: PseudonymKey,
+}
+
+fn label<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().expect("fixture labels are valid")
+}
+
+pub fn region(s: &str) -> RegionCode {
+    label(s)
+}
+
+pub fn fund(s: &str) -> FundId {
+    label(s)
+}
+
+impl Kit {
+    pub fn new(seed: u8) -> Kit {
+        let roles = [
+            ("gd-insurance", Role::Insurance),
+            ("gd-civil-affairs", Role::CivilAffairs),
+            ("gd-health", Role::Health),
+            ("gd-finance", Role::Finance),
+            ("gd-audit", Role::Auditor),
+        ];
+        let key = |org: usize, n: u8| {
+            Keypair::from_seed(
+                [seed, org as u8, n, 0x5a]
+                    .repeat(8)
+                    .try_into()
+                    .expect("32 bytes"),
+            )
+        };
+        let orgs = roles
+            .iter()
+            .enumerate()
+            .map(|(i, (name, role))| OrgKit {
+                id: label(name),
+                role: *role,
+                submitter: key(i, 0),
+                officers: [key(i, 1), key(i, 2)],
+            })
+            .collect();
+        Kit {
+            chain_id: label("gd-medfund-test"),
+            orgs,
+            pseudonyms: PseudonymKey::new(1, [seed; 32]),
+        }
+    }
+
+    pub fn org(&self, role: Role) -> &OrgKit {
+        self.orgs
+            .iter()
+            .find(|o| o.role == role)
+            .expect("every role is present")
+    }
+
+    /// Funds of every kind in both regions, 50 million yuan each.
+    pub fn genesis(&self) -> Genesis {
+        let orgs = self
+            .orgs
+            .iter()
+            .map(|o| {
+                let mut keys = vec![GenesisKey {
+                    key: o.submitter.public(),
+                    role: KeyRole::Submitter,
+                }];
+                keys.extend(o.officers.iter().map(|k| GenesisKey {
+                    key: k.public(),
+                    role: KeyRole::Officer,
+                }));
+                GenesisOrg {
+                    id: o.id.clone(),
+                    role: o.role,
+                    keys,
+                }
+            })
+            .collect();
+        let mut funds = Vec::new();
+        for r in [HOME, AWAY] {
+            for (prefix, kind, owner) in [
+                ("basic", FundKind::Basic, Role::Insurance),
+                ("ci", FundKind::CriticalIllness, Role::Insurance),
+                ("supp", FundKind::Supplementary, Role::Insurance),
+                ("assist", FundKind::Assistance, Role::CivilAffairs),
+            ] {
+                funds.push(GenesisFund {
+                    id: fund(&format!("{prefix}-{r}")),
+                    kind,
+                    region: region(r),
+                    owner: self.org(owner).id.clone(),
+                    opening_balance: Amount::yuan(50_000_000),
+                });
+            }
+        }
+        Genesis {
+            version: GENESIS_VERSION,
+            chain_id: self.chain_id.clone(),
+            timestamp_ms: 1_767_225_600_000,
+            orgs,
+            funds,
+            policies: vec![
+                default_policy(region(HOME), YEAR),
+                default_policy(region(AWAY), YEAR),
+            ],
+            rules_version: 1,
+        }
+    }
+
+    /// Signs `body` as `role`'s submitter with `approvals` of its officers.
+    pub fn sign(&self, role: Role, body: RecordBody, nonce: u64, approvals: usize) -> SignedRecord {
+        let org = self.org(role);
+        let mut env = Envelope::new(self.chain_id.clone(), body, org.submitter.public(), nonce);
+        for officer in org.officers.iter().take(approvals) {
+            env.approve(officer);
+        }
+        env.sign(&org.submitter)
+    }
+
+    /// Signs with officers of other organisations too (member quorum).
+    pub fn sign_by_orgs(
+        &self,
+        role: Role,
+        body: RecordBody,
+        nonce: u64,
+        approving: &[Role],
+    ) -> SignedRecord {
+        let org = self.org(role);
+        let mut env = Envelope::new(self.chain_id.clone(), body, org.submitter.public(), nonce);
+        for r in approving {
+            env.approve(&self.org(*r).officers[0]);
+        }
+        env.sign(&org.submitter)
+    }
+
+    pub fn person(&self, n: u64) -> PersonId {
+        self.pseudonyms.person(&format!("4401001990{n:08}"))
+    }
+
+    pub fn claim_id(&self, n: u64) -> ClaimId {
+        self.pseudonyms
+            .claim(&label("H44010001"), &format!("BILL-{n:08}"))
+    }
+}
+
+/// A chain in memory: executes blocks and applies their writes.
+pub struct Harness {
+    pub kit: Kit,
+    pub state: crate::state::MemoryState,
+    pub root: fundtrail_ledger::hash::Hash32,
+    pub height: fundtrail_ledger::types::Height,
+    nonce: u64,
+}
+
+impl Harness {
+    pub fn new(seed: u8) -> Harness {
+        let kit = Kit::new(seed);
+        let genesis = kit.genesis();
+        let mut state = crate::state::MemoryState::new();
+        state.apply(&crate::engine::genesis_state(&genesis));
+        let root = crate::engine::genesis_state_root(&genesis);
+        Harness {
+            kit,
+            state,
+            root,
+            height: fundtrail_ledger::types::Height(0),
+            nonce: 0,
+        }
+    }
+
+    /// Signs the next record with a fresh nonce.
+    pub fn record(&mut self, role: Role, body: RecordBody, approvals: usize) -> SignedRecord {
+        self.nonce += 1;
+        self.kit.sign(role, body, self.nonce, approvals)
+    }
+
+    /// Executes `records` as the next block and commits it.
+    pub fn block(&mut self, records: &[SignedRecord]) -> crate::engine::BlockExecution {
+        let height = self.height.next();
+        let ctx = crate::engine::BlockContext {
+            height,
+            timestamp_ms: 1_767_225_600_000 + height.0 * 1000,
+            prev_state_root: self.root,
+        };
+        let exec = crate::engine::execute_block(&ctx, records, &self.state)
+            .expect("in-memory execution does not fail");
+        self.state.apply(&exec.writes);
+        self.root = exec.state_root;
+        self.height = height;
+        exec
+    }
+
+    /// Submits one record in its own block; returns its outcome.
+    pub fn submit(
+        &mut self,
+        role: Role,
+        body: RecordBody,
+        approvals: usize,
+    ) -> fundtrail_ledger::block::Outcome {
+        let r = self.record(role, body, approvals);
+        self.block(&[r]).outcomes.remove(0)
+    }
+}
+
+/// Body builders with the fixtures' defaults.
+pub mod bodies {
+    use fundtrail_ledger::hash::Hash32;
+    use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
+    use fundtrail_ledger::record::*;
+    use fundtrail_ledger::types::*;
+
+    use super::{fund, region, HOME};
+
+    pub fn date(s: &str) -> Date {
+        s.parse().expect("fixture dates are valid")
+    }
+
+    /// A resident's inpatient claim at a tertiary hospital in the home region.
+    pub fn claim(
+        claim_id: ClaimId,
+        person: PersonId,
+        total: Amount,
+        in_scope: Amount,
+    ) -> ClaimBody {
+        ClaimBody {
+            claim_id,
+            person,
+            institution: "H44010001".parse().expect("valid"),
+            institution_level: InstitutionLevel::Tertiary,
+            insured_type: InsuredType::Resident,
+            insured_region: region(HOME),
+            care_region: region(HOME),
+            service_date: date("2026-03-01"),
+            admission: Admission::Inpatient,
+            total,
+            in_scope,
+            drg_or_dip_group: None,
+            supplementary_cover: false,
+            raw_commitment: Hash32([1; 32]),
+        }
+    }
+
+    pub fn settle(claim_id: ClaimId, scheme: Scheme, amount: Amount) -> RecordBody {
+        let prefix = match scheme {
+            Scheme::Basic => "basic",
+            Scheme::CriticalIllness => "ci",
+            Scheme::Supplementary => "supp",
+        };
+        RecordBody::Settlement(SettlementBody {
+            claim_id,
+            scheme,
+            fund_id: fund(&format!("{prefix}-{HOME}")),
+            amount,
+        })
+    }
+
+    pub fn assist(claim_id: ClaimId, category: Category, amount: Amount) -> RecordBody {
+        RecordBody::Assistance(AssistanceBody {
+            claim_id,
+            category,
+            fund_id: fund(&format!("assist-{HOME}")),
+            amount,
+        })
+    }
+
+    pub fn grant(person: PersonId, category: Category, from: &str, until: &str) -> RecordBody {
+        RecordBody::Eligibility(EligibilityBody {
+            person,
+            category,
+            decision: EligibilityDecision::Grant {
+                valid_from: date(from),
+                valid_until: date(until),
+            },
+        })
+    }
+
+    pub fn revoke(person: PersonId, category: Category, effective: &str) -> RecordBody {
+        RecordBody::Eligibility(EligibilityBody {
+            person,
+            category,
+            decision: EligibilityDecision::Revoke {
+                effective: date(effective),
+            },
+        })
+    }
+}
