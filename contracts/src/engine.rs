@@ -170,6 +170,12 @@ pub fn execute_block(
     state: &dyn State,
 ) -> Result<BlockExecution, ExecError> {
     let rules_version = rules_version_at(state, ctx.height)?;
+    if !SUPPORTED_RULES.contains(&rules_version) {
+        return Err(ExecError::UnsupportedRules {
+            height: ctx.height,
+            version: rules_version,
+        });
+    }
     let mut overlay = BlockOverlay::new(state);
     let mut outcomes = Vec::with_capacity(records.len());
     for record in records {
