@@ -306,6 +306,22 @@ pub mod bodies {
         })
     }
 
+    pub fn grant_dates(
+        person: PersonId,
+        category: Category,
+        from: Date,
+        until: Date,
+    ) -> RecordBody {
+        RecordBody::Eligibility(EligibilityBody {
+            person,
+            category,
+            decision: EligibilityDecision::Grant {
+                valid_from: from,
+                valid_until: until,
+            },
+        })
+    }
+
     pub fn revoke(person: PersonId, category: Category, effective: &str) -> RecordBody {
         RecordBody::Eligibility(EligibilityBody {
             person,
@@ -316,3 +332,6 @@ pub mod bodies {
         })
     }
 }
+
+#[cfg(feature = "workload")]
+pub mod workload;
