@@ -1,0 +1,27 @@
+//! `cargo bench --workspace --bench contracts`: contract execution rate
+//! (single-threaded, in-memory state) beside this machine's batch-verify
+//! rate measured in the same run.
+
+use fundtrail_bench::{contracts, limit};
+
+fn main() {
+    let records = std::env::var("FUNDTRAIL_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let report = contracts::run(records);
+    let verify = limit::batch_verify_rate(16_384, 3);
+    println!(
+        "contracts: {} records in {} blocks ({} accepted), best of 3: {:.3} s = {:.0} records/s (single thread, in-memory state)",
+        report.records, report.blocks, report.accepted, report.seconds, report.records_per_sec
+    );
+    println!(
+        "limit: ed25519 batch verify {:.0} signatures/s on {} threads",
+        verify,
+        rayon::current_num_threads()
+    );
+    println!(
+        "ratio: contract execution / batch verify = {:.2}",
+        report.records_per_sec / verify
+    );
+}
