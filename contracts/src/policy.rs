@@ -7,6 +7,7 @@ use fundtrail_ledger::types::{Date, RegionCode};
 
 use crate::engine::ExecError;
 use crate::model::{key, Policies};
+
 use crate::state::Tx;
 
 /// The text of `contracts/policy/default.toml`.
@@ -46,13 +47,12 @@ pub fn policy_for(
     date: Date,
 ) -> Result<Option<PolicyParams>, ExecError> {
     let year = u16::try_from(date.year()).unwrap_or(u16::MAX);
-    let policies: Option<Policies> = tx.load(&key::policy(region, year))?;
+    let policies = tx.policies(&key::policy(region, year))?;
     Ok(policies
-        .unwrap_or_default()
-        .into_iter()
+        .iter()
         .rev()
         .find(|p| p.effective_from <= date)
-        .map(|p| p.params))
+        .map(|p| p.params.clone()))
 }
 
 /// Adds `body` to its region and year, keeping `effective_from` order (a

@@ -3,6 +3,7 @@
 //! writes in key order (ready for `next_state_root` and a store batch), and
 //! [`Tx`] holds one record's writes until the record is accepted.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use fundtrail_ledger::block::StateWrite;
@@ -54,6 +55,16 @@ impl MemoryState {
     }
 
     /// Every entry, in key order.
+    /// Commits writes it may consume (no copies).
+    pub fn apply_owned(&mut self, writes: Vec<StateWrite>) {
+        for (k, v) in writes {
+            match v {
+                Some(v) => self.entries.insert(k, v),
+                None => self.entries.remove(&k),
+            };
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
         self.entries.iter()
     }
@@ -67,10 +78,27 @@ impl State for MemoryState {
 
 type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
+/// Decoded values of the few keys nearly every record reads (keys,
+/// organisations, policies), kept for one block. A committed write under one
+/// of these prefixes empties the cache; a record that wrote a key itself
+/// reads it past the cache.
+#[derive(Default)]
+struct Cache {
+    values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    policies: BTreeMap<Vec<u8>, std::rc::Rc<crate::model::Policies>>,
+}
+
+const CACHED_PREFIXES: [&[u8]; 4] = [b"key/", b"org/", b"orgs", b"policy/"];
+
+fn is_cached(key: &[u8]) -> bool {
+    CACHED_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
 /// One block's writes over the committed state.
 pub struct BlockOverlay<'s> {
     base: &'s dyn State,
     writes: Writes,
+    cache: RefCell<Cache>,
 }
 
 impl<'s> BlockOverlay<'s> {
@@ -78,7 +106,20 @@ impl<'s> BlockOverlay<'s> {
         BlockOverlay {
             base,
             writes: BTreeMap::new(),
+            cache: RefCell::default(),
         }
+    }
+
+    fn get_cached(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        if let Some(v) = self.cache.borrow().values.get(key) {
+            return Ok(v.clone());
+        }
+        let v = self.get(key)?;
+        self.cache
+            .borrow_mut()
+            .values
+            .insert(key.to_vec(), v.clone());
+        Ok(v)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
@@ -113,6 +154,7 @@ impl Tx<'_, '_> {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         match self.writes.get(key) {
             Some(v) => Ok(v.clone()),
+            None if is_cached(key) => self.block.get_cached(key),
             None => self.block.get(key),
         }
     }
@@ -131,6 +173,26 @@ impl Tx<'_, '_> {
         }
     }
 
+    /// The decoded policies under `key`, decoded once per block unless
+    /// this record wrote them.
+    pub fn policies(&self, key: &[u8]) -> Result<std::rc::Rc<crate::model::Policies>, ExecError> {
+        if self.writes.contains_key(key) {
+            let p: crate::model::Policies = self.load(key)?.unwrap_or_default();
+            return Ok(std::rc::Rc::new(p));
+        }
+        if let Some(p) = self.block.cache.borrow().policies.get(key) {
+            return Ok(p.clone());
+        }
+        let p: std::rc::Rc<crate::model::Policies> =
+            std::rc::Rc::new(self.load(key)?.unwrap_or_default());
+        self.block
+            .cache
+            .borrow_mut()
+            .policies
+            .insert(key.to_vec(), p.clone());
+        Ok(p)
+    }
+
     pub fn store<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
         self.writes.insert(key, Some(codec::encode(value)));
     }
@@ -141,6 +203,11 @@ impl Tx<'_, '_> {
 
     /// Makes this record's writes part of the block.
     pub fn commit(self) {
+        if self.writes.keys().any(|k| is_cached(k)) {
+            let mut cache = self.block.cache.borrow_mut();
+            cache.values.clear();
+            cache.policies.clear();
+        }
         self.block.writes.extend(self.writes);
     }
 }

@@ -206,7 +206,8 @@ impl Harness {
         self.kit.sign(role, body, self.nonce, approvals)
     }
 
-    /// Executes `records` as the next block and commits it.
+    /// Executes `records` as the next block and commits it (the returned
+    /// execution's `writes` have been moved into the state).
     pub fn block(&mut self, records: &[SignedRecord]) -> crate::engine::BlockExecution {
         let height = self.height.next();
         let ctx = crate::engine::BlockContext {
@@ -214,9 +215,9 @@ impl Harness {
             timestamp_ms: 1_767_225_600_000 + height.0 * 1000,
             prev_state_root: self.root,
         };
-        let exec = crate::engine::execute_block(&ctx, records, &self.state)
+        let mut exec = crate::engine::execute_block(&ctx, records, &self.state)
             .expect("in-memory execution does not fail");
-        self.state.apply(&exec.writes);
+        self.state.apply_owned(std::mem::take(&mut exec.writes));
         self.root = exec.state_root;
         self.height = height;
         exec
