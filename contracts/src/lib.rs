@@ -5,7 +5,7 @@
 //!   that collects one block's writes in key order.
 //! - [`model`]: state keys and the values stored under them.
 //! - [`policy`]: the genesis default policy (`policy/default.toml`).
-//! - [`quote`]: one-stop entitlement (一站式结算) with subtractive chaining.
+//! - [`mod@quote`]: one-stop entitlement (一站式结算) with subtractive chaining.
 //! - [`rules`]: one module per record kind; [`engine`] dispatches to them by
 //!   rules version.
 //! - [`codes`]: the stable rejection and signal codes.

@@ -1,5 +1,5 @@
 //! One module per record kind. Each `apply` reads and writes through the
-//! record's [`Tx`](crate::state::Tx) and returns the signals it raised, or
+//! record's [`crate::state::Tx`] and returns the signals it raised, or
 //! the code it rejects with. Settlement and assistance share [`payout`].
 
 pub mod assistance;

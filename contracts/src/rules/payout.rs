@@ -1,6 +1,6 @@
 //! The rules every payout (settlement or assistance) must pass, in order:
 //! known claim, one payout per (claim, tier), eligibility, fund kind, tier
-//! order, entitlement and annual cap (from [`crate::quote`]), the claim-sum
+//! order, entitlement and annual cap (from [`mod@crate::quote`]), the claim-sum
 //! bound, officer approvals above the threshold, and the fund's balance.
 
 use fundtrail_ledger::pseudonym::ClaimId;
@@ -191,7 +191,7 @@ fn add_usage(
     }
 }
 
-/// Undoes [`add_usage`] for a reversed payout.
+/// Undoes `add_usage` for a reversed payout.
 pub fn remove_usage(y: &mut PersonYear, e: &PayoutEntry) {
     let sub = |a: Amount, b: Amount| a.saturating_sub(b);
     match (e.tier, e.category) {
