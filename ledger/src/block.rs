@@ -84,7 +84,10 @@ pub struct Block {
 
 /// Leaf hashes of the records, in block order.
 pub fn record_leaves(records: &[SignedRecord]) -> Vec<Hash32> {
-    records.iter().map(|r| merkle::leaf_hash(&r.encode())).collect()
+    records
+        .iter()
+        .map(|r| merkle::leaf_hash(&r.encode()))
+        .collect()
 }
 
 pub fn records_root(records: &[SignedRecord]) -> Hash32 {
@@ -139,7 +142,12 @@ impl Attestation {
         )
     }
 
-    pub fn sign(node: &Keypair, chain_id: &ChainId, height: Height, block_hash: BlockHash) -> Attestation {
+    pub fn sign(
+        node: &Keypair,
+        chain_id: &ChainId,
+        height: Height,
+        block_hash: BlockHash,
+    ) -> Attestation {
         Attestation {
             chain_id: chain_id.clone(),
             height,
@@ -212,7 +220,9 @@ impl Genesis {
     }
 
     pub fn org_of_key(&self, key: &PublicKey) -> Option<&GenesisOrg> {
-        self.orgs.iter().find(|o| o.keys.iter().any(|k| &k.key == key))
+        self.orgs
+            .iter()
+            .find(|o| o.keys.iter().any(|k| &k.key == key))
     }
 }
 

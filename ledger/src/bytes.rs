@@ -27,7 +27,10 @@ impl<'de, const N: usize> Deserialize<'de> for FixedBytes<N> {
             let s = String::deserialize(d)?;
             let mut out = [0u8; N];
             hex::decode_to_slice(&s, &mut out).map_err(|e| {
-                D::Error::custom(format!("expected {N} bytes as hex ({} hex digits): {e}", 2 * N))
+                D::Error::custom(format!(
+                    "expected {N} bytes as hex ({} hex digits): {e}",
+                    2 * N
+                ))
             })?;
             return Ok(FixedBytes(out));
         }

@@ -100,7 +100,10 @@ pub enum ChainFileErrorKind {
     #[error("{0}")]
     Decode(#[from] DecodeError),
     #[error("genesis hashes to {actual}, the file header says {expected}")]
-    GenesisHash { expected: GenesisHash, actual: GenesisHash },
+    GenesisHash {
+        expected: GenesisHash,
+        actual: GenesisHash,
+    },
     #[error("header names chain {header}, genesis names {genesis}")]
     ChainId { header: String, genesis: String },
     #[error("block frame holds height {actual}, expected {expected}")]
@@ -114,6 +117,8 @@ pub enum ChainFileErrorKind {
     },
     #[error("header promises heights up to {promised}, file ends at {actual}")]
     RangeMismatch { promised: Height, actual: Height },
+    #[error("header height range {from}..={to} is empty or starts at genesis")]
+    BadRange { from: Height, to: Height },
     #[error("bytes after the end frame")]
     TrailingBytes,
 }
@@ -138,7 +143,12 @@ pub struct ChainWriter<W: Write> {
 }
 
 impl<W: Write> ChainWriter<W> {
-    pub fn new(mut out: W, genesis: &Genesis, from_height: Height, to_height: Height) -> io::Result<Self> {
+    pub fn new(
+        mut out: W,
+        genesis: &Genesis,
+        from_height: Height,
+        to_height: Height,
+    ) -> io::Result<Self> {
         let header = ChainFileHeader {
             format_version: FORMAT_VERSION,
             chain_id: genesis.chain_id.clone(),
@@ -164,7 +174,13 @@ impl<W: Write> ChainWriter<W> {
                 block.header.height, self.next
             )));
         }
-        let entry = BlockEntryRef { block, attestations };
+        // Attestations are written sorted by node key, so one chain has one file.
+        let mut attestations = attestations.to_vec();
+        attestations.sort_by_key(|a| a.node_key);
+        let entry = BlockEntryRef {
+            block,
+            attestations: &attestations,
+        };
         write_frame(&mut self.out, FrameType::Block, &codec::encode(&entry))?;
         self.next = self.next.next();
         self.blocks += 1;
@@ -210,9 +226,17 @@ impl<R: Read> ChainReader<R> {
             return Err(e0(ChainFileErrorKind::BadMagic));
         }
         let payload = read_frame(&mut input, FrameType::Header).map_err(&e0)?;
-        let header: ChainFileHeader = codec::decode("chain file header", &payload).map_err(|e| e0(e.into()))?;
+        let header: ChainFileHeader =
+            codec::decode("chain file header", &payload).map_err(|e| e0(e.into()))?;
         if header.format_version != FORMAT_VERSION {
             return Err(e0(ChainFileErrorKind::Version(header.format_version)));
+        }
+        if header.from_height.0 == 0 || header.from_height.0 > header.to_height.0.saturating_add(1)
+        {
+            return Err(e0(ChainFileErrorKind::BadRange {
+                from: header.from_height,
+                to: header.to_height,
+            }));
         }
         let payload = read_frame(&mut input, FrameType::Genesis).map_err(&e0)?;
         let genesis: Genesis = codec::decode("genesis", &payload).map_err(|e| e0(e.into()))?;
@@ -245,7 +269,8 @@ impl<R: Read> ChainReader<R> {
         let (t, payload) = read_any_frame(&mut self.input).map_err(&err)?;
         match t {
             FrameType::Block => {
-                let entry: BlockEntry = codec::decode("block frame", &payload).map_err(|e| err(e.into()))?;
+                let entry: BlockEntry =
+                    codec::decode("block frame", &payload).map_err(|e| err(e.into()))?;
                 if entry.block.header.height != self.next {
                     return Err(err(ChainFileErrorKind::Height {
                         expected: self.next,
@@ -258,7 +283,8 @@ impl<R: Read> ChainReader<R> {
                 Ok(Some(entry))
             }
             FrameType::End => {
-                let end: EndFrame = codec::decode("end frame", &payload).map_err(|e| err(e.into()))?;
+                let end: EndFrame =
+                    codec::decode("end frame", &payload).map_err(|e| err(e.into()))?;
                 self.check_end(&end).map_err(&err)?;
                 self.done = true;
                 Ok(None)
@@ -383,6 +409,9 @@ pub struct ChainSummary {
     pub min_attesting_orgs: usize,
 }
 
+/// A block with the attestations read for it.
+type AttestedBlock = (Block, Vec<Attestation>);
+
 /// Records per verification group: enough for the signature batch to keep
 /// every core busy, small enough to bound memory.
 const GROUP_RECORDS: usize = 16_384;
@@ -421,7 +450,9 @@ pub fn verify_stream<R: Read>(
     Ok(summary)
 }
 
-fn read_group<R: Read>(reader: &mut ChainReader<R>) -> Result<(Vec<(Block, Vec<Attestation>)>, bool), ChainFileError> {
+fn read_group<R: Read>(
+    reader: &mut ChainReader<R>,
+) -> Result<(Vec<AttestedBlock>, bool), ChainFileError> {
     let mut group = Vec::new();
     let mut records = 0;
     while records < GROUP_RECORDS {

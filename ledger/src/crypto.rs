@@ -165,9 +165,8 @@ impl KeyRing {
     }
 
     pub fn enrol(&mut self, key: PublicKey) -> Result<(), CryptoError> {
-        if !self.keys.contains_key(&key) {
-            let vk = enrol_key(&key)?;
-            self.keys.insert(key, vk);
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.keys.entry(key) {
+            slot.insert(enrol_key(&key)?);
         }
         Ok(())
     }
@@ -201,9 +200,7 @@ pub fn verify_batch(ring: &KeyRing, items: &[SignedDigest]) -> Result<(), Crypto
     let failures: Vec<CryptoError> = items
         .par_chunks(BATCH_CHUNK)
         .enumerate()
-        .filter_map(|(chunk_no, chunk)| {
-            verify_chunk(ring, chunk, chunk_no * BATCH_CHUNK).err()
-        })
+        .filter_map(|(chunk_no, chunk)| verify_chunk(ring, chunk, chunk_no * BATCH_CHUNK).err())
         .collect();
     match failures.into_iter().min_by_key(error_index) {
         Some(e) => Err(e),

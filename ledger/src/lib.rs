@@ -16,6 +16,7 @@ pub mod block;
 pub mod chainfile;
 pub mod codec;
 pub mod crypto;
+pub mod fixtures;
 pub mod hash;
 pub mod merkle;
 pub mod pseudonym;

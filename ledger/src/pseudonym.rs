@@ -87,7 +87,10 @@ impl PseudonymKey {
             epoch: self.epoch,
             tag: self.tag(
                 domain::CLAIM,
-                &[institution.as_str().as_bytes(), bill_number.trim().as_bytes()],
+                &[
+                    institution.as_str().as_bytes(),
+                    bill_number.trim().as_bytes(),
+                ],
             ),
         }
     }
@@ -120,7 +123,6 @@ pub fn raw_commitment(salt: &[u8; 32], canonical_raw_bill: &[u8]) -> Hash32 {
     Hash32(h.finalize().into())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +149,9 @@ mod tests {
 
     #[test]
     fn commitment_changes_with_salt() {
-        assert_ne!(raw_commitment(&[0; 32], b"bill"), raw_commitment(&[1; 32], b"bill"));
+        assert_ne!(
+            raw_commitment(&[0; 32], b"bill"),
+            raw_commitment(&[1; 32], b"bill")
+        );
     }
 }

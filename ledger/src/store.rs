@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
-use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::block::{Attestation, Block, BlockHash, BlockHeader, Genesis, Outcome, StateWrite};
@@ -37,8 +39,18 @@ pub mod cf {
     pub const VAULT: &str = "vault";
 
     pub const ALL: [&str; 12] = [
-        BLOCKS, BLOCK_HASH, RECORDS, STATE, IDX_CLAIM, IDX_PERSON, IDX_FUND, ATTESTATIONS, META, RAFT_LOG,
-        RAFT_META, VAULT,
+        BLOCKS,
+        BLOCK_HASH,
+        RECORDS,
+        STATE,
+        IDX_CLAIM,
+        IDX_PERSON,
+        IDX_FUND,
+        ATTESTATIONS,
+        META,
+        RAFT_LOG,
+        RAFT_META,
+        VAULT,
     ];
 }
 
@@ -58,8 +70,14 @@ pub enum StoreError {
     NoGenesis,
     #[error("store is corrupt: {what} at height {height}")]
     Corrupt { what: String, height: Height },
-    #[error("block {actual} does not extend the head (expected height {expected} on parent {parent})")]
-    NotNext { expected: Height, actual: Height, parent: Hash32 },
+    #[error(
+        "block {actual} does not extend the head (expected height {expected} on parent {parent})"
+    )]
+    NotNext {
+        expected: Height,
+        actual: Height,
+        parent: Hash32,
+    },
     #[error("block {0} is not in the store")]
     MissingBlock(Height),
 }
@@ -105,7 +123,9 @@ fn db_options() -> Options {
 }
 
 fn open_db(path: &Path) -> Result<DB, StoreError> {
-    let cfs = cf::ALL.iter().map(|name| ColumnFamilyDescriptor::new(*name, db_options()));
+    let cfs = cf::ALL
+        .iter()
+        .map(|name| ColumnFamilyDescriptor::new(*name, db_options()));
     Ok(DB::open_cf_descriptors(&db_options(), path, cfs)?)
 }
 
@@ -142,9 +162,16 @@ pub fn fund_prefix(f: &FundId) -> Vec<u8> {
 impl Store {
     /// Creates a new store for `genesis`. `genesis_state_root` is the state
     /// root the contracts compute for genesis.
-    pub fn create(path: &Path, genesis: &Genesis, genesis_state_root: Hash32) -> Result<Store, StoreError> {
+    pub fn create(
+        path: &Path,
+        genesis: &Genesis,
+        genesis_state_root: Hash32,
+    ) -> Result<Store, StoreError> {
         let db = open_db(path)?;
-        if db.get_cf(Self::cf_of(&db, cf::META), META_GENESIS)?.is_some() {
+        if db
+            .get_cf(Self::cf_of(&db, cf::META), META_GENESIS)?
+            .is_some()
+        {
             return Err(StoreError::AlreadyInitialised(path.display().to_string()));
         }
         let head = Head {
@@ -181,7 +208,8 @@ impl Store {
     }
 
     fn cf_of<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
-        db.cf_handle(name).expect("every column family is opened with the store")
+        db.cf_handle(name)
+            .expect("every column family is opened with the store")
     }
 
     pub fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -198,11 +226,19 @@ impl Store {
     }
 
     pub fn head(&self) -> Result<Head, StoreError> {
-        let bytes = self.db.get_cf(self.cf(cf::META), META_HEAD)?.ok_or(StoreError::NoGenesis)?;
+        let bytes = self
+            .db
+            .get_cf(self.cf(cf::META), META_HEAD)?
+            .ok_or(StoreError::NoGenesis)?;
         self.decode("head", Height(0), &bytes)
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(&self, what: &str, height: Height, bytes: &[u8]) -> Result<T, StoreError> {
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        height: Height,
+        bytes: &[u8],
+    ) -> Result<T, StoreError> {
         codec::decode("stored value", bytes).map_err(|e| StoreError::Corrupt {
             what: format!("{what}: {e}"),
             height,
@@ -248,11 +284,19 @@ impl Store {
         for (i, (record, outcome)) in block.records.iter().zip(&block.outcomes).enumerate() {
             let id = outcome.record_id;
             ids.push(id);
-            let entry = RecordEntryRef { height: h, index: i as u32, record, outcome };
+            let entry = RecordEntryRef {
+                height: h,
+                index: i as u32,
+                record,
+                outcome,
+            };
             batch.put_cf(self.cf(cf::RECORDS), id.as_bytes(), codec::encode(&entry));
             self.stage_indexes(batch, record, h, i as u32, &id);
         }
-        let stored = StoredBlockRef { header: &block.header, record_ids: &ids };
+        let stored = StoredBlockRef {
+            header: &block.header,
+            record_ids: &ids,
+        };
         batch.put_cf(self.cf(cf::BLOCKS), height_key(h), codec::encode(&stored));
         batch.put_cf(self.cf(cf::BLOCK_HASH), hash.as_bytes(), height_key(h));
         let head = Head {
@@ -265,16 +309,35 @@ impl Store {
         head
     }
 
-    fn stage_indexes(&self, batch: &mut WriteBatch, record: &SignedRecord, h: Height, i: u32, id: &RecordId) {
+    fn stage_indexes(
+        &self,
+        batch: &mut WriteBatch,
+        record: &SignedRecord,
+        h: Height,
+        i: u32,
+        id: &RecordId,
+    ) {
         let body = &record.envelope.body;
         if let Some(c) = body.claim() {
-            batch.put_cf(self.cf(cf::IDX_CLAIM), index_key(&claim_prefix(&c), h, i), id.as_bytes());
+            batch.put_cf(
+                self.cf(cf::IDX_CLAIM),
+                index_key(&claim_prefix(&c), h, i),
+                id.as_bytes(),
+            );
         }
         if let Some(p) = body.person() {
-            batch.put_cf(self.cf(cf::IDX_PERSON), index_key(&person_prefix(&p), h, i), id.as_bytes());
+            batch.put_cf(
+                self.cf(cf::IDX_PERSON),
+                index_key(&person_prefix(&p), h, i),
+                id.as_bytes(),
+            );
         }
         for f in body.funds() {
-            batch.put_cf(self.cf(cf::IDX_FUND), index_key(&fund_prefix(f), h, i), id.as_bytes());
+            batch.put_cf(
+                self.cf(cf::IDX_FUND),
+                index_key(&fund_prefix(f), h, i),
+                id.as_bytes(),
+            );
         }
     }
 
@@ -295,7 +358,9 @@ impl Store {
             return Ok(None);
         };
         let keys: Vec<&[u8; 32]> = stored.record_ids.iter().map(|id| id.as_bytes()).collect();
-        let values = self.db.batched_multi_get_cf(self.cf(cf::RECORDS), keys, false);
+        let values = self
+            .db
+            .batched_multi_get_cf(self.cf(cf::RECORDS), keys, false);
         let mut records = Vec::with_capacity(values.len());
         let mut outcomes = Vec::with_capacity(values.len());
         for v in values {
@@ -307,7 +372,11 @@ impl Store {
             records.push(entry.record);
             outcomes.push(entry.outcome);
         }
-        Ok(Some(Block { header: stored.header, records, outcomes }))
+        Ok(Some(Block {
+            header: stored.header,
+            records,
+            outcomes,
+        }))
     }
 
     pub fn height_of(&self, hash: &BlockHash) -> Result<Option<Height>, StoreError> {
@@ -326,12 +395,18 @@ impl Store {
     }
 
     pub fn contains_record(&self, id: &RecordId) -> Result<bool, StoreError> {
-        Ok(self.db.get_pinned_cf(self.cf(cf::RECORDS), id.as_bytes())?.is_some())
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(cf::RECORDS), id.as_bytes())?
+            .is_some())
     }
 
     fn index_scan(&self, cf_name: &str, prefix: &[u8]) -> Result<Vec<RecordId>, StoreError> {
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(self.cf(cf_name), IteratorMode::From(prefix, Direction::Forward));
+        let iter = self.db.iterator_cf(
+            self.cf(cf_name),
+            IteratorMode::From(prefix, Direction::Forward),
+        );
         for item in iter {
             let (k, v) = item?;
             if !k.starts_with(prefix) {
@@ -367,14 +442,18 @@ impl Store {
     pub fn put_attestation(&self, a: &Attestation) -> Result<(), StoreError> {
         let mut key = height_key(a.height).to_vec();
         key.extend_from_slice(&a.node_key.0);
-        self.db.put_cf(self.cf(cf::ATTESTATIONS), key, codec::encode(a))?;
+        self.db
+            .put_cf(self.cf(cf::ATTESTATIONS), key, codec::encode(a))?;
         Ok(())
     }
 
     pub fn attestations(&self, h: Height) -> Result<Vec<Attestation>, StoreError> {
         let prefix = height_key(h);
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(self.cf(cf::ATTESTATIONS), IteratorMode::From(&prefix, Direction::Forward));
+        let iter = self.db.iterator_cf(
+            self.cf(cf::ATTESTATIONS),
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
         for item in iter {
             let (k, v) = item?;
             if !k.starts_with(&prefix) {
@@ -386,7 +465,10 @@ impl Store {
     }
 
     /// Blocks from `from` to the head, one at a time.
-    pub fn blocks_from(&self, from: Height) -> impl Iterator<Item = Result<Block, StoreError>> + '_ {
+    pub fn blocks_from(
+        &self,
+        from: Height,
+    ) -> impl Iterator<Item = Result<Block, StoreError>> + '_ {
         let mut next = from.0.max(1);
         std::iter::from_fn(move || {
             let h = Height(next);
@@ -401,7 +483,9 @@ impl Store {
         let mut writer = ChainWriter::new(out, &self.genesis, Height(1), head.height)?;
         let mut records = 0u64;
         for h in 1..=head.height.0 {
-            let block = self.block(Height(h))?.ok_or(StoreError::MissingBlock(Height(h)))?;
+            let block = self
+                .block(Height(h))?
+                .ok_or(StoreError::MissingBlock(Height(h)))?;
             records += block.records.len() as u64;
             writer.write_block(&block, &self.attestations(Height(h))?)?;
         }
@@ -417,13 +501,19 @@ impl Store {
 
     /// Whether blocks were imported without executing contracts.
     pub fn state_detached(&self) -> Result<bool, StoreError> {
-        Ok(self.db.get_cf(self.cf(cf::META), META_STATE_DETACHED)?.is_some())
+        Ok(self
+            .db
+            .get_cf(self.cf(cf::META), META_STATE_DETACHED)?
+            .is_some())
     }
 
     /// Verifies a chain file and imports it into a fresh store at `path`.
     /// Contract state is not materialised (that needs the contracts); the
     /// store is marked so, and keeps the headers' state roots.
-    pub fn import<R: std::io::Read>(path: &Path, input: R) -> Result<(Store, ChainSummary), ImportError> {
+    pub fn import<R: std::io::Read>(
+        path: &Path,
+        input: R,
+    ) -> Result<(Store, ChainSummary), ImportError> {
         let mut reader = ChainReader::new(input).map_err(ChainCheckError::from)?;
         let genesis = reader.genesis().clone();
         let store = Store::create(path, &genesis, Hash32::ZERO)?;
@@ -436,7 +526,9 @@ impl Store {
             store
                 .commit_block(&vb, &[], &[(META_STATE_DETACHED, vec![1])])
                 .map_err(sink_err)?;
-            atts.iter().try_for_each(|a| store.put_attestation(a)).map_err(sink_err)
+            atts.iter()
+                .try_for_each(|a| store.put_attestation(a))
+                .map_err(sink_err)
         })?;
         Ok((store, summary))
     }

@@ -13,7 +13,9 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Block height. Genesis is height 0; the first block is height 1.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Height(pub u64);
 
@@ -396,7 +398,9 @@ impl<'de> Deserialize<'de> for Date {
 const MAX_DATE_DAYS: u32 = 2_932_896;
 
 /// A ratio in basis points: 7000 = 70.00 %.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Bp(pub u16);
 
@@ -411,8 +415,14 @@ impl Bp {
 /// Money in yuan: a non-negative decimal with exactly two places (fen),
 /// at most [`Amount::MAX`]. Encoded canonically as a `u64` count of fen and in
 /// JSON as a string such as `"1234.50"` (never a JSON number: no floats).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Amount(Decimal);
+
+impl Default for Amount {
+    fn default() -> Amount {
+        Amount::ZERO
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
@@ -572,7 +582,13 @@ mod tests {
 
     #[test]
     fn dates_round_trip_through_days() {
-        for s in ["1970-01-01", "2000-02-29", "2024-12-31", "2026-03-01", "9999-12-31"] {
+        for s in [
+            "1970-01-01",
+            "2000-02-29",
+            "2024-12-31",
+            "2026-03-01",
+            "9999-12-31",
+        ] {
             let d: Date = s.parse().unwrap();
             assert_eq!(d.to_string(), s);
             assert_eq!(Date::from_days(d.days()), d);
@@ -583,7 +599,14 @@ mod tests {
 
     #[test]
     fn bad_dates_are_refused() {
-        for s in ["2023-02-29", "2026-13-01", "2026-1-01", "26-01-01", "1969-12-31", "x"] {
+        for s in [
+            "2023-02-29",
+            "2026-13-01",
+            "2026-1-01",
+            "26-01-01",
+            "1969-12-31",
+            "x",
+        ] {
             assert!(s.parse::<Date>().is_err(), "{s}");
         }
     }
@@ -592,9 +615,18 @@ mod tests {
     fn amounts_parse_only_two_decimals() {
         assert_eq!("12.5".parse::<Amount>().unwrap().fen(), 1250);
         assert_eq!("12".parse::<Amount>().unwrap().to_string(), "12.00");
-        assert!(matches!("1.005".parse::<Amount>(), Err(AmountError::TooPrecise(_))));
-        assert!(matches!("-1".parse::<Amount>(), Err(AmountError::Negative(_))));
-        assert!(matches!("1e3".parse::<Amount>(), Err(AmountError::NotANumber(_))));
+        assert!(matches!(
+            "1.005".parse::<Amount>(),
+            Err(AmountError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            "-1".parse::<Amount>(),
+            Err(AmountError::Negative(_))
+        ));
+        assert!(matches!(
+            "1e3".parse::<Amount>(),
+            Err(AmountError::NotANumber(_))
+        ));
         assert!(matches!(
             "10000000000000.01".parse::<Amount>(),
             Err(AmountError::TooLarge(_))
@@ -616,6 +648,12 @@ mod tests {
         assert!(OrgId::new("").is_err());
         assert!(OrgId::new("has space").is_err());
         assert!(OrgId::new("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn default_amount_is_zero_with_two_places() {
+        assert_eq!(Amount::default(), Amount::ZERO);
+        assert_eq!(Amount::default().to_string(), "0.00");
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::fmt;
 
 use rayon::prelude::*;
 
-use crate::block::{outcomes_root, Attestation, Block, BlockHash, BlockHeader, Genesis, BLOCK_VERSION};
+use crate::block::{
+    outcomes_root, Attestation, Block, BlockHash, BlockHeader, Genesis, BLOCK_VERSION,
+};
 use crate::crypto::{verify_batch, CryptoError, KeyRing, PublicKey, SignedDigest};
 use crate::hash::{domain, hash_domain, Hash32};
 use crate::merkle;
@@ -65,7 +67,10 @@ pub enum VerifyErrorKind {
     #[error("attestation by {key} is not from an enrolled node key")]
     UnknownAttester { key: String },
     #[error("attestation signs block {actual}, but the block at this height is {expected}")]
-    AttestationForOtherBlock { expected: BlockHash, actual: BlockHash },
+    AttestationForOtherBlock {
+        expected: BlockHash,
+        actual: BlockHash,
+    },
     #[error("attestation signature by node {key} is invalid")]
     AttestationSignature { key: String },
     #[error("only {actual} organisations attested this block, {required} required")]
@@ -196,7 +201,13 @@ impl ChainVerifier {
         let mut last_ts = self.last_timestamp;
         for (block, _) in entries {
             let h = &block.header;
-            let fail = |kind| Err(VerifyError { height: h.height, record: None, kind });
+            let fail = |kind| {
+                Err(VerifyError {
+                    height: h.height,
+                    record: None,
+                    kind,
+                })
+            };
             if h.version != BLOCK_VERSION {
                 return fail(VerifyErrorKind::Version(h.version));
             }
@@ -210,14 +221,23 @@ impl ChainVerifier {
                 return Err(VerifyError {
                     height: expected_height,
                     record: None,
-                    kind: VerifyErrorKind::HeightGap { expected: expected_height, actual: h.height },
+                    kind: VerifyErrorKind::HeightGap {
+                        expected: expected_height,
+                        actual: h.height,
+                    },
                 });
             }
             if h.prev_hash != prev_hash {
-                return fail(VerifyErrorKind::BrokenLink { expected: prev_hash, actual: h.prev_hash });
+                return fail(VerifyErrorKind::BrokenLink {
+                    expected: prev_hash,
+                    actual: h.prev_hash,
+                });
             }
             if h.timestamp_ms < last_ts {
-                return fail(VerifyErrorKind::TimeRegressed { previous: last_ts, actual: h.timestamp_ms });
+                return fail(VerifyErrorKind::TimeRegressed {
+                    previous: last_ts,
+                    actual: h.timestamp_ms,
+                });
             }
             prev_hash = h.hash().hash();
             expected_height = expected_height.next();
@@ -226,7 +246,11 @@ impl ChainVerifier {
         Ok(())
     }
 
-    fn check_scans(&self, entries: &[(Block, Vec<Attestation>)], scans: &[BlockScan]) -> Result<(), VerifyError> {
+    fn check_scans(
+        &self,
+        entries: &[(Block, Vec<Attestation>)],
+        scans: &[BlockScan],
+    ) -> Result<(), VerifyError> {
         for ((block, _), scan) in entries.iter().zip(scans) {
             if let Some((index, e)) = &scan.form_error {
                 return Err(VerifyError {
@@ -250,7 +274,10 @@ impl ChainVerifier {
 
     fn check_signatures(&self, scans: &[BlockScan]) -> Result<(), VerifyError> {
         let ring = self.ring_with_new_keys(scans);
-        let all: Vec<SignedDigest> = scans.iter().flat_map(|s| s.digests.iter().copied()).collect();
+        let all: Vec<SignedDigest> = scans
+            .iter()
+            .flat_map(|s| s.digests.iter().copied())
+            .collect();
         let Err(e) = verify_batch(&ring, &all) else {
             return Ok(());
         };
@@ -270,7 +297,11 @@ impl ChainVerifier {
             }
             offset += scan.digests.len();
         }
-        Err(VerifyError { height: self.next_height, record: None, kind: VerifyErrorKind::Signature(e) })
+        Err(VerifyError {
+            height: self.next_height,
+            record: None,
+            kind: VerifyErrorKind::Signature(e),
+        })
     }
 
     /// Keys added by accepted `member` records in this group are enrolled
@@ -307,20 +338,37 @@ impl ChainVerifier {
             .collect()
     }
 
-    fn check_attestations(&self, block: &Block, atts: &[Attestation]) -> Result<usize, VerifyError> {
+    fn check_attestations(
+        &self,
+        block: &Block,
+        atts: &[Attestation],
+    ) -> Result<usize, VerifyError> {
         let height = block.header.height;
-        let fail = |kind| Err(VerifyError { height, record: None, kind });
+        let fail = |kind| {
+            Err(VerifyError {
+                height,
+                record: None,
+                kind,
+            })
+        };
         let hash = block.hash();
         let mut orgs = std::collections::BTreeSet::new();
         for a in atts {
             let Some(org) = self.node_orgs.get(&a.node_key) else {
-                return fail(VerifyErrorKind::UnknownAttester { key: a.node_key.short() });
+                return fail(VerifyErrorKind::UnknownAttester {
+                    key: a.node_key.short(),
+                });
             };
             if a.block_hash != hash || a.height != height || a.chain_id != self.genesis.chain_id {
-                return fail(VerifyErrorKind::AttestationForOtherBlock { expected: hash, actual: a.block_hash });
+                return fail(VerifyErrorKind::AttestationForOtherBlock {
+                    expected: hash,
+                    actual: a.block_hash,
+                });
             }
             if verify_batch(&self.ring, &[a.signed_digest()]).is_err() {
-                return fail(VerifyErrorKind::AttestationSignature { key: a.node_key.short() });
+                return fail(VerifyErrorKind::AttestationSignature {
+                    key: a.node_key.short(),
+                });
             }
             orgs.insert(org);
         }
@@ -333,7 +381,11 @@ impl ChainVerifier {
         Ok(orgs.len())
     }
 
-    fn advance(&mut self, entries: &[(Block, Vec<Attestation>)], scans: &[BlockScan]) -> Result<(), VerifyError> {
+    fn advance(
+        &mut self,
+        entries: &[(Block, Vec<Attestation>)],
+        scans: &[BlockScan],
+    ) -> Result<(), VerifyError> {
         for ((block, _), scan) in entries.iter().zip(scans) {
             let height = block.header.height;
             for id in &scan.ids {
@@ -346,11 +398,17 @@ impl ChainVerifier {
                 }
             }
             // A key added by a member record signs only from the next block.
-            if let Some(pos) = scan.digests.iter().position(|d| !self.ring.contains(&d.key)) {
+            if let Some(pos) = scan
+                .digests
+                .iter()
+                .position(|d| !self.ring.contains(&d.key))
+            {
                 return Err(VerifyError {
                     height,
                     record: Some(scan.ids[scan.digest_owner[pos]]),
-                    kind: VerifyErrorKind::Signature(CryptoError::UnknownKey(scan.digests[pos].key.short())),
+                    kind: VerifyErrorKind::Signature(CryptoError::UnknownKey(
+                        scan.digests[pos].key.short(),
+                    )),
                 });
             }
             for key in &scan.added_keys {
@@ -370,7 +428,10 @@ impl ChainVerifier {
             return Err(VerifyError {
                 height: self.next_height,
                 record: None,
-                kind: VerifyErrorKind::Truncated { expected: expected_last, actual },
+                kind: VerifyErrorKind::Truncated {
+                    expected: expected_last,
+                    actual,
+                },
             });
         }
         Ok(())
@@ -422,7 +483,8 @@ fn scan_block(block: &Block, _atts: &[Attestation]) -> BlockScan {
         }
         let before = scan.digests.len();
         record.signed_digests(id, &mut scan.digests);
-        scan.digest_owner.extend(std::iter::repeat_n(i, scan.digests.len() - before));
+        scan.digest_owner
+            .extend(std::iter::repeat_n(i, scan.digests.len() - before));
         if let (RecordBody::Member(MemberBody::AddKey { key, .. }), Some(o)) =
             (&record.envelope.body, block.outcomes.get(i))
         {
@@ -437,23 +499,50 @@ fn scan_block(block: &Block, _atts: &[Attestation]) -> BlockScan {
 
 fn check_roots(block: &Block, scan: &BlockScan) -> Result<(), VerifyError> {
     let h = &block.header;
-    let fail = |record, kind| Err(VerifyError { height: h.height, record, kind });
+    let fail = |record, kind| {
+        Err(VerifyError {
+            height: h.height,
+            record,
+            kind,
+        })
+    };
     if block.outcomes.len() != block.records.len() {
-        return fail(None, VerifyErrorKind::OutcomeCount {
-            records: block.records.len(),
-            outcomes: block.outcomes.len(),
-        });
+        return fail(
+            None,
+            VerifyErrorKind::OutcomeCount {
+                records: block.records.len(),
+                outcomes: block.outcomes.len(),
+            },
+        );
     }
     for (i, (o, id)) in block.outcomes.iter().zip(&scan.ids).enumerate() {
         if o.record_id != *id {
-            return fail(Some(*id), VerifyErrorKind::OutcomeForOtherRecord { index: i, named: o.record_id });
+            return fail(
+                Some(*id),
+                VerifyErrorKind::OutcomeForOtherRecord {
+                    index: i,
+                    named: o.record_id,
+                },
+            );
         }
     }
     if h.records_root != scan.records_root {
-        return fail(None, VerifyErrorKind::RecordsRoot { expected: scan.records_root, actual: h.records_root });
+        return fail(
+            None,
+            VerifyErrorKind::RecordsRoot {
+                expected: scan.records_root,
+                actual: h.records_root,
+            },
+        );
     }
     if h.outcomes_root != scan.outcomes_root {
-        return fail(None, VerifyErrorKind::OutcomesRoot { expected: scan.outcomes_root, actual: h.outcomes_root });
+        return fail(
+            None,
+            VerifyErrorKind::OutcomesRoot {
+                expected: scan.outcomes_root,
+                actual: h.outcomes_root,
+            },
+        );
     }
     Ok(())
 }

@@ -19,12 +19,27 @@ pub use crate::record::policy::PolicyBody;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum MemberBody {
-    AddOrg { org: OrgId, role: Role },
-    RemoveOrg { org: OrgId },
-    AddKey { org: OrgId, key: PublicKey, key_role: KeyRole },
-    RevokeKey { org: OrgId, key: PublicKey },
+    AddOrg {
+        org: OrgId,
+        role: Role,
+    },
+    RemoveOrg {
+        org: OrgId,
+    },
+    AddKey {
+        org: OrgId,
+        key: PublicKey,
+        key_role: KeyRole,
+    },
+    RevokeKey {
+        org: OrgId,
+        key: PublicKey,
+    },
     /// Switch the contract rules to `version` from block `activation` on.
-    ScheduleRules { version: u32, activation: Height },
+    ScheduleRules {
+        version: u32,
+        activation: Height,
+    },
 }
 
 /// 民政 eligibility decision for assistance.

@@ -175,7 +175,11 @@ impl RecordBody {
     }
 }
 
-fn window(what: &'static str, from: crate::types::Date, until: crate::types::Date) -> Result<(), BodyError> {
+fn window(
+    what: &'static str,
+    from: crate::types::Date,
+    until: crate::types::Date,
+) -> Result<(), BodyError> {
     if from > until {
         return Err(BodyError::EmptyWindow { what, from, until });
     }
@@ -221,7 +225,12 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    pub fn new(chain_id: ChainId, body: RecordBody, submitter_key: PublicKey, nonce: u64) -> Envelope {
+    pub fn new(
+        chain_id: ChainId,
+        body: RecordBody,
+        submitter_key: PublicKey,
+        nonce: u64,
+    ) -> Envelope {
         Envelope {
             version: RECORD_VERSION,
             chain_id,

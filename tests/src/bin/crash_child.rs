@@ -1,1 +1,77 @@
-fn main() {}
+//! Crash-safety child: appends blocks to a RocksDB store in a loop and prints
+//! `committed <height> <hash>` after each commit returns. The parent kills it
+//! with SIGKILL at random moments and checks every reported block survived.
+//!
+//! Usage: crash-child DATA_DIR RECORDS_PER_BLOCK
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use fundtrail_ledger::block::{next_state_root, Outcome, Verdict};
+use fundtrail_ledger::fixtures::{sample_bodies, submitter_role, Consortium};
+use fundtrail_ledger::store::Store;
+use fundtrail_ledger::verify::BlockDraft;
+use fundtrail_ledger::SignedRecord;
+
+/// The consortium seed shared with the parent test.
+pub const SEED: u8 = 7;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(
+        args.next()
+            .context("usage: crash-child DATA_DIR RECORDS_PER_BLOCK")?,
+    );
+    let per_block: u64 = args.next().context("missing RECORDS_PER_BLOCK")?.parse()?;
+    let c = Consortium::new(SEED);
+    let store = if dir.join("CURRENT").exists() {
+        Store::open(&dir)?
+    } else {
+        Store::create(
+            &dir,
+            &c.genesis(),
+            next_state_root(&c.genesis().hash().hash(), &[]),
+        )?
+    };
+    let stdout = std::io::stdout();
+    loop {
+        let head = store.head()?;
+        let height = head.height.next();
+        let records: Vec<SignedRecord> = (0..per_block)
+            .map(|i| {
+                let nonce = height.0 * per_block + i;
+                let body = sample_bodies(&c, nonce).swap_remove((nonce % 11) as usize);
+                c.sign(submitter_role(body.kind()), body, nonce)
+            })
+            .collect();
+        let outcomes = records
+            .iter()
+            .map(|r| Outcome {
+                record_id: r.id(),
+                verdict: Verdict::Accepted,
+                signals: vec![],
+            })
+            .collect();
+        let writes = vec![(
+            format!("counter/{}", height.0 % 7).into_bytes(),
+            Some(height.0.to_be_bytes().to_vec()),
+        )];
+        let block = BlockDraft {
+            chain_id: c.chain_id.clone(),
+            height,
+            prev_hash: head.hash,
+            timestamp_ms: head.timestamp_ms + 1,
+            proposer: c.orgs[0].node.public(),
+            rules_version: 1,
+            state_root: next_state_root(&head.state_root, &writes),
+            records,
+            outcomes,
+        }
+        .seal();
+        let new_head = store.commit_block(&block, &writes, &[])?;
+        let mut out = stdout.lock();
+        writeln!(out, "committed {} {}", new_head.height, new_head.hash)?;
+        out.flush()?;
+    }
+}

@@ -1,0 +1,18 @@
+//! `cargo bench --workspace --bench ledger`: append and verify rates beside
+//! the machine's batch-verify limit. Set FUNDTRAIL_BENCH_BLOCKS and
+//! FUNDTRAIL_BENCH_PER_BLOCK to change the size.
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let report = fundtrail_bench::ledger::run(
+        env_or("FUNDTRAIL_BENCH_BLOCKS", 100),
+        env_or("FUNDTRAIL_BENCH_PER_BLOCK", 2_000),
+    );
+    report.print();
+}
