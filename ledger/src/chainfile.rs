@@ -380,12 +380,18 @@ pub enum ChainCheckError {
     #[error(transparent)]
     File(#[from] ChainFileError),
     #[error("{0}")]
-    Verify(#[from] VerifyError),
+    Verify(Box<VerifyError>),
     #[error("height {height}: {source}")]
     Sink {
         height: Height,
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl From<VerifyError> for ChainCheckError {
+    fn from(e: VerifyError) -> ChainCheckError {
+        ChainCheckError::Verify(Box::new(e))
+    }
 }
 
 impl ChainCheckError {

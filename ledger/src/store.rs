@@ -562,10 +562,16 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
 }
 
+impl From<ChainCheckError> for ImportError {
+    fn from(e: ChainCheckError) -> ImportError {
+        ImportError::Check(Box::new(e))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Check(#[from] ChainCheckError),
+    Check(Box<ChainCheckError>),
 }
