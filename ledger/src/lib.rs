@@ -2,6 +2,8 @@
 //!
 //! - [`types`], [`hash`], [`crypto`], [`pseudonym`]: building blocks.
 //! - [`record`]: the signed envelope and the record kinds.
+//! - [`intake`]: submission lines with raw identifiers, pseudonymised into
+//!   record bodies (docs/SUBMISSION.md).
 //! - [`block`], [`merkle`]: blocks, outcomes, attestations, proofs.
 //! - [`codec`]: the canonical encoding (docs/ENCODING.md).
 //! - [`chainfile`]: the framed export format; [`verify`]: offline checks.
@@ -18,6 +20,7 @@ pub mod codec;
 pub mod crypto;
 pub mod fixtures;
 pub mod hash;
+pub mod intake;
 pub mod merkle;
 pub mod pseudonym;
 pub mod record;
