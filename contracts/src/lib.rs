@@ -9,6 +9,8 @@
 //! - [`rules`]: one module per record kind; [`engine`] dispatches to them by
 //!   rules version.
 //! - [`codes`]: the stable rejection and signal codes.
+//! - [`lookup`]: answers submission lines' references from state.
+//! - `scenario` (feature `scenario`): the demo's seeded dataset.
 //!
 //! The crate does no I/O, reads no clock, draws no randomness and uses no
 //! floating point: the same records on the same state give the same outcomes
@@ -18,10 +20,13 @@
 
 pub mod codes;
 pub mod engine;
+pub mod lookup;
 pub mod model;
 pub mod policy;
 pub mod quote;
 pub mod rules;
+#[cfg(feature = "scenario")]
+pub mod scenario;
 pub mod state;
 pub mod testkit;
 

@@ -52,7 +52,7 @@ pub enum SubmissionLine {
     Disclosure(DisclosureLine),
 }
 
-/// [`EligibilityBody`] with the person's ID-card number.
+/// [`EligibilityBody`](crate::record::EligibilityBody) with the person's ID-card number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EligibilityLine {
@@ -61,7 +61,7 @@ pub struct EligibilityLine {
     pub decision: EligibilityDecision,
 }
 
-/// [`FilingBody`] with the person's ID-card number.
+/// [`FilingBody`](crate::record::FilingBody) with the person's ID-card number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilingLine {
@@ -72,7 +72,7 @@ pub struct FilingLine {
     pub valid_until: Date,
 }
 
-/// [`ClaimBody`] with the ID-card and bill numbers instead of pseudonyms and
+/// [`ClaimBody`](crate::record::ClaimBody) with the ID-card and bill numbers instead of pseudonyms and
 /// commitment. The whole line is the raw bill the commitment binds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,7 +94,7 @@ pub struct ClaimLine {
     pub supplementary_cover: bool,
 }
 
-/// [`SettlementBody`] naming the claim by its bill, plus officer approvals.
+/// [`SettlementBody`](crate::record::SettlementBody) naming the claim by its bill, plus officer approvals.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementLine {
@@ -108,7 +108,7 @@ pub struct SettlementLine {
     pub approvals: u8,
 }
 
-/// [`AssistanceBody`] naming the claim by its bill, plus officer approvals.
+/// [`AssistanceBody`](crate::record::AssistanceBody) naming the claim by its bill, plus officer approvals.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssistanceLine {
@@ -159,7 +159,7 @@ pub enum Target {
     Payout(PayoutRef),
 }
 
-/// [`ReversalBody`] with a target that may name a payout by its bill.
+/// [`ReversalBody`](crate::record::ReversalBody) with a target that may name a payout by its bill.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReversalLine {
@@ -167,7 +167,7 @@ pub struct ReversalLine {
     pub reason: ReversalReason,
 }
 
-/// [`FundCreditBody`] plus officer approvals (a transfer needs them).
+/// [`FundCreditBody`](crate::record::FundCreditBody) plus officer approvals (a transfer needs them).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FundCreditLine {
@@ -179,7 +179,7 @@ pub struct FundCreditLine {
     pub approvals: u8,
 }
 
-/// [`ClearingBody`]; a blank `claim_set_root` is filled in by [`resolve`].
+/// [`ClearingBody`](crate::record::ClearingBody); a blank `claim_set_root` is filled in by [`resolve`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClearingLine {
@@ -191,7 +191,7 @@ pub struct ClearingLine {
     pub claim_set_root: Option<Hash32>,
 }
 
-/// [`DisclosureBody`] with a target that may name a payout by its bill.
+/// [`DisclosureBody`](crate::record::DisclosureBody) with a target that may name a payout by its bill.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisclosureLine {
@@ -218,6 +218,11 @@ impl SubmissionLine {
             SubmissionLine::Clearing(_) => RecordKind::Clearing,
             SubmissionLine::Disclosure(_) => RecordKind::Disclosure,
         }
+    }
+
+    /// The line as one line of JSON (what [`parse_line`] reads back).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("submission lines always serialise")
     }
 
     /// Officer approvals the line asks for.

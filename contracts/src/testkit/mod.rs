@@ -87,10 +87,9 @@ impl Kit {
             .expect("every role is present")
     }
 
-    /// Funds of every kind in both regions, 50 million yuan each.
-    pub fn genesis(&self) -> Genesis {
-        let orgs = self
-            .orgs
+    /// Every organisation with its submitter and officer keys.
+    pub fn genesis_orgs(&self) -> Vec<GenesisOrg> {
+        self.orgs
             .iter()
             .map(|o| {
                 let mut keys = vec![GenesisKey {
@@ -107,7 +106,11 @@ impl Kit {
                     keys,
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// Funds of every kind in both regions, 50 million yuan each.
+    pub fn genesis(&self) -> Genesis {
         let mut funds = Vec::new();
         for r in [HOME, AWAY] {
             for (prefix, kind, owner) in [
@@ -129,7 +132,7 @@ impl Kit {
             version: GENESIS_VERSION,
             chain_id: self.chain_id.clone(),
             timestamp_ms: 1_767_225_600_000,
-            orgs,
+            orgs: self.genesis_orgs(),
             funds,
             policies: vec![
                 default_policy(region(HOME), YEAR),
@@ -188,9 +191,14 @@ impl Harness {
     pub fn new(seed: u8) -> Harness {
         let kit = Kit::new(seed);
         let genesis = kit.genesis();
+        Harness::with_genesis(kit, &genesis)
+    }
+
+    /// A chain from `genesis`, whose keys must be `kit`'s.
+    pub fn with_genesis(kit: Kit, genesis: &Genesis) -> Harness {
         let mut state = crate::state::MemoryState::new();
-        state.apply(&crate::engine::genesis_state(&genesis));
-        let root = crate::engine::genesis_state_root(&genesis);
+        state.apply(&crate::engine::genesis_state(genesis));
+        let root = crate::engine::genesis_state_root(genesis);
         Harness {
             kit,
             state,

@@ -1,0 +1,67 @@
+//! Answers a submission's references from contract state
+//! ([`fundtrail_ledger::intake::Lookup`]): the standing payout of a claim's
+//! tier, and the claim-set root a clearing of a bucket must carry.
+
+use fundtrail_ledger::hash::Hash32;
+use fundtrail_ledger::intake::{Lookup, LookupError, PayoutTier};
+use fundtrail_ledger::pseudonym::ClaimId;
+use fundtrail_ledger::record::{Period, RecordId};
+use fundtrail_ledger::types::RegionCode;
+use serde::de::DeserializeOwned;
+
+use crate::model::{key, ClaimEntry, PendingClearing, Tier};
+use crate::rules::clearing::claim_set_root;
+use crate::state::State;
+
+/// [`Lookup`] over any contract state (a node's store, a [`crate::MemoryState`]).
+pub struct StateLookup<'a> {
+    state: &'a dyn State,
+}
+
+impl<'a> StateLookup<'a> {
+    pub fn new(state: &'a dyn State) -> StateLookup<'a> {
+        StateLookup { state }
+    }
+
+    fn load<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, LookupError> {
+        let Some(bytes) = self
+            .state
+            .get(key)
+            .map_err(|e| LookupError(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        fundtrail_ledger::codec::decode("state value", &bytes)
+            .map(Some)
+            .map_err(|e| LookupError(e.to_string()))
+    }
+}
+
+fn tier(t: PayoutTier) -> Tier {
+    match t {
+        PayoutTier::Basic => Tier::Basic,
+        PayoutTier::CriticalIllness => Tier::CriticalIllness,
+        PayoutTier::Supplementary => Tier::Supplementary,
+        PayoutTier::Assistance => Tier::Assistance,
+    }
+}
+
+impl Lookup for StateLookup<'_> {
+    fn payout(&self, claim: &ClaimId, t: PayoutTier) -> Result<Option<RecordId>, LookupError> {
+        let entry: Option<ClaimEntry> = self.load(&key::claim(claim))?;
+        Ok(entry.and_then(|c| c.paid(tier(t)).map(|p| p.record)))
+    }
+
+    fn clearing_root(
+        &self,
+        period: Period,
+        from: &RegionCode,
+        to: &RegionCode,
+    ) -> Result<Option<Hash32>, LookupError> {
+        let k = key::clearing(period.year, period.month, from, to);
+        let pending: Option<PendingClearing> = self.load(&k)?;
+        Ok(pending
+            .filter(|p| !p.payouts.is_empty())
+            .map(|p| claim_set_root(&p)))
+    }
+}
