@@ -19,6 +19,7 @@ pub struct StateLookup<'a> {
 }
 
 impl<'a> StateLookup<'a> {
+    /// Answers from `state`.
     pub fn new(state: &'a dyn State) -> StateLookup<'a> {
         StateLookup { state }
     }
