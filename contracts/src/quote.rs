@@ -16,7 +16,7 @@ use crate::policy::policy_for;
 use crate::state::{BlockOverlay, State, Tx};
 
 /// The split of one claim. `out_of_pocket` is what the patient still pays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Quote {
     pub basic: Amount,
     pub critical_illness: Amount,

@@ -71,6 +71,11 @@ impl PseudonymKey {
         self.epoch
     }
 
+    /// The secret, for writing the department's key file.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.secret
+    }
+
     /// Pseudonym of an ID-card number. Case and surrounding spaces do not
     /// matter (the check digit may be `x` or `X`).
     pub fn person(&self, id_number: &str) -> PersonId {

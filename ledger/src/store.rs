@@ -31,6 +31,8 @@ pub mod cf {
     pub const IDX_CLAIM: &str = "idx_claim";
     pub const IDX_PERSON: &str = "idx_person";
     pub const IDX_FUND: &str = "idx_fund";
+    /// Reversals and disclosures by the record they act on.
+    pub const IDX_TARGET: &str = "idx_target";
     pub const ATTESTATIONS: &str = "attestations";
     pub const META: &str = "meta";
     pub const RAFT_LOG: &str = "raft_log";
@@ -38,7 +40,7 @@ pub mod cf {
     /// Private to this node: raw bills and salts. Never exported or replicated.
     pub const VAULT: &str = "vault";
 
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 13] = [
         BLOCKS,
         BLOCK_HASH,
         RECORDS,
@@ -46,6 +48,7 @@ pub mod cf {
         IDX_CLAIM,
         IDX_PERSON,
         IDX_FUND,
+        IDX_TARGET,
         ATTESTATIONS,
         META,
         RAFT_LOG,
@@ -167,6 +170,18 @@ impl Store {
         genesis: &Genesis,
         genesis_state_root: Hash32,
     ) -> Result<Store, StoreError> {
+        Self::create_with_state(path, genesis, genesis_state_root, &[])
+    }
+
+    /// Creates a new store for `genesis` whose contract state starts from
+    /// `genesis_writes` (what the contracts derive from genesis), written in
+    /// the same batch as the genesis itself.
+    pub fn create_with_state(
+        path: &Path,
+        genesis: &Genesis,
+        genesis_state_root: Hash32,
+        genesis_writes: &[StateWrite],
+    ) -> Result<Store, StoreError> {
         let db = open_db(path)?;
         if db
             .get_cf(Self::cf_of(&db, cf::META), META_GENESIS)?
@@ -184,6 +199,12 @@ impl Store {
         let meta = Self::cf_of(&db, cf::META);
         batch.put_cf(meta, META_GENESIS, codec::encode(genesis));
         batch.put_cf(meta, META_HEAD, codec::encode(&head));
+        let state = Self::cf_of(&db, cf::STATE);
+        for (k, v) in genesis_writes {
+            if let Some(v) = v {
+                batch.put_cf(state, k, v);
+            }
+        }
         db.write_opt(batch, &sync_write())?;
         Ok(Store {
             db,
@@ -332,6 +353,13 @@ impl Store {
                 id.as_bytes(),
             );
         }
+        if let Some(t) = body.target() {
+            batch.put_cf(
+                self.cf(cf::IDX_TARGET),
+                index_key(t.as_bytes(), h, i),
+                id.as_bytes(),
+            );
+        }
         for f in body.funds() {
             batch.put_cf(
                 self.cf(cf::IDX_FUND),
@@ -434,6 +462,11 @@ impl Store {
         self.index_scan(cf::IDX_FUND, &fund_prefix(f))
     }
 
+    /// Reversals and disclosures of a record, in chain order.
+    pub fn records_targeting(&self, target: &RecordId) -> Result<Vec<RecordId>, StoreError> {
+        self.index_scan(cf::IDX_TARGET, target.as_bytes())
+    }
+
     pub fn state_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get_cf(self.cf(cf::STATE), key)?)
     }
@@ -479,10 +512,27 @@ impl Store {
 
     /// Streams blocks `1..=head` with their attestations into a chain file.
     pub fn export<W: std::io::Write>(&self, out: W) -> Result<ChainSummary, ExportError> {
-        let head = self.head()?;
-        let mut writer = ChainWriter::new(out, &self.genesis, Height(1), head.height)?;
+        self.export_to(out, self.head()?.height)
+    }
+
+    /// Streams blocks `1..=last` with their attestations into a chain file
+    /// (a node's Raft snapshot is the chain up to its applied block).
+    pub fn export_to<W: std::io::Write>(
+        &self,
+        out: W,
+        last: Height,
+    ) -> Result<ChainSummary, ExportError> {
+        let head_hash = match last {
+            Height(0) => self.genesis.hash().hash(),
+            h => self
+                .header(h)?
+                .ok_or(StoreError::MissingBlock(h))?
+                .hash()
+                .hash(),
+        };
+        let mut writer = ChainWriter::new(out, &self.genesis, Height(1), last)?;
         let mut records = 0u64;
-        for h in 1..=head.height.0 {
+        for h in 1..=last.0 {
             let block = self
                 .block(Height(h))?
                 .ok_or(StoreError::MissingBlock(Height(h)))?;
@@ -491,12 +541,25 @@ impl Store {
         }
         writer.finish()?;
         Ok(ChainSummary {
-            blocks: head.height.0,
+            blocks: last.0,
             records,
-            head_height: head.height,
-            head_hash: head.hash,
+            head_height: last,
+            head_hash,
             min_attesting_orgs: 0,
         })
+    }
+
+    /// Reads a metadata value the node keeps beside the chain.
+    pub fn meta_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(cf::META), key)?)
+    }
+
+    /// Writes a metadata value durably (fsync) on its own.
+    pub fn meta_put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(cf::META), key, value);
+        self.db.write_opt(batch, &sync_write())?;
+        Ok(())
     }
 
     /// Whether blocks were imported without executing contracts.

@@ -1,1 +1,47 @@
-//! placeholder
+//! fundtrail-node: one department's node and the `fundtrail` command.
+//!
+//! - [`config`], [`keys`], [`roster`]: what a node loads and who its peers are.
+//! - [`chain`]: the store plus block production, admission and snapshot install.
+//! - [`raft`]: openraft's log store, state machine and network adapter.
+//! - [`p2p`]: the permissioned libp2p swarm.
+//! - [`submit`]: admission, forwarding to the leader, batching.
+//! - [`vault`]: raw bills kept private, disclosed only under an on-chain record.
+//! - [`api`]: the HTTP API; [`node`]: `fundtrail run`.
+
+pub mod api;
+pub mod chain;
+pub mod cli;
+pub mod config;
+pub mod keys;
+pub mod metrics;
+pub mod node;
+pub mod p2p;
+pub mod proof;
+pub mod raft;
+pub mod roster;
+pub mod submit;
+pub mod vault;
+
+/// The whole `fundtrail` command: parse arguments, start logging, run.
+/// (The end-to-end tests build a copy of the binary from this.)
+pub fn main_entry() -> anyhow::Result<()> {
+    use clap::Parser;
+    let cli = cli::Cli::parse();
+    init_logging();
+    cli::run(cli)
+}
+
+/// Logs go to stderr; `FUNDTRAIL_LOG` filters (tracing's env-filter syntax)
+/// and `FUNDTRAIL_LOG_FORMAT=json` gives one JSON object per line.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FUNDTRAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn,libp2p=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("FUNDTRAIL_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -133,6 +133,16 @@ impl RecordBody {
         }
     }
 
+    /// The earlier record this one acts on (a reversal or a disclosure),
+    /// for a record's history.
+    pub fn target(&self) -> Option<RecordId> {
+        match self {
+            RecordBody::Reversal(r) => Some(r.target),
+            RecordBody::Disclosure(d) => Some(d.target),
+            _ => None,
+        }
+    }
+
     /// The funds this record moves money in or out of, for the fund index.
     pub fn funds(&self) -> Vec<&FundId> {
         match self {

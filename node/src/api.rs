@@ -1,0 +1,484 @@
+//! The HTTP API every node serves (axum): submit signed records, read
+//! records, claims, people, funds and blocks, stream blocks, export the
+//! chain, the private vault and disclosures, health and Prometheus
+//! metrics. Request and response shapes are documented in docs/API.md.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fundtrail_contracts::lookup::StateLookup;
+use fundtrail_contracts::model::{key, ClaimEntry, FundEntry, PersonYear};
+use fundtrail_ledger::codec;
+use fundtrail_ledger::hash::Hash32;
+use fundtrail_ledger::intake::{Lookup, PayoutTier};
+use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
+use fundtrail_ledger::record::{Period, RecordBody, RecordId, SignedRecord};
+use fundtrail_ledger::store::RecordEntry;
+use fundtrail_ledger::types::{FundId, Height};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::chain::{Chain, StoreState};
+use crate::metrics::Metrics;
+use crate::p2p::{Net, WireRequest, WireResponse};
+use crate::proof::ProofFile;
+use crate::raft::Raft;
+use crate::roster::Roster;
+use crate::submit::{Receipt, SubmitError, Submitter};
+use crate::vault::{DisclosureRequest, DisclosureResponse, Vault, VaultEntry};
+
+/// Most records one submit request may carry.
+pub const MAX_SUBMIT_RECORDS: usize = 10_000;
+
+#[derive(Clone)]
+pub struct Api {
+    pub chain: Arc<Chain>,
+    pub submitter: Submitter,
+    pub raft: Raft,
+    pub vault: Vault,
+    pub net: Net,
+    pub roster: Roster,
+    pub org: fundtrail_ledger::types::OrgId,
+    pub metrics: Arc<Metrics>,
+}
+
+pub fn router(api: Api) -> Router {
+    Router::new()
+        .route("/v1/records", post(submit))
+        .route("/v1/records/{id}", get(record))
+        .route("/v1/records/{id}/proof", get(record_proof))
+        .route("/v1/claims/{claim}", get(claim))
+        .route("/v1/persons/{person}/years/{year}", get(person_year))
+        .route("/v1/funds/{fund}", get(fund))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/blocks", get(block_stream))
+        .route("/v1/head", get(head))
+        .route("/v1/lookup/payout/{claim}/{tier}", get(lookup_payout))
+        .route(
+            "/v1/lookup/clearing/{year}/{month}/{from}/{to}",
+            get(lookup_clearing),
+        )
+        .route("/v1/chain", get(export))
+        .route("/v1/vault", post(deposit))
+        .route("/v1/disclosures/{id}/fetch", post(fetch_disclosed))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(api)
+}
+
+/// An error as JSON `{"error": "..."}` with a status.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad_request(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("{what} not found"))
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// One line of a submit response.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum SubmitLine {
+    Receipt(Receipt),
+    Error { error: SubmitError },
+}
+
+async fn submit(
+    State(api): State<Api>,
+    body: Result<Json<Vec<SignedRecord>>, JsonRejection>,
+) -> ApiResult<Vec<SubmitLine>> {
+    let Json(records) =
+        body.map_err(|e| bad_request(format!("malformed request: {}", e.body_text())))?;
+    if records.len() > MAX_SUBMIT_RECORDS {
+        return Err(bad_request(format!(
+            "{} records in one request; at most {MAX_SUBMIT_RECORDS}",
+            records.len()
+        )));
+    }
+    let m = &api.metrics;
+    m.records_submitted.inc_by(records.len() as u64);
+    let lines: Vec<SubmitLine> = api
+        .submitter
+        .submit(records)
+        .await
+        .into_iter()
+        .map(|r| match r {
+            Ok(receipt) => {
+                if matches!(receipt, Receipt::Refused { .. }) {
+                    m.records_refused.inc();
+                }
+                SubmitLine::Receipt(receipt)
+            }
+            Err(error) => {
+                m.submit_errors.inc();
+                SubmitLine::Error { error }
+            }
+        })
+        .collect();
+    Ok(Json(lines))
+}
+
+fn parse_record_id(s: &str) -> Result<RecordId, ApiError> {
+    RecordId::from_hex(s).map_err(|_| bad_request("record id must be 64 hex characters"))
+}
+
+/// `EPOCH:HEX`, as pseudonyms are printed.
+fn parse_pseudonym(s: &str) -> Result<(u32, Hash32), ApiError> {
+    let err = || bad_request("pseudonym must be EPOCH:HEX (64 hex characters)");
+    let (epoch, tag) = s.split_once(':').ok_or_else(err)?;
+    Ok((
+        epoch.parse().map_err(|_| err())?,
+        Hash32::from_hex(tag).map_err(|_| err())?,
+    ))
+}
+
+fn entry_json(api: &Api, e: RecordEntry) -> Result<Value, ApiError> {
+    let history = api
+        .chain
+        .store()
+        .records_targeting(&e.outcome.record_id)
+        .map_err(internal)?;
+    Ok(json!({
+        "record_id": e.outcome.record_id,
+        "kind": e.record.kind().name(),
+        "height": e.height,
+        "index": e.index,
+        "outcome": e.outcome,
+        "record": e.record,
+        "acted_on_by": history,
+    }))
+}
+
+async fn record(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<Value> {
+    let id = parse_record_id(&id)?;
+    let entry = api
+        .chain
+        .store()
+        .record(&id)
+        .map_err(internal)?
+        .ok_or_else(|| not_found("record"))?;
+    Ok(Json(entry_json(&api, entry)?))
+}
+
+/// Inclusion proofs of a record and its outcome, with the block's
+/// attestations (see `fundtrail verify-proof`).
+async fn record_proof(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<ProofFile> {
+    let id = parse_record_id(&id)?;
+    let store = api.chain.store();
+    let entry = store
+        .record(&id)
+        .map_err(internal)?
+        .ok_or_else(|| not_found("record"))?;
+    let block = store
+        .block(entry.height)
+        .map_err(internal)?
+        .ok_or_else(|| not_found("block"))?;
+    let attestations = store.attestations(entry.height).map_err(internal)?;
+    ProofFile::build(&block, entry.index as usize, attestations)
+        .map(Json)
+        .map_err(internal)
+}
+
+fn entries(api: &Api, ids: Vec<RecordId>) -> Result<Vec<Value>, ApiError> {
+    ids.into_iter()
+        .filter_map(|id| api.chain.store().record(&id).transpose())
+        .map(|e| e.map_err(internal).and_then(|e| entry_json(api, e)))
+        .collect()
+}
+
+fn state_value<T: serde::de::DeserializeOwned>(
+    api: &Api,
+    key: &[u8],
+) -> Result<Option<T>, ApiError> {
+    match api.chain.store().state_get(key).map_err(internal)? {
+        Some(bytes) => Ok(Some(
+            codec::decode("state value", &bytes).map_err(internal)?,
+        )),
+        None => Ok(None),
+    }
+}
+
+async fn claim(State(api): State<Api>, Path(claim): Path<String>) -> ApiResult<Value> {
+    let (epoch, tag) = parse_pseudonym(&claim)?;
+    let claim_id = ClaimId { epoch, tag };
+    let entry: Option<ClaimEntry> = state_value(&api, &key::claim(&claim_id))?;
+    let records = entries(
+        &api,
+        api.chain
+            .store()
+            .records_by_claim(&claim_id)
+            .map_err(internal)?,
+    )?;
+    if entry.is_none() && records.is_empty() {
+        return Err(not_found("claim"));
+    }
+    let quote = fundtrail_contracts::quote(&StoreState(api.chain.store()), &claim_id).ok();
+    Ok(Json(
+        json!({ "claim": entry, "quote": quote, "records": records }),
+    ))
+}
+
+async fn person_year(
+    State(api): State<Api>,
+    Path((person, year)): Path<(String, u16)>,
+) -> ApiResult<Value> {
+    let (epoch, tag) = parse_pseudonym(&person)?;
+    let person = PersonId { epoch, tag };
+    let usage: Option<PersonYear> = state_value(&api, &key::person_year(&person, year))?;
+    let ids = api
+        .chain
+        .store()
+        .records_by_person(&person)
+        .map_err(internal)?;
+    Ok(Json(json!({
+        "person": person,
+        "year": year,
+        "usage": usage.unwrap_or_default(),
+        "records": entries(&api, ids)?,
+    })))
+}
+
+async fn fund(State(api): State<Api>, Path(fund): Path<String>) -> ApiResult<Value> {
+    let fund: FundId = fund.parse().map_err(|_| bad_request("invalid fund id"))?;
+    let entry: FundEntry =
+        state_value(&api, &key::fund(&fund))?.ok_or_else(|| not_found("fund"))?;
+    let ids = api.chain.store().records_by_fund(&fund).map_err(internal)?;
+    Ok(Json(
+        json!({ "fund": fund, "entry": entry, "movements": entries(&api, ids)? }),
+    ))
+}
+
+fn block_json(api: &Api, h: Height) -> Result<Option<Value>, ApiError> {
+    let Some(block) = api.chain.store().block(h).map_err(internal)? else {
+        return Ok(None);
+    };
+    let attestations = api.chain.store().attestations(h).map_err(internal)?;
+    Ok(Some(json!({
+        "hash": block.hash(),
+        "header": block.header,
+        "records": block.records,
+        "outcomes": block.outcomes,
+        "attestations": attestations,
+    })))
+}
+
+async fn block(State(api): State<Api>, Path(height): Path<u64>) -> ApiResult<Value> {
+    block_json(&api, Height(height))?
+        .map(Json)
+        .ok_or_else(|| not_found("block"))
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    from: Option<u64>,
+    /// Keep the stream open and send new blocks as they commit.
+    #[serde(default)]
+    follow: bool,
+}
+
+/// Blocks from a height as JSON lines; with `follow=true` it stays open.
+async fn block_stream(State(api): State<Api>, Query(q): Query<StreamQuery>) -> Response {
+    let next = Height(q.from.unwrap_or(1).max(1));
+    let stream = futures::stream::unfold((api, next, q.follow), |(api, h, follow)| async move {
+        let mut heads = api.chain.subscribe();
+        loop {
+            match block_json(&api, h) {
+                Ok(Some(v)) => {
+                    let line = format!("{v}\n");
+                    return Some((Ok::<_, std::io::Error>(line), (api, h.next(), follow)));
+                }
+                Ok(None) if follow => {
+                    if heads.changed().await.is_err() {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|e| internal(e).into_response())
+}
+
+async fn head(State(api): State<Api>) -> ApiResult<Value> {
+    let head = api.chain.head();
+    let attestations = api
+        .chain
+        .store()
+        .attestations(head.height)
+        .map_err(internal)?;
+    let orgs: std::collections::BTreeSet<String> = attestations
+        .iter()
+        .filter_map(|a| api.roster.by_key(&a.node_key).map(|m| m.org.to_string()))
+        .collect();
+    let metrics = api.raft.metrics().borrow().clone();
+    Ok(Json(json!({
+        "chain_id": api.chain.genesis().chain_id,
+        "height": head.height,
+        "hash": head.hash,
+        "state_root": head.state_root,
+        "timestamp_ms": head.timestamp_ms,
+        "attested_by": orgs,
+        "org": api.org,
+        "raft": {
+            "node_id": metrics.id,
+            "state": format!("{:?}", metrics.state),
+            "term": metrics.current_term,
+            "leader": metrics.current_leader,
+            "last_applied": metrics.last_applied.map(|l| l.index),
+        },
+    })))
+}
+
+/// The standing payout of a claim's tier (what a reversal by bill names).
+async fn lookup_payout(
+    State(api): State<Api>,
+    Path((claim, tier)): Path<(String, String)>,
+) -> ApiResult<Value> {
+    let (epoch, tag) = parse_pseudonym(&claim)?;
+    let tier: PayoutTier = serde_json::from_value(Value::String(tier)).map_err(|_| {
+        bad_request("tier must be basic, critical_illness, supplementary or assistance")
+    })?;
+    let state = StoreState(api.chain.store());
+    let id = StateLookup::new(&state)
+        .payout(&ClaimId { epoch, tag }, tier)
+        .map_err(internal)?;
+    Ok(Json(json!({ "record_id": id })))
+}
+
+/// The claim-set root a clearing of this bucket must carry now.
+async fn lookup_clearing(
+    State(api): State<Api>,
+    Path((year, month, from, to)): Path<(u16, u8, String, String)>,
+) -> ApiResult<Value> {
+    let region = |s: &str| s.parse().map_err(|_| bad_request("invalid region code"));
+    let state = StoreState(api.chain.store());
+    let root = StateLookup::new(&state)
+        .clearing_root(Period { year, month }, &region(&from)?, &region(&to)?)
+        .map_err(internal)?;
+    Ok(Json(json!({ "claim_set_root": root })))
+}
+
+/// The chain (blocks with attestations) as a chain file.
+async fn export(State(api): State<Api>) -> Result<Response, ApiError> {
+    let chain = api.chain.clone();
+    let bytes = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        chain.store().export(&mut out).map(|_| out)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn deposit(
+    State(api): State<Api>,
+    body: Result<Json<Vec<VaultEntry>>, JsonRejection>,
+) -> ApiResult<Value> {
+    let Json(entries) =
+        body.map_err(|e| bad_request(format!("malformed request: {}", e.body_text())))?;
+    for (i, entry) in entries.iter().enumerate() {
+        api.vault
+            .deposit(entry)
+            .map_err(|e| bad_request(format!("entry {}: {e}", i + 1)))?;
+    }
+    Ok(Json(json!({ "stored": entries.len() })))
+}
+
+/// Asks the holder named in an accepted on-chain disclosure for the raw
+/// record, and checks it against the claim's commitment before returning it.
+async fn fetch_disclosed(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<Value> {
+    let id = parse_record_id(&id)?;
+    let entry = api
+        .chain
+        .store()
+        .record(&id)
+        .map_err(internal)?
+        .ok_or_else(|| not_found("disclosure record"))?;
+    let RecordBody::Disclosure(body) = &entry.record.envelope.body else {
+        return Err(bad_request("that record is not a disclosure"));
+    };
+    let holder = api
+        .roster
+        .members()
+        .iter()
+        .find(|m| m.org == body.holder)
+        .ok_or_else(|| bad_request("the holder runs no node"))?;
+    let request = WireRequest::Disclose(DisclosureRequest { disclosure: id });
+    let response = api
+        .net
+        .request(holder.peer, request, Duration::from_secs(30))
+        .await
+        .map_err(internal)?;
+    match response {
+        WireResponse::Disclose(DisclosureResponse::Granted(raw)) => {
+            api.vault
+                .verify_disclosed(&raw)
+                .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e.to_string()))?;
+            Ok(Json(json!({ "verified": true, "entry": raw })))
+        }
+        WireResponse::Disclose(DisclosureResponse::Refused(reason)) => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("holder refused: {reason}"),
+        )),
+        _ => Err(ApiError(
+            StatusCode::BAD_GATEWAY,
+            "unexpected response".into(),
+        )),
+    }
+}
+
+async fn healthz(State(api): State<Api>) -> Response {
+    let metrics = api.raft.metrics().borrow().clone();
+    let body = json!({
+        "ok": metrics.running_state.is_ok(),
+        "height": api.chain.head().height,
+        "leader": metrics.current_leader,
+    });
+    let status = if metrics.running_state.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(api): State<Api>) -> Response {
+    let raft = api.raft.metrics().borrow().clone();
+    let m = &api.metrics;
+    m.head_height.set(api.chain.head().height.0 as i64);
+    m.raft_term.set(raft.current_term as i64);
+    m.raft_is_leader
+        .set(i64::from(raft.current_leader == Some(raft.id)));
+    m.peers_connected
+        .set(api.net.connected_peers().await.len() as i64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        m.encode(),
+    )
+        .into_response()
+}

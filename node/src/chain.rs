@@ -1,0 +1,509 @@
+//! The node's chain: the RocksDB store plus what turns an ordered batch into
+//! a committed block — admission (form, known key, signatures, batch
+//! verified in parallel), de-duplication by record id, contract execution,
+//! sealing, and one atomic commit that also records the Raft applied index.
+//! Also installs a received chain (a Raft snapshot) by verifying and
+//! replaying it.
+
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use fundtrail_contracts::{execute_block, genesis_state, genesis_state_root, BlockContext};
+use fundtrail_contracts::{State, StateError};
+use fundtrail_ledger::block::{Attestation, Block, Genesis, StateWrite};
+use fundtrail_ledger::chainfile::{verify_stream, ChainCheckError, ChainReader};
+use fundtrail_ledger::codec;
+use fundtrail_ledger::crypto::{verify_batch, KeyRing, SignedDigest};
+use fundtrail_ledger::record::{MemberBody, RecordBody, RecordError, RecordId, SignedRecord};
+use fundtrail_ledger::store::{Head, Store, StoreError};
+use fundtrail_ledger::types::Height;
+use fundtrail_ledger::verify::{BlockDraft, ChainVerifier, VerifiedBlock};
+use rayon::prelude::*;
+use tokio::sync::watch;
+
+use crate::raft::{Batch, BatchApplied, LogId, Placement, StoredMembership};
+
+const META_APPLIED: &[u8] = b"raft_applied";
+const META_MEMBERSHIP: &[u8] = b"raft_membership";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("contract execution failed at height {height}: {reason}")]
+    Execution { height: Height, reason: String },
+    #[error("data directory holds a different chain (genesis {stored}, configured {configured})")]
+    WrongGenesis { stored: String, configured: String },
+    #[error("received chain is invalid: {0}")]
+    Invalid(#[from] ChainCheckError),
+    #[error("received chain diverges from ours at height {0}")]
+    Diverged(Height),
+    #[error("received chain replays differently at height {height}: {what}")]
+    Replay { height: Height, what: String },
+}
+
+/// Why a record cannot enter a block. Messages name keys by their short
+/// hex form and never show record contents.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    #[error("malformed record: {0}")]
+    Form(#[from] RecordError),
+    #[error("key {0} is not a member key of this consortium")]
+    UnknownKey(String),
+    #[error("signature by key {0} does not verify")]
+    BadSignature(String),
+}
+
+/// Contract state read straight from the store.
+pub struct StoreState<'a>(pub &'a Store);
+
+impl State for StoreState<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.0.state_get(key).map_err(|e| StateError(e.to_string()))
+    }
+}
+
+pub struct Chain {
+    store: Arc<Store>,
+    ring: RwLock<KeyRing>,
+    /// Held while a block (or snapshot) commits, so a snapshot reads the
+    /// head and the applied index as one consistent pair.
+    commit: Mutex<()>,
+    head: watch::Sender<Head>,
+}
+
+impl Chain {
+    /// Opens the store in `dir`, creating it from `genesis` on first start.
+    pub fn open(dir: &Path, genesis: &Genesis) -> Result<Chain, ChainError> {
+        let store = match Store::open(dir) {
+            Ok(store) => store,
+            Err(StoreError::NoGenesis) => {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Corrupt {
+                    what: format!("cannot create data directory: {e}"),
+                    height: Height(0),
+                })?;
+                Store::create_with_state(
+                    dir,
+                    genesis,
+                    genesis_state_root(genesis),
+                    &genesis_state(genesis),
+                )?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if store.genesis().hash() != genesis.hash() {
+            return Err(ChainError::WrongGenesis {
+                stored: store.genesis().hash().to_hex(),
+                configured: genesis.hash().to_hex(),
+            });
+        }
+        let ring = initial_ring(&store)?;
+        let head = store.head()?;
+        Ok(Chain {
+            store: Arc::new(store),
+            ring: RwLock::new(ring),
+            commit: Mutex::new(()),
+            head: watch::channel(head).0,
+        })
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        self.store.genesis()
+    }
+
+    pub fn head(&self) -> Head {
+        *self.head.borrow()
+    }
+
+    /// Fires after every commit with the new head.
+    pub fn subscribe(&self) -> watch::Receiver<Head> {
+        self.head.subscribe()
+    }
+
+    /// Checks each record's form, chain, keys and signatures (batch
+    /// verified in parallel; only a failing batch is re-checked one by one).
+    pub fn admit(&self, records: &[SignedRecord]) -> Vec<Result<RecordId, AdmitError>> {
+        let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
+        let chain_id = &self.genesis().chain_id;
+        let mut digests = Vec::new();
+        let pre: Vec<Result<RecordId, AdmitError>> = records
+            .iter()
+            .map(|r| precheck(r, chain_id, &ring))
+            .collect();
+        for (r, id) in records.iter().zip(&pre) {
+            if let Ok(id) = id {
+                r.signed_digests(*id, &mut digests);
+            }
+        }
+        if verify_batch(&ring, &digests).is_ok() {
+            return pre;
+        }
+        records
+            .par_iter()
+            .zip(pre)
+            .map(|(r, pre)| pre.and_then(|id| verify_one_record(r, id, &ring)))
+            .collect()
+    }
+
+    /// Turns a committed Raft entry into a block and commits it with the
+    /// applied index. Records that fail admission or are already on the
+    /// chain stay out of the block; if none remain there is no block.
+    pub fn apply_batch(
+        &self,
+        batch: &Batch,
+        applied: &LogId,
+        membership: &StoredMembership,
+    ) -> Result<(BatchApplied, Option<Block>), ChainError> {
+        let _guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
+        let (included, mut placements) = self.select(batch)?;
+        let meta = applied_meta(applied, membership);
+        if included.is_empty() {
+            self.write_meta(&meta)?;
+            return Ok((
+                BatchApplied {
+                    height: None,
+                    placements,
+                },
+                None,
+            ));
+        }
+        let head = self.store.head()?;
+        let block = self.build_block(&head, batch, included)?;
+        let height = block.0.header().height;
+        for (i, r) in block.0.block().records.iter().enumerate() {
+            let placement = Placement::Included {
+                height,
+                index: i as u32,
+            };
+            if let Some(slot) = placements.iter_mut().find(|(id, _)| *id == r.id()) {
+                slot.1 = placement;
+            }
+        }
+        let new_head = self.store.commit_block(&block.0, &block.1, &meta)?;
+        self.enrol_added_keys(block.0.block());
+        self.head.send_replace(new_head);
+        Ok((
+            BatchApplied {
+                height: Some(height),
+                placements,
+            },
+            Some(block.0.into_block()),
+        ))
+    }
+
+    /// Admission plus de-duplication, in batch order. Returns the records
+    /// for the block and a placement for every record of the batch (the
+    /// included ones are filled in once the block has its height).
+    fn select(
+        &self,
+        batch: &Batch,
+    ) -> Result<(Vec<SignedRecord>, Vec<(RecordId, Placement)>), ChainError> {
+        let verdicts = self.admit(&batch.records);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut included = Vec::new();
+        let mut placements = Vec::with_capacity(batch.records.len());
+        for (record, verdict) in batch.records.iter().zip(verdicts) {
+            let id = record.id();
+            let placement = match verdict {
+                Err(e) => Placement::Dropped {
+                    reason: e.to_string(),
+                },
+                Ok(_) if !seen.insert(id) || self.store.contains_record(&id)? => {
+                    Placement::Duplicate
+                }
+                Ok(_) => {
+                    included.push(record.clone());
+                    Placement::Duplicate
+                }
+            };
+            placements.push((id, placement));
+        }
+        Ok((included, placements))
+    }
+
+    fn build_block(
+        &self,
+        head: &Head,
+        batch: &Batch,
+        records: Vec<SignedRecord>,
+    ) -> Result<(VerifiedBlock, Vec<StateWrite>), ChainError> {
+        let height = head.height.next();
+        let ctx = BlockContext {
+            height,
+            // Monotone whatever the leaders' clocks say, and the same on
+            // every node because it depends only on the entry and the head.
+            timestamp_ms: batch.timestamp_ms.max(head.timestamp_ms + 1),
+            prev_state_root: head.state_root,
+        };
+        let exec = execute_block(&ctx, &records, &StoreState(&self.store)).map_err(|e| {
+            ChainError::Execution {
+                height,
+                reason: e.to_string(),
+            }
+        })?;
+        let block = BlockDraft {
+            chain_id: self.genesis().chain_id.clone(),
+            height,
+            prev_hash: head.hash,
+            timestamp_ms: ctx.timestamp_ms,
+            proposer: batch.proposer,
+            rules_version: exec.rules_version,
+            state_root: exec.state_root,
+            records,
+            outcomes: exec.outcomes,
+        }
+        .seal();
+        Ok((block, exec.writes))
+    }
+
+    /// Records that a non-block entry (blank, membership) was applied.
+    pub fn record_applied(
+        &self,
+        applied: &LogId,
+        membership: &StoredMembership,
+    ) -> Result<(), ChainError> {
+        let _guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
+        self.write_meta(&applied_meta(applied, membership))
+    }
+
+    fn write_meta(&self, meta: &[(&'static [u8], Vec<u8>)]) -> Result<(), ChainError> {
+        for (k, v) in meta {
+            self.store.meta_put(k, v)?;
+        }
+        Ok(())
+    }
+
+    /// The last applied Raft log id and membership, as committed.
+    pub fn applied_state(&self) -> Result<(Option<LogId>, StoredMembership), ChainError> {
+        let applied = match self.store.meta_get(META_APPLIED)? {
+            Some(b) => Some(decode_meta(&b)?),
+            None => None,
+        };
+        let membership = match self.store.meta_get(META_MEMBERSHIP)? {
+            Some(b) => decode_meta(&b)?,
+            None => StoredMembership::default(),
+        };
+        Ok((applied, membership))
+    }
+
+    /// The chain up to the applied block as a chain file, with the applied
+    /// index and membership it corresponds to.
+    pub fn snapshot(&self) -> Result<(Option<LogId>, StoredMembership, Vec<u8>), ChainError> {
+        let (applied, membership, head) = {
+            let _guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
+            let (applied, membership) = self.applied_state()?;
+            (applied, membership, self.store.head()?)
+        };
+        let mut bytes = Vec::new();
+        self.store
+            .export_to(&mut bytes, head.height)
+            .map_err(|e| StoreError::Corrupt {
+                what: format!("export for snapshot failed: {e}"),
+                height: head.height,
+            })?;
+        Ok((applied, membership, bytes))
+    }
+
+    /// Installs a received chain: verifies every block (links, roots,
+    /// signatures, attestations), checks the blocks we already have are
+    /// the same, replays the contracts on the new ones and commits them.
+    pub fn install(
+        &self,
+        chain_file: &[u8],
+        applied: &Option<LogId>,
+        membership: &StoredMembership,
+    ) -> Result<Height, ChainError> {
+        let _guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reader =
+            ChainReader::new(Cursor::new(chain_file)).map_err(ChainCheckError::from)?;
+        if reader.genesis().hash() != self.genesis().hash() {
+            return Err(ChainError::Diverged(Height(0)));
+        }
+        let mut verifier = ChainVerifier::new(self.genesis().clone())
+            .map_err(|e| ChainError::Invalid(e.into()))?;
+        let ours = self.store.head()?;
+        let summary = verify_stream(&mut reader, &mut verifier, |vb, report, atts| {
+            self.install_block(vb, &ours, &atts)
+                .map_err(|e| ChainCheckError::Sink {
+                    height: report.height,
+                    source: Box::new(e),
+                })
+        })?;
+        let mut meta = vec![(META_MEMBERSHIP, codec::encode(membership))];
+        if let Some(applied) = applied {
+            meta.push((META_APPLIED, codec::encode(applied)));
+        }
+        self.write_meta(&meta)?;
+        self.head.send_replace(self.store.head()?);
+        Ok(summary.head_height)
+    }
+
+    fn install_block(
+        &self,
+        vb: VerifiedBlock,
+        ours: &Head,
+        atts: &[Attestation],
+    ) -> Result<(), ChainError> {
+        let height = vb.header().height;
+        if height <= ours.height {
+            let mine = self.store.header(height)?.map(|h| h.hash());
+            if mine != Some(vb.block().hash()) {
+                return Err(ChainError::Diverged(height));
+            }
+        } else {
+            let writes = self.replay(&vb)?;
+            self.store.commit_block(&vb, &writes, &[])?;
+            self.enrol_added_keys(vb.block());
+        }
+        for a in atts {
+            self.store.put_attestation(a)?;
+        }
+        Ok(())
+    }
+
+    /// Re-executes a received block on our state; it must give the same
+    /// outcomes and state root the block claims.
+    fn replay(&self, vb: &VerifiedBlock) -> Result<Vec<StateWrite>, ChainError> {
+        let head = self.store.head()?;
+        let block = vb.block();
+        let height = block.header.height;
+        let ctx = BlockContext {
+            height,
+            timestamp_ms: block.header.timestamp_ms,
+            prev_state_root: head.state_root,
+        };
+        let exec = execute_block(&ctx, &block.records, &StoreState(&self.store)).map_err(|e| {
+            ChainError::Execution {
+                height,
+                reason: e.to_string(),
+            }
+        })?;
+        let mismatch = |what: &str| ChainError::Replay {
+            height,
+            what: what.to_string(),
+        };
+        if exec.outcomes != block.outcomes {
+            return Err(mismatch("outcomes differ"));
+        }
+        if exec.state_root != block.header.state_root {
+            return Err(mismatch("state root differs"));
+        }
+        Ok(exec.writes)
+    }
+
+    /// Stores an attestation after checking it is by a genesis node key
+    /// and signs the block we have at that height. Returns whether it was
+    /// new and valid.
+    pub fn accept_attestation(&self, a: &Attestation) -> Result<bool, ChainError> {
+        if a.chain_id != self.genesis().chain_id {
+            return Ok(false);
+        }
+        let Some(header) = self.store.header(a.height)? else {
+            return Ok(false);
+        };
+        let is_node_key = self
+            .genesis()
+            .keys_with_role(fundtrail_ledger::types::KeyRole::Node)
+            .any(|(_, k)| *k == a.node_key);
+        let digest = a.signed_digest();
+        if !is_node_key
+            || header.hash() != a.block_hash
+            || fundtrail_ledger::crypto::verify_one(&digest.key, &digest.digest, &digest.signature)
+                .is_err()
+        {
+            return Ok(false);
+        }
+        self.store.put_attestation(a)?;
+        Ok(true)
+    }
+
+    fn enrol_added_keys(&self, block: &Block) {
+        let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
+        for key in added_keys(block) {
+            let _ = ring.enrol(key);
+        }
+    }
+}
+
+fn precheck(
+    record: &SignedRecord,
+    chain_id: &fundtrail_ledger::ChainId,
+    ring: &KeyRing,
+) -> Result<RecordId, AdmitError> {
+    record.check_form()?;
+    record.check_chain(chain_id)?;
+    let env = &record.envelope;
+    for key in std::iter::once(&env.submitter_key).chain(env.approvals.iter().map(|a| &a.key)) {
+        if !ring.contains(key) {
+            return Err(AdmitError::UnknownKey(key.short()));
+        }
+    }
+    Ok(record.id())
+}
+
+fn verify_one_record(
+    record: &SignedRecord,
+    id: RecordId,
+    ring: &KeyRing,
+) -> Result<RecordId, AdmitError> {
+    let mut digests: Vec<SignedDigest> = Vec::new();
+    record.signed_digests(id, &mut digests);
+    match verify_batch(ring, &digests) {
+        Ok(()) => Ok(id),
+        Err(fundtrail_ledger::crypto::CryptoError::BadSignature { index, .. }) => {
+            Err(AdmitError::BadSignature(digests[index].key.short()))
+        }
+        Err(e) => Err(AdmitError::BadSignature(e.to_string())),
+    }
+}
+
+/// Keys that accepted `member` records in `block` enrolled.
+fn added_keys(block: &Block) -> Vec<fundtrail_ledger::PublicKey> {
+    block
+        .records
+        .iter()
+        .zip(&block.outcomes)
+        .filter(|(_, o)| o.is_accepted())
+        .filter_map(|(r, _)| match &r.envelope.body {
+            RecordBody::Member(MemberBody::AddKey { key, .. }) => Some(*key),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Genesis keys plus every key a committed `member` record added.
+fn initial_ring(store: &Store) -> Result<KeyRing, ChainError> {
+    let mut ring = KeyRing::new();
+    for org in &store.genesis().orgs {
+        for k in &org.keys {
+            let _ = ring.enrol(k.key);
+        }
+    }
+    for block in store.blocks_from(Height(1)) {
+        for key in added_keys(&block?) {
+            let _ = ring.enrol(key);
+        }
+    }
+    Ok(ring)
+}
+
+fn applied_meta(applied: &LogId, membership: &StoredMembership) -> Vec<(&'static [u8], Vec<u8>)> {
+    vec![
+        (META_APPLIED, codec::encode(applied)),
+        (META_MEMBERSHIP, codec::encode(membership)),
+    ]
+}
+
+fn decode_meta<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ChainError> {
+    codec::decode("raft metadata", bytes).map_err(|e| {
+        ChainError::Store(StoreError::Corrupt {
+            what: e.to_string(),
+            height: Height(0),
+        })
+    })
+}

@@ -1,0 +1,213 @@
+//! `fundtrail bench`: the ledger and contract benchmarks of the bench
+//! crate, and the cluster benchmark — real node processes on loopback with
+//! fsync on, loaded by concurrent clients. Every run prints this machine's
+//! ed25519 batch-verify rate beside its figures.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::Subcommand;
+use fundtrail_contracts::testkit::workload::Workload;
+use fundtrail_contracts::testkit::{Harness, Kit};
+use fundtrail_ledger::record::SignedRecord;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::devnet::{Devnet, Plan};
+use crate::api::SubmitLine;
+use crate::config::BatchConfig;
+use crate::submit::Receipt;
+
+#[derive(Subcommand)]
+pub enum BenchTarget {
+    /// Block append + commit (fsync) and chain verification.
+    Ledger {
+        #[arg(long, default_value_t = 100)]
+        blocks: usize,
+        #[arg(long, default_value_t = 2000)]
+        per_block: usize,
+    },
+    /// Contract execution alone.
+    Contracts {
+        #[arg(long, default_value_t = 200_000)]
+        records: usize,
+    },
+    /// A real cluster on loopback: committed records/s and submit-to-commit
+    /// latency under sustained load.
+    Cluster {
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Concurrent client connections.
+        #[arg(long, default_value_t = 24)]
+        clients: usize,
+        /// Records per submit request.
+        #[arg(long, default_value_t = 250)]
+        chunk: usize,
+        /// Records the leader puts in one block at most.
+        #[arg(long, default_value_t = 4000)]
+        batch: usize,
+        #[arg(long, default_value_t = 7400)]
+        base_port: u16,
+    },
+}
+
+pub fn run(target: BenchTarget) -> Result<()> {
+    match target {
+        BenchTarget::Ledger { blocks, per_block } => {
+            fundtrail_bench::ledger::run(blocks, per_block).print();
+            Ok(())
+        }
+        BenchTarget::Contracts { records } => {
+            let r = fundtrail_bench::contracts::run(records);
+            let limit = limit();
+            println!(
+                "contracts: {} records in {} blocks, {:.0} records/s (ratio to batch verify {:.2})",
+                r.records,
+                r.blocks,
+                r.records_per_sec,
+                r.records_per_sec / limit
+            );
+            Ok(())
+        }
+        BenchTarget::Cluster {
+            nodes,
+            seconds,
+            clients,
+            chunk,
+            batch,
+            base_port,
+        } => super::runtime()?.block_on(cluster(ClusterBench {
+            nodes,
+            duration: Duration::from_secs(seconds),
+            clients,
+            chunk,
+            batch,
+            base_port,
+        })),
+    }
+}
+
+fn limit() -> f64 {
+    let rate = fundtrail_bench::limit::batch_verify_rate(16_384, 5);
+    println!(
+        "limit: ed25519 batch verify {:.0} signatures/s on {} threads",
+        rate,
+        rayon::current_num_threads()
+    );
+    rate
+}
+
+struct ClusterBench {
+    nodes: usize,
+    duration: Duration,
+    clients: usize,
+    chunk: usize,
+    batch: usize,
+    base_port: u16,
+}
+
+async fn cluster(b: ClusterBench) -> Result<()> {
+    let limit = limit();
+    // Generous headroom: the records are generated before the clock starts.
+    let needed = (b.duration.as_secs() as usize * 15_000).max(b.chunk * b.clients * 4);
+    let chunks = Arc::new(generate(needed, b.chunk));
+    let dir = tempfile::tempdir()?;
+    let mut plan = Plan::from_kit(&Kit::new(7));
+    plan.batch = BatchConfig {
+        max_records: b.batch,
+        max_wait_ms: 10,
+    };
+    let mut devnet = Devnet::create(dir.path(), b.nodes, &plan, b.base_port)?;
+    devnet.start().await?;
+    let result = drive(&devnet, chunks, &b).await;
+    devnet.stop()?;
+    let (committed, elapsed, mut latencies) = result?;
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    let rate = committed as f64 / elapsed.as_secs_f64();
+    println!(
+        "cluster: {} nodes, {} clients x {} records/request, {:.0} s",
+        b.nodes,
+        b.clients,
+        b.chunk,
+        elapsed.as_secs_f64()
+    );
+    println!("committed: {committed} records, {rate:.0} records/s");
+    println!(
+        "submit-to-commit latency: p50 {:.0} ms, p99 {:.0} ms",
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3
+    );
+    println!("ratio: committed / batch verify = {:.3}", rate / limit);
+    Ok(())
+}
+
+/// Signed records in chunks, from the seeded workload.
+fn generate(records: usize, chunk: usize) -> Vec<Vec<SignedRecord>> {
+    let bar = ProgressBar::new(records as u64).with_style(
+        ProgressStyle::with_template("generating {bar:40} {pos}/{len} records")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut harness = Harness::new(7);
+    let mut workload = Workload::new(2026, (records / 10).max(1000) as u64, true);
+    let mut out = Vec::new();
+    while out.len() * chunk < records {
+        let block = workload.block(&harness.state, chunk);
+        harness.block(&block);
+        bar.inc(block.len() as u64);
+        out.push(block);
+    }
+    bar.finish_and_clear();
+    out
+}
+
+type DriveResult = (usize, Duration, Vec<Duration>);
+
+async fn drive(
+    devnet: &Devnet,
+    chunks: Arc<Vec<Vec<SignedRecord>>>,
+    b: &ClusterBench,
+) -> Result<DriveResult> {
+    let clients = devnet.clients()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let deadline = start + b.duration;
+    let mut tasks = Vec::new();
+    for c in 0..b.clients {
+        let client = clients[c % clients.len()].clone();
+        let (chunks, next) = (chunks.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut committed = 0usize;
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(chunk) = chunks.get(i) else { break };
+                let sent = Instant::now();
+                let lines = client.submit(chunk).await?;
+                let took = sent.elapsed();
+                let ok = lines
+                    .iter()
+                    .filter(|l| matches!(l, SubmitLine::Receipt(Receipt::Committed { .. })))
+                    .count();
+                committed += ok;
+                latencies.extend(std::iter::repeat_n(took, ok));
+            }
+            anyhow::Ok((committed, latencies))
+        }));
+    }
+    let mut committed = 0;
+    let mut latencies = Vec::new();
+    for t in tasks {
+        let (c, l) = t.await??;
+        committed += c;
+        latencies.extend(l);
+    }
+    let elapsed = start.elapsed();
+    if latencies.is_empty() {
+        bail!("no record was committed");
+    }
+    Ok((committed, elapsed, latencies))
+}

@@ -1,0 +1,382 @@
+//! The `fundtrail` command line: every subcommand's arguments and the code
+//! that runs it. Output meant for scripts comes with `--json`.
+
+pub mod bench;
+pub mod client;
+pub mod devnet;
+pub mod genesis;
+pub mod query;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "fundtrail",
+    version,
+    about = "fundtrail: a permissioned ledger for China's medical-protection funds",
+    long_about = "fundtrail: a permissioned ledger that the insurance (医保), civil-affairs (民政), \
+health (卫健) and finance (财政) departments run together. Each department runs a node; their \
+systems append signed records to one shared, hash-chained ledger, every node re-executes the \
+same deterministic rules, and auditors verify the chain offline.\n\n\
+Start with `fundtrail demo --dir /tmp/ft-demo`, or `fundtrail devnet up --dir DIR --nodes 4`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Generate an ed25519 key file (node, submitter or officer key), or
+    /// with --pseudonym the consortium's pseudonym key.
+    Keygen {
+        /// Where to write the key (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// Generate the consortium pseudonym (HMAC) key instead.
+        #[arg(long)]
+        pseudonym: bool,
+        /// Key epoch of a pseudonym key.
+        #[arg(long, default_value_t = 1)]
+        epoch: u32,
+        /// Print the public key as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build the genesis document from a consortium TOML file (orgs, roles,
+    /// keys, funds, policy regions).
+    Genesis {
+        /// The consortium file; see README "Configuration".
+        #[arg(long)]
+        config: PathBuf,
+        /// Where to write genesis.json.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run a node until SIGTERM or Ctrl-C.
+    Run {
+        /// The node's configuration file (node.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// A local network of real node processes with generated keys.
+    Devnet {
+        #[command(subcommand)]
+        action: DevnetAction,
+    },
+    /// Read from a node: a record, claim, person, fund, block or the head.
+    Query {
+        /// The node's API URL, e.g. http://127.0.0.1:8100.
+        #[arg(long)]
+        node: String,
+        #[command(subcommand)]
+        what: query::Target,
+    },
+    /// The one-stop entitlement split (一站式结算) for a claim.
+    Quote {
+        #[arg(long)]
+        node: String,
+        /// Claim pseudonym as EPOCH:HEX.
+        claim: String,
+    },
+    /// Benchmarks; each prints this machine's ed25519 batch-verify rate
+    /// beside its figures (docs/PERFORMANCE.md).
+    Bench {
+        #[command(subcommand)]
+        target: bench::BenchTarget,
+    },
+    /// Write an inclusion-proof file for a record and its outcome, with
+    /// the attestations of its block.
+    Prove {
+        /// Record id (hex).
+        record_id: String,
+        #[arg(long, conflicts_with = "data_dir")]
+        node: Option<String>,
+        /// A stopped node's data directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a proof file offline against the genesis node keys: the record
+    /// and outcome are in the block, and enough organisations attested it.
+    VerifyProof {
+        proof: PathBuf,
+        #[arg(long)]
+        genesis: PathBuf,
+        /// Organisations that must have attested (default: a majority of
+        /// the organisations running nodes).
+        #[arg(long)]
+        quorum: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the chain (blocks and attestations) to a chain file, from a
+    /// running node or from a stopped node's data directory.
+    Export {
+        #[arg(long, conflicts_with = "data_dir")]
+        node: Option<String>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DevnetAction {
+    /// Create (first time) and start the nodes, then wait for a leader.
+    Up {
+        #[arg(long)]
+        dir: PathBuf,
+        /// 1-5: insurance, civil affairs, health, finance, then an audit
+        /// office learner.
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// First libp2p port; APIs listen 100 above.
+        #[arg(long, default_value_t = 7100)]
+        base_port: u16,
+    },
+    /// Stop the nodes (SIGTERM, then SIGKILL after 15 s).
+    Down {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Each node's API URL, process and head.
+    Status {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keygen {
+            out,
+            pseudonym,
+            epoch,
+            json,
+        } => keygen(&out, pseudonym, epoch, json),
+        Command::Genesis { config, out } => {
+            let spec = genesis::ConsortiumSpec::load(&config)?;
+            let base = config.parent().unwrap_or(std::path::Path::new("."));
+            let genesis = spec.genesis(base)?;
+            genesis::write(&out, &genesis)?;
+            println!(
+                "genesis {} written to {}",
+                genesis.hash().to_hex(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Run { config } => {
+            let config = crate::config::NodeConfig::load(&config)?;
+            runtime()?.block_on(crate::node::run(config))
+        }
+        Command::Devnet { action } => runtime()?.block_on(devnet_action(action)),
+        Command::Query { node, what } => runtime()?.block_on(query::run(&node, what)),
+        Command::Quote { node, claim } => runtime()?.block_on(query::quote(&node, &claim)),
+        Command::Bench { target } => bench::run(target),
+        Command::Prove {
+            record_id,
+            node,
+            data_dir,
+            out,
+        } => runtime()?.block_on(prove(&record_id, node, data_dir, &out)),
+        Command::VerifyProof {
+            proof,
+            genesis,
+            quorum,
+            json,
+        } => verify_proof(&proof, &genesis, quorum, json),
+        Command::Export {
+            node,
+            data_dir,
+            out,
+        } => runtime()?.block_on(export(node, data_dir, out)),
+    }
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn keygen(out: &std::path::Path, pseudonym: bool, epoch: u32, json: bool) -> Result<()> {
+    if pseudonym {
+        crate::keys::generate_pseudonym(out, epoch)?;
+        println!("pseudonym key (epoch {epoch}) written to {}", out.display());
+        return Ok(());
+    }
+    let key = crate::keys::generate(out)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "public_key": key.public().to_hex(), "file": out })
+        );
+    } else {
+        println!("{}  {}", key.public().to_hex(), out.display());
+    }
+    Ok(())
+}
+
+async fn devnet_action(action: DevnetAction) -> Result<()> {
+    match action {
+        DevnetAction::Up {
+            dir,
+            nodes,
+            base_port,
+        } => {
+            let mut net = match devnet::Devnet::load(&dir) {
+                Ok(net) => net,
+                Err(_) => {
+                    devnet::Devnet::create(&dir, nodes, &devnet::Plan::generated(), base_port)?
+                }
+            };
+            net.start().await?;
+            for n in &net.nodes {
+                println!("{:<18} {}  pid {}", n.org, n.api, n.pid.unwrap_or(0));
+            }
+            Ok(())
+        }
+        DevnetAction::Down { dir } => {
+            devnet::Devnet::load(&dir)?.stop()?;
+            println!("devnet in {} stopped", dir.display());
+            Ok(())
+        }
+        DevnetAction::Status { dir, json } => devnet_status(&dir, json).await,
+    }
+}
+
+async fn devnet_status(dir: &std::path::Path, json: bool) -> Result<()> {
+    let net = devnet::Devnet::load(dir)?;
+    let mut rows = Vec::new();
+    for n in &net.nodes {
+        let running = n.pid.is_some_and(devnet::alive);
+        let head = match client::NodeClient::new(&n.api)?.get("/v1/head").await {
+            Ok(h) => h,
+            Err(_) => serde_json::Value::Null,
+        };
+        rows.push(serde_json::json!({
+            "org": n.org, "api": n.api, "p2p": n.p2p, "pid": n.pid, "running": running,
+            "height": head["height"], "hash": head["hash"], "leader": head["raft"]["leader"],
+        }));
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "nodes": rows }))?
+        );
+    } else {
+        for r in rows {
+            println!(
+                "{:<18} {:<24} running={:<5} height={}",
+                r["org"].as_str().unwrap_or(""),
+                r["api"].as_str().unwrap_or(""),
+                r["running"],
+                r["height"]
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn export(node: Option<String>, data_dir: Option<PathBuf>, out: PathBuf) -> Result<()> {
+    let summary = match (node, data_dir) {
+        (Some(url), _) => {
+            let bytes = client::NodeClient::new(&url)?.export().await?;
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            format!("{} bytes", bytes.len())
+        }
+        (None, Some(dir)) => {
+            let store = fundtrail_ledger::store::Store::open(&dir)
+                .with_context(|| format!("opening {} (is its node stopped?)", dir.display()))?;
+            let file = std::io::BufWriter::new(std::fs::File::create(&out)?);
+            let s = store.export(file).context("exporting")?;
+            format!("{} blocks, {} records", s.blocks, s.records)
+        }
+        (None, None) => anyhow::bail!("give --node URL or --data-dir DIR"),
+    };
+    println!("exported {summary} to {}", out.display());
+    Ok(())
+}
+
+async fn prove(
+    record_id: &str,
+    node: Option<String>,
+    data_dir: Option<PathBuf>,
+    out: &std::path::Path,
+) -> Result<()> {
+    let proof = match (node, data_dir) {
+        (Some(url), _) => {
+            let value = client::NodeClient::new(&url)?
+                .get(&format!("/v1/records/{record_id}/proof"))
+                .await?;
+            serde_json::from_value(value).context("the node's proof is malformed")?
+        }
+        (None, Some(dir)) => proof_from_store(&dir, record_id)?,
+        (None, None) => anyhow::bail!("give --node URL or --data-dir DIR"),
+    };
+    crate::proof::write(out, &proof)?;
+    println!(
+        "proof of record {record_id} at height {} written to {}",
+        proof.header.height,
+        out.display()
+    );
+    Ok(())
+}
+
+fn proof_from_store(dir: &std::path::Path, record_id: &str) -> Result<crate::proof::ProofFile> {
+    let id = fundtrail_ledger::RecordId::from_hex(record_id).context("record id must be hex")?;
+    let store = fundtrail_ledger::store::Store::open(dir)
+        .with_context(|| format!("opening {} (is its node stopped?)", dir.display()))?;
+    let entry = store.record(&id)?.context("no such record in this chain")?;
+    let block = store
+        .block(entry.height)?
+        .context("block missing from the store")?;
+    crate::proof::ProofFile::build(
+        &block,
+        entry.index as usize,
+        store.attestations(entry.height)?,
+    )
+}
+
+fn verify_proof(
+    path: &std::path::Path,
+    genesis: &std::path::Path,
+    quorum: Option<usize>,
+    json: bool,
+) -> Result<()> {
+    let genesis = crate::config::read_genesis(genesis)?;
+    let proof = crate::proof::read(path)?;
+    let quorum = quorum.unwrap_or_else(|| crate::proof::default_quorum(&genesis));
+    let orgs = proof.verify(&genesis)?;
+    let ok = orgs >= quorum;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": ok, "record_id": proof.record.record_id(), "height": proof.header.height,
+                "outcome": proof.outcome, "attesting_orgs": orgs, "quorum": quorum,
+            })
+        );
+    } else {
+        println!(
+            "record {} is in block {} with outcome {:?}; attested by {orgs} organisations (quorum {quorum})",
+            proof.record.record_id().to_hex(),
+            proof.header.height,
+            proof.outcome.verdict
+        );
+    }
+    if !ok {
+        anyhow::bail!("only {orgs} organisations attested the block; {quorum} required");
+    }
+    Ok(())
+}

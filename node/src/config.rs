@@ -1,0 +1,124 @@
+//! `node.toml`: where a node keeps its data, which keys and genesis it
+//! loads, where it listens, who its peers are, and how it batches.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use fundtrail_ledger::crypto::PublicKey;
+use fundtrail_ledger::types::OrgId;
+use fundtrail_ledger::Genesis;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// RocksDB data directory; created on first start.
+    pub data_dir: PathBuf,
+    /// The consortium's genesis document (JSON, from `fundtrail genesis`).
+    pub genesis: PathBuf,
+    /// This node's key file; its public key must be a genesis node key.
+    pub node_key: PathBuf,
+    /// The organisation this node serves.
+    pub org: OrgId,
+    /// libp2p listen address, e.g. `/ip4/0.0.0.0/tcp/7001`.
+    pub listen: String,
+    /// HTTP API address, e.g. `127.0.0.1:8001`.
+    pub api: SocketAddr,
+    /// The other consortium nodes and where to reach them.
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+    #[serde(default)]
+    pub batch: BatchConfig,
+    #[serde(default)]
+    pub raft: RaftConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// The peer's node public key (hex), as listed in genesis.
+    pub node_key: PublicKey,
+    /// Its libp2p address, e.g. `/ip4/10.0.0.2/tcp/7001`.
+    pub address: String,
+}
+
+/// How the leader cuts pending records into Raft entries (one entry = one
+/// block): whichever limit is reached first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    pub max_records: usize,
+    pub max_wait_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_records: 1000,
+            max_wait_ms: 50,
+        }
+    }
+}
+
+impl BatchConfig {
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftConfig {
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Log entries between snapshots (a snapshot is the chain itself).
+    pub snapshot_every: u64,
+    /// Log entries kept behind the latest snapshot before purging.
+    pub keep_logs: u64,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        RaftConfig {
+            heartbeat_ms: 200,
+            election_timeout_min_ms: 1000,
+            election_timeout_max_ms: 2000,
+            snapshot_every: 2000,
+            keep_logs: 1000,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Loads `node.toml`; relative paths in it are taken from its directory.
+    pub fn load(path: &Path) -> Result<NodeConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let mut config: NodeConfig =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.data_dir,
+            &mut config.genesis,
+            &mut config.node_key,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn load_genesis(&self) -> Result<Genesis> {
+        read_genesis(&self.genesis)
+    }
+}
+
+pub fn read_genesis(path: &Path) -> Result<Genesis> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading genesis {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing genesis {}", path.display()))
+}

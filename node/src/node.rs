@@ -1,0 +1,383 @@
+//! `fundtrail run`: wires one node together — chain store, libp2p network,
+//! Raft, submission, attestations, vault and the HTTP API — and runs it
+//! until SIGTERM or Ctrl-C, then shuts down in order.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use fundtrail_ledger::block::Attestation;
+use fundtrail_ledger::crypto::Keypair;
+use fundtrail_ledger::types::Height;
+use libp2p::{Multiaddr, PeerId};
+use openraft::BasicNode;
+
+use crate::api::{self, Api};
+use crate::chain::Chain;
+use crate::config::NodeConfig;
+use crate::metrics::Metrics;
+use crate::p2p::{self, Net, NetConfig, Reply, WireRequest, WireResponse};
+use crate::raft::log_store::LogStore;
+use crate::raft::network::Network;
+use crate::raft::state_machine::StateMachine;
+use crate::raft::{NodeId, Raft};
+use crate::roster::{self, Member, Roster};
+use crate::submit::Submitter;
+use crate::vault::Vault;
+
+/// Heights asked for per attestation-repair request.
+const REPAIR_SPAN: u64 = 256;
+const REPAIR_EVERY: Duration = Duration::from_secs(2);
+
+/// What inbound requests are served by, once the node is up.
+struct Services {
+    raft: Raft,
+    submitter: Submitter,
+    chain: Arc<Chain>,
+    vault: Vault,
+    roster: Roster,
+}
+
+pub async fn run(config: NodeConfig) -> Result<()> {
+    let genesis = config.load_genesis()?;
+    let node_key = Arc::new(crate::keys::read(&config.node_key)?);
+    let roster = Roster::from_genesis(&genesis)?;
+    let me = roster
+        .by_key(&node_key.public())
+        .context("this node's key is not a node key in genesis")?
+        .clone();
+    if me.org != config.org {
+        bail!(
+            "node key belongs to {}, config says org {}",
+            me.org,
+            config.org
+        );
+    }
+    let chain = Arc::new(
+        Chain::open(&config.data_dir, &genesis)
+            .with_context(|| format!("opening data directory {}", config.data_dir.display()))?,
+    );
+    tracing::info!(org = %me.org, node_id = me.id, height = %chain.head().height, "chain opened");
+
+    let services: Arc<OnceLock<Services>> = Arc::new(OnceLock::new());
+    let (net, net_task) = start_network(&config, &node_key, &roster, &chain, services.clone())?;
+    let (attest_tx, mut attest_rx) = tokio::sync::mpsc::unbounded_channel::<Attestation>();
+    let metrics = Arc::new(Metrics::default());
+    let raft = start_raft(
+        &config, &me, &roster, &chain, &net, &node_key, attest_tx, &metrics,
+    )
+    .await?;
+    let submitter = Submitter::start(
+        chain.clone(),
+        raft.clone(),
+        net.clone(),
+        roster.clone(),
+        me.id,
+        node_key.public(),
+        config.batch.clone(),
+    );
+    let vault = Vault::new(chain.store().clone(), me.org.clone());
+    let _ = services.set(Services {
+        raft: raft.clone(),
+        submitter: submitter.clone(),
+        chain: chain.clone(),
+        vault: vault.clone(),
+        roster: roster.clone(),
+    });
+
+    let gossip = net.clone();
+    tokio::spawn(async move {
+        while let Some(a) = attest_rx.recv().await {
+            gossip.publish(a);
+        }
+    });
+    tokio::spawn(repair_attestations(
+        chain.clone(),
+        net.clone(),
+        roster.clone(),
+    ));
+    tokio::spawn(add_learners(raft.clone(), config.clone(), roster.clone()));
+
+    let api = Api {
+        chain: chain.clone(),
+        submitter,
+        raft: raft.clone(),
+        vault,
+        net: net.clone(),
+        roster: roster.clone(),
+        org: me.org.clone(),
+        metrics,
+    };
+    let listener = tokio::net::TcpListener::bind(config.api)
+        .await
+        .with_context(|| format!("binding the HTTP API to {}", config.api))?;
+    tracing::info!(api = %config.api, "HTTP API listening");
+    axum::serve(listener, api::router(api))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP API server")?;
+
+    tracing::info!("shutting down");
+    raft.shutdown().await.ok();
+    net_task.abort();
+    tracing::info!(height = %chain.head().height, "stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.ok();
+}
+
+fn libp2p_keypair(key: &Keypair) -> Result<libp2p::identity::Keypair> {
+    libp2p::identity::Keypair::ed25519_from_bytes(key.secret_bytes())
+        .context("node key is not a valid ed25519 secret")
+}
+
+fn start_network(
+    config: &NodeConfig,
+    node_key: &Keypair,
+    roster: &Roster,
+    chain: &Arc<Chain>,
+    services: Arc<OnceLock<Services>>,
+) -> Result<(Net, tokio::task::JoinHandle<()>)> {
+    let mut peers = Vec::new();
+    for p in &config.peers {
+        let addr: Multiaddr = p
+            .address
+            .parse()
+            .with_context(|| format!("peer address {}", p.address))?;
+        if roster.by_key(&p.node_key).is_none() {
+            bail!(
+                "configured peer {} is not a node key in genesis",
+                p.node_key.short()
+            );
+        }
+        peers.push((roster::peer_id(&p.node_key)?, addr));
+    }
+    let net_config = NetConfig {
+        keypair: libp2p_keypair(node_key)?,
+        listen: config
+            .listen
+            .parse()
+            .with_context(|| format!("listen address {}", config.listen))?,
+        peers,
+        roster: roster.clone(),
+        topic: format!("fundtrail/{}/attestations", chain.genesis().chain_id),
+    };
+    let handler: p2p::Handler =
+        Arc::new(move |peer, request| serve(services.clone(), peer, request));
+    let sink_chain = chain.clone();
+    let on_attestation: p2p::AttestationSink = Arc::new(move |a| {
+        if let Err(e) = sink_chain.accept_attestation(&a) {
+            tracing::warn!(error = %e, "storing a gossiped attestation failed");
+        }
+    });
+    p2p::spawn(net_config, handler, on_attestation)
+}
+
+fn serve(services: Arc<OnceLock<Services>>, peer: PeerId, request: WireRequest) -> Reply {
+    Box::pin(async move {
+        let Some(s) = services.get() else {
+            return WireResponse::Refused("node is starting".into());
+        };
+        match request {
+            WireRequest::AppendEntries(r) => {
+                WireResponse::AppendEntries(s.raft.append_entries(r).await)
+            }
+            WireRequest::Vote(r) => WireResponse::Vote(s.raft.vote(r).await),
+            WireRequest::InstallSnapshot(r) => {
+                WireResponse::InstallSnapshot(s.raft.install_snapshot(r).await)
+            }
+            WireRequest::Submit(records) => {
+                WireResponse::Submit(s.submitter.serve_forwarded(records).await)
+            }
+            WireRequest::Attestations { from, to } => {
+                WireResponse::Attestations(stored_attestations(&s.chain, from, to))
+            }
+            WireRequest::Disclose(r) => match s.roster.by_peer(&peer) {
+                Some(m) => WireResponse::Disclose(s.vault.serve(&m.org, &r)),
+                None => WireResponse::Refused("not a consortium node".into()),
+            },
+        }
+    })
+}
+
+fn stored_attestations(chain: &Chain, from: Height, to: Height) -> Vec<Attestation> {
+    let to = to.0.min(from.0.saturating_add(REPAIR_SPAN));
+    (from.0..=to)
+        .flat_map(|h| chain.store().attestations(Height(h)).unwrap_or_default())
+        .collect()
+}
+
+async fn start_raft(
+    config: &NodeConfig,
+    me: &Member,
+    roster: &Roster,
+    chain: &Arc<Chain>,
+    net: &Net,
+    node_key: &Arc<Keypair>,
+    attestations: tokio::sync::mpsc::UnboundedSender<Attestation>,
+    metrics: &Arc<Metrics>,
+) -> Result<Raft> {
+    let rc = &config.raft;
+    let raft_config = openraft::Config {
+        cluster_name: chain.genesis().chain_id.to_string(),
+        heartbeat_interval: rc.heartbeat_ms,
+        election_timeout_min: rc.election_timeout_min_ms,
+        election_timeout_max: rc.election_timeout_max_ms,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(rc.snapshot_every),
+        max_in_snapshot_log_to_keep: rc.keep_logs,
+        install_snapshot_timeout: 10_000,
+        max_payload_entries: 64,
+        ..Default::default()
+    }
+    .validate()
+    .context("raft configuration")?;
+    let network = Network {
+        net: net.clone(),
+        roster: roster.clone(),
+    };
+    let log_store = LogStore::new(chain.store().clone());
+    let state_machine = StateMachine::new(
+        chain.clone(),
+        node_key.clone(),
+        attestations,
+        metrics.clone(),
+    )?;
+    let raft = Raft::new(
+        me.id,
+        Arc::new(raft_config),
+        network,
+        log_store,
+        state_machine,
+    )
+    .await
+    .context("starting raft")?;
+    if me.voter && !raft.is_initialized().await? {
+        let members = voter_addresses(config, me, roster)?;
+        // Every voter proposes the same membership; whichever is first wins
+        // and the others' identical proposals are no-ops.
+        if let Err(e) = raft.initialize(members).await {
+            tracing::debug!(error = %e, "cluster already initialised");
+        }
+    }
+    Ok(raft)
+}
+
+/// The founding voters with their addresses. Every voter must be listed
+/// in `peers` (or be this node).
+fn voter_addresses(
+    config: &NodeConfig,
+    me: &Member,
+    roster: &Roster,
+) -> Result<BTreeMap<NodeId, BasicNode>> {
+    let mut out = BTreeMap::new();
+    for v in roster.voters() {
+        let addr = if v.id == me.id {
+            config.listen.clone()
+        } else {
+            config
+                .peers
+                .iter()
+                .find(|p| p.node_key == v.key)
+                .map(|p| p.address.clone())
+                .with_context(|| format!("no address in peers for the {} node", v.org))?
+        };
+        out.insert(v.id, BasicNode { addr });
+    }
+    Ok(out)
+}
+
+/// While this node leads, makes every configured non-voting (auditor)
+/// node a learner.
+async fn add_learners(raft: Raft, config: NodeConfig, roster: Roster) {
+    let learners: Vec<(NodeId, String)> = config
+        .peers
+        .iter()
+        .filter_map(|p| roster.by_key(&p.node_key))
+        .filter(|m| !m.voter)
+        .filter_map(|m| {
+            let addr = config.peers.iter().find(|p| p.node_key == m.key)?;
+            Some((m.id, addr.address.clone()))
+        })
+        .collect();
+    if learners.is_empty() {
+        return;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let metrics = raft.metrics().borrow().clone();
+        if metrics.current_leader != Some(metrics.id) {
+            continue;
+        }
+        let known = metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .collect::<Vec<_>>();
+        for (id, addr) in &learners {
+            if !known.contains(id) {
+                if let Err(e) = raft
+                    .add_learner(*id, BasicNode { addr: addr.clone() }, false)
+                    .await
+                {
+                    tracing::warn!(learner = id, error = %e, "adding learner failed");
+                }
+            }
+        }
+    }
+}
+
+/// Pulls attestations this node is missing from its peers, so every block
+/// ends up with every organisation's attestation even if gossip missed it
+/// (e.g. while a node was down).
+async fn repair_attestations(chain: Arc<Chain>, net: Net, roster: Roster) {
+    let orgs = roster.orgs();
+    let mut floor = Height(1);
+    loop {
+        tokio::time::sleep(REPAIR_EVERY).await;
+        let head = chain.head().height;
+        while floor <= head && attesting_orgs(&chain, &roster, floor) >= orgs {
+            floor = floor.next();
+        }
+        if floor > head {
+            continue;
+        }
+        let to = Height(head.0.min(floor.0 + REPAIR_SPAN - 1));
+        for peer in net.connected_peers().await {
+            let request = WireRequest::Attestations { from: floor, to };
+            if let Ok(WireResponse::Attestations(list)) =
+                net.request(peer, request, Duration::from_secs(10)).await
+            {
+                for a in list {
+                    let _ = chain.accept_attestation(&a);
+                }
+            }
+        }
+    }
+}
+
+fn attesting_orgs(chain: &Chain, roster: &Roster, h: Height) -> usize {
+    let atts = chain.store().attestations(h).unwrap_or_default();
+    let orgs: std::collections::BTreeSet<_> = atts
+        .iter()
+        .filter_map(|a| roster.by_key(&a.node_key).map(|m| m.org.clone()))
+        .collect();
+    orgs.len()
+}

@@ -1,0 +1,189 @@
+//! The Raft log, vote and committed index in the node's RocksDB (column
+//! families `raft_log` and `raft_meta`). Appends are fsynced before openraft
+//! is told they are durable.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use fundtrail_ledger::codec;
+use fundtrail_ledger::store::{cf, Store};
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{Entry, OptionalSend, RaftLogReader, Vote};
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
+
+use super::{read_err, write_err, LogId, NodeId, StorageError, TypeConfig};
+
+const VOTE: &[u8] = b"vote";
+const COMMITTED: &[u8] = b"committed";
+const LAST_PURGED: &[u8] = b"last_purged";
+
+#[derive(Clone)]
+pub struct LogStore {
+    store: Arc<Store>,
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn synced() -> WriteOptions {
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    w
+}
+
+impl LogStore {
+    pub fn new(store: Arc<Store>) -> LogStore {
+        LogStore { store }
+    }
+
+    fn meta_get<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StorageError> {
+        let db = self.store.db();
+        match db
+            .get_cf(self.store.cf(cf::RAFT_META), key)
+            .map_err(read_err)?
+        {
+            Some(bytes) => Ok(Some(
+                codec::decode("raft metadata", &bytes).map_err(read_err)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn meta_put<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.store.cf(cf::RAFT_META), key, codec::encode(value));
+        self.store
+            .db()
+            .write_opt(batch, &synced())
+            .map_err(write_err)
+    }
+
+    fn last_entry_id(&self) -> Result<Option<LogId>, StorageError> {
+        let db = self.store.db();
+        let mut iter = db.iterator_cf(self.store.cf(cf::RAFT_LOG), IteratorMode::End);
+        match iter.next() {
+            Some(item) => {
+                let (_, bytes) = item.map_err(read_err)?;
+                let entry: Entry<TypeConfig> =
+                    codec::decode("raft entry", &bytes).map_err(read_err)?;
+                Ok(Some(entry.log_id))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+fn start_of<RB: RangeBounds<u64>>(range: &RB) -> u64 {
+    match range.start_bound() {
+        Bound::Included(i) => *i,
+        Bound::Excluded(i) => i + 1,
+        Bound::Unbounded => 0,
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError> {
+        let db = self.store.db();
+        let start = index_key(start_of(&range));
+        let iter = db.iterator_cf(
+            self.store.cf(cf::RAFT_LOG),
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter {
+            let (key, bytes) = item.map_err(read_err)?;
+            let index = u64::from_be_bytes(key.as_ref().try_into().unwrap_or([0xff; 8]));
+            if !range.contains(&index) {
+                break;
+            }
+            out.push(codec::decode("raft entry", &bytes).map_err(read_err)?);
+        }
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged_log_id: Option<LogId> = self.meta_get(LAST_PURGED)?;
+        let last_log_id = self.last_entry_id()?.or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
+        self.meta_put(VOTE, vote)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
+        self.meta_get(VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.meta_put(COMMITTED, &committed)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.meta_get::<Option<LogId>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = WriteBatch::default();
+        let log = self.store.cf(cf::RAFT_LOG);
+        for entry in entries {
+            batch.put_cf(log, index_key(entry.log_id.index), codec::encode(&entry));
+        }
+        let result = self.store.db().write_opt(batch, &synced());
+        let io_result = result
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        callback.log_io_completed(io_result);
+        result.map_err(write_err)
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        let log = self.store.cf(cf::RAFT_LOG);
+        batch.delete_range_cf(log, index_key(log_id.index), index_key(u64::MAX));
+        batch.delete_cf(log, index_key(u64::MAX));
+        self.store
+            .db()
+            .write_opt(batch, &synced())
+            .map_err(write_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.meta_put(LAST_PURGED, &log_id)?;
+        let mut batch = WriteBatch::default();
+        let log = self.store.cf(cf::RAFT_LOG);
+        batch.delete_range_cf(log, index_key(0), index_key(log_id.index + 1));
+        self.store
+            .db()
+            .write_opt(batch, &synced())
+            .map_err(write_err)
+    }
+}

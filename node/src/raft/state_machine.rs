@@ -1,0 +1,156 @@
+//! The Raft state machine: the chain. Applying a batch entry commits a
+//! block (with the applied index in the same write batch) and signs an
+//! attestation of it; a snapshot is the chain file up to the applied block.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use fundtrail_ledger::block::Attestation;
+use fundtrail_ledger::crypto::Keypair;
+use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use tokio::sync::mpsc;
+
+use super::{read_err, write_err, BatchApplied, LogId, NodeId, StorageError, StoredMembership};
+use super::{Batch, TypeConfig};
+use crate::chain::{Chain, ChainError};
+use crate::metrics::Metrics;
+
+pub struct StateMachine {
+    chain: Arc<Chain>,
+    metrics: Arc<Metrics>,
+    node_key: Arc<Keypair>,
+    attestations: mpsc::UnboundedSender<Attestation>,
+    membership: StoredMembership,
+}
+
+impl StateMachine {
+    /// `attestations` receives this node's attestation of every block it
+    /// commits, for gossip.
+    pub fn new(
+        chain: Arc<Chain>,
+        node_key: Arc<Keypair>,
+        attestations: mpsc::UnboundedSender<Attestation>,
+        metrics: Arc<Metrics>,
+    ) -> Result<StateMachine, ChainError> {
+        let (_, membership) = chain.applied_state()?;
+        Ok(StateMachine {
+            chain,
+            metrics,
+            node_key,
+            attestations,
+            membership,
+        })
+    }
+
+    fn apply_batch(&self, batch: &Batch, log_id: &LogId) -> Result<BatchApplied, ChainError> {
+        let started = std::time::Instant::now();
+        let (applied, block) = tokio::task::block_in_place(|| {
+            self.chain.apply_batch(batch, log_id, &self.membership)
+        })?;
+        self.metrics
+            .apply_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if let Some(block) = block {
+            self.metrics.block_committed(&block);
+            let a = Attestation::sign(
+                &self.node_key,
+                &block.header.chain_id,
+                block.header.height,
+                block.hash(),
+            );
+            self.chain.store().put_attestation(&a)?;
+            let _ = self.attestations.send(a);
+        }
+        Ok(applied)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        self.chain.applied_state().map_err(read_err)
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<BatchApplied>, StorageError>
+    where
+        I: IntoIterator<Item = openraft::Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut out = Vec::new();
+        for entry in entries {
+            let log_id = entry.log_id;
+            let applied = match entry.payload {
+                EntryPayload::Normal(batch) => self.apply_batch(&batch, &log_id),
+                EntryPayload::Membership(m) => {
+                    self.membership = StoredMembership::new(Some(log_id), m);
+                    self.chain
+                        .record_applied(&log_id, &self.membership)
+                        .map(|_| BatchApplied::default())
+                }
+                EntryPayload::Blank => self
+                    .chain
+                    .record_applied(&log_id, &self.membership)
+                    .map(|_| BatchApplied::default()),
+            };
+            out.push(applied.map_err(write_err)?);
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            chain: self.chain.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let height = tokio::task::block_in_place(|| {
+            self.chain
+                .install(&bytes, &meta.last_log_id, &meta.last_membership)
+        })
+        .map_err(write_err)?;
+        tracing::info!(%height, bytes = bytes.len(), "installed and verified chain snapshot");
+        self.membership = meta.last_membership.clone();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let mut builder = self.get_snapshot_builder().await;
+        builder.build_snapshot().await.map(Some)
+    }
+}
+
+/// Builds a snapshot: the chain file up to the applied block.
+pub struct SnapshotBuilder {
+    chain: Arc<Chain>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let (applied, membership, bytes) =
+            tokio::task::block_in_place(|| self.chain.snapshot()).map_err(read_err)?;
+        let snapshot_id = match &applied {
+            Some(id) => format!("{}-{}-{}", id.leader_id, id.index, self.chain.head().height),
+            None => "empty".to_string(),
+        };
+        Ok(Snapshot {
+            meta: SnapshotMeta {
+                last_log_id: applied,
+                last_membership: membership,
+                snapshot_id,
+            },
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}

@@ -1,0 +1,336 @@
+//! Submission: any node takes signed records, checks them up front, and
+//! gets them into a block through the current leader, retrying across
+//! leader changes. Record ids make retries idempotent: a record already on
+//! the chain is answered with its committed outcome, never applied twice.
+//! The leader's batcher cuts pending records into Raft entries by count and
+//! time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fundtrail_ledger::block::Outcome;
+use fundtrail_ledger::record::{RecordId, SignedRecord};
+use fundtrail_ledger::types::Height;
+use fundtrail_ledger::PublicKey;
+use openraft::error::{ClientWriteError, RaftError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::chain::Chain;
+use crate::config::BatchConfig;
+use crate::p2p::{Net, WireRequest, WireResponse};
+use crate::raft::{Batch, NodeId, Placement, Raft};
+use crate::roster::Roster;
+
+/// How long a submission keeps retrying before it reports a timeout.
+const SUBMIT_DEADLINE: Duration = Duration::from_secs(60);
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// Raft entries the leader keeps in flight at once.
+const IN_FLIGHT_BATCHES: usize = 4;
+
+/// What happened to one submitted record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Receipt {
+    /// In a committed block, with the contracts' verdict.
+    Committed {
+        height: Height,
+        index: u32,
+        outcome: Outcome,
+    },
+    /// Not admitted: bad signature, unknown key, malformed. Nothing changed.
+    Refused { record_id: RecordId, reason: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum SubmitError {
+    #[error("this node is not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("no leader could take the record before the deadline")]
+    Timeout,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+type Waiter = oneshot::Sender<Result<Receipt, SubmitError>>;
+
+#[derive(Clone)]
+pub struct Submitter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    chain: Arc<Chain>,
+    raft: Raft,
+    net: Net,
+    roster: Roster,
+    node_id: NodeId,
+    queue: mpsc::UnboundedSender<(SignedRecord, Waiter)>,
+}
+
+impl Submitter {
+    /// Starts the batcher; it proposes only while this node leads.
+    pub fn start(
+        chain: Arc<Chain>,
+        raft: Raft,
+        net: Net,
+        roster: Roster,
+        node_id: NodeId,
+        proposer: PublicKey,
+        batch: BatchConfig,
+    ) -> Submitter {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let batcher = Batcher {
+            chain: chain.clone(),
+            raft: raft.clone(),
+            proposer,
+            config: batch,
+            slots: Arc::new(Semaphore::new(IN_FLIGHT_BATCHES)),
+        };
+        tokio::spawn(batcher.run(rx));
+        Submitter {
+            inner: Arc::new(Inner {
+                chain,
+                raft,
+                net,
+                roster,
+                node_id,
+                queue,
+            }),
+        }
+    }
+
+    /// Submits records from a client and waits until each is committed
+    /// (or refused). Receipts come back in the order of `records`.
+    pub async fn submit(&self, records: Vec<SignedRecord>) -> Vec<Result<Receipt, SubmitError>> {
+        let (mut results, pending) = self.triage(records);
+        let (slots, records): (Vec<usize>, Vec<SignedRecord>) = pending.into_iter().unzip();
+        for (slot, result) in slots.into_iter().zip(self.route(records).await) {
+            results[slot] = Some(result);
+        }
+        finish(results)
+    }
+
+    /// Answers what can be answered without ordering: refused records and
+    /// records already on the chain. Returns the rest with their slots.
+    fn triage(&self, records: Vec<SignedRecord>) -> (Slots, Vec<(usize, SignedRecord)>) {
+        let admitted = self.inner.chain.admit(&records);
+        let mut results = vec![None; records.len()];
+        let mut pending = Vec::new();
+        for (i, (record, verdict)) in records.into_iter().zip(admitted).enumerate() {
+            match verdict {
+                Err(e) => {
+                    results[i] = Some(Ok(Receipt::Refused {
+                        record_id: record.id(),
+                        reason: e.to_string(),
+                    }))
+                }
+                Ok(id) => match committed_receipt(&self.inner.chain, &id) {
+                    Some(receipt) => results[i] = Some(Ok(receipt)),
+                    None => pending.push((i, record)),
+                },
+            }
+        }
+        (results, pending)
+    }
+
+    /// Gets records committed through whichever node leads, retrying
+    /// across leader changes until the deadline.
+    async fn route(&self, records: Vec<SignedRecord>) -> Vec<Result<Receipt, SubmitError>> {
+        if records.is_empty() {
+            return Vec::new();
+        }
+        let deadline = Instant::now() + SUBMIT_DEADLINE;
+        let mut last = SubmitError::Timeout;
+        while Instant::now() < deadline {
+            let attempt = match self.inner.raft.current_leader().await {
+                Some(leader) if leader == self.inner.node_id => {
+                    self.propose_local(records.clone()).await
+                }
+                Some(leader) => self.forward(leader, records.clone()).await,
+                None => Err(SubmitError::NotLeader { leader: None }),
+            };
+            match attempt {
+                Ok(receipts) => return receipts.into_iter().map(Ok).collect(),
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        tracing::warn!(records = records.len(), error = %last, "submission gave up");
+        records.iter().map(|_| Err(SubmitError::Timeout)).collect()
+    }
+
+    async fn forward(
+        &self,
+        leader: NodeId,
+        records: Vec<SignedRecord>,
+    ) -> Result<Vec<Receipt>, SubmitError> {
+        let peer = self
+            .inner
+            .roster
+            .by_id(leader)
+            .ok_or(SubmitError::NotLeader { leader: None })?
+            .peer;
+        let request = WireRequest::Submit(records);
+        match self.inner.net.request(peer, request, SUBMIT_DEADLINE).await {
+            Ok(WireResponse::Submit(result)) => result,
+            Ok(_) => Err(SubmitError::Internal("unexpected response".into())),
+            Err(e) => Err(SubmitError::Internal(e.to_string())),
+        }
+    }
+
+    /// Serves records forwarded by another node. They are admitted again
+    /// here: the leader does not trust the forwarder's checks.
+    pub async fn serve_forwarded(
+        &self,
+        records: Vec<SignedRecord>,
+    ) -> Result<Vec<Receipt>, SubmitError> {
+        let leader = self.inner.raft.current_leader().await;
+        if leader != Some(self.inner.node_id) {
+            return Err(SubmitError::NotLeader { leader });
+        }
+        let (mut results, pending) = self.triage(records);
+        let (slots, records): (Vec<usize>, Vec<SignedRecord>) = pending.into_iter().unzip();
+        let receipts = self.propose_local(records).await?;
+        for (slot, receipt) in slots.into_iter().zip(receipts) {
+            results[slot] = Some(Ok(receipt));
+        }
+        finish(results).into_iter().collect()
+    }
+
+    /// Queues records with this node's batcher and waits for them all.
+    async fn propose_local(&self, records: Vec<SignedRecord>) -> Result<Vec<Receipt>, SubmitError> {
+        let mut waiting = Vec::with_capacity(records.len());
+        for record in records {
+            let (tx, rx) = oneshot::channel();
+            self.inner
+                .queue
+                .send((record, tx))
+                .map_err(|_| SubmitError::Internal("batcher stopped".into()))?;
+            waiting.push(rx);
+        }
+        let mut receipts = Vec::with_capacity(waiting.len());
+        for rx in waiting {
+            let result = rx
+                .await
+                .map_err(|_| SubmitError::Internal("batcher dropped a record".into()))?;
+            receipts.push(result?);
+        }
+        Ok(receipts)
+    }
+}
+
+type Slots = Vec<Option<Result<Receipt, SubmitError>>>;
+
+fn finish(results: Slots) -> Vec<Result<Receipt, SubmitError>> {
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(SubmitError::Timeout)))
+        .collect()
+}
+
+fn committed_receipt(chain: &Chain, id: &RecordId) -> Option<Receipt> {
+    let entry = chain.store().record(id).ok()??;
+    Some(Receipt::Committed {
+        height: entry.height,
+        index: entry.index,
+        outcome: entry.outcome,
+    })
+}
+
+struct Batcher {
+    chain: Arc<Chain>,
+    raft: Raft,
+    proposer: PublicKey,
+    config: BatchConfig,
+    slots: Arc<Semaphore>,
+}
+
+impl Batcher {
+    async fn run(self, mut queue: mpsc::UnboundedReceiver<(SignedRecord, Waiter)>) {
+        let this = Arc::new(self);
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            let deadline = tokio::time::Instant::now() + this.config.max_wait();
+            while batch.len() < this.config.max_records {
+                tokio::select! {
+                    item = queue.recv() => match item {
+                        Some(item) => batch.push(item),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+            let Ok(slot) = this.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let this = this.clone();
+            tokio::spawn(async move {
+                this.propose(batch).await;
+                drop(slot);
+            });
+        }
+    }
+
+    /// One Raft entry for the batch; every waiter hears how it ended.
+    async fn propose(&self, items: Vec<(SignedRecord, Waiter)>) {
+        let mut waiters: BTreeMap<RecordId, Vec<Waiter>> = BTreeMap::new();
+        let mut records = Vec::with_capacity(items.len());
+        for (record, waiter) in items {
+            let slot = waiters.entry(record.id()).or_default();
+            if slot.is_empty() {
+                records.push(record);
+            }
+            slot.push(waiter);
+        }
+        let batch = Batch {
+            proposer: self.proposer,
+            timestamp_ms: now_ms(),
+            records,
+        };
+        match self.raft.client_write(batch).await {
+            Ok(response) => {
+                for (id, placement) in response.data.placements {
+                    let result = self.receipt(&id, placement);
+                    for w in waiters.remove(&id).unwrap_or_default() {
+                        let _ = w.send(result.clone());
+                    }
+                }
+            }
+            Err(e) => {
+                let error = match e {
+                    RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                        SubmitError::NotLeader {
+                            leader: f.leader_id,
+                        }
+                    }
+                    other => SubmitError::Internal(other.to_string()),
+                };
+                for w in waiters.into_values().flatten() {
+                    let _ = w.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    fn receipt(&self, id: &RecordId, placement: Placement) -> Result<Receipt, SubmitError> {
+        match placement {
+            Placement::Dropped { reason } => Ok(Receipt::Refused {
+                record_id: *id,
+                reason,
+            }),
+            Placement::Included { .. } | Placement::Duplicate => committed_receipt(&self.chain, id)
+                .ok_or_else(|| SubmitError::Internal("committed record not found".into())),
+        }
+    }
+}
+
+/// The leader's wall clock, proposed with each batch (blocks make it
+/// monotone).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

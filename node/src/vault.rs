@@ -1,0 +1,186 @@
+//! The private vault (可用不可见): raw bills and salts for the claims this
+//! node's organisation submitted, in a column family that is never
+//! exported or replicated. A raw bill leaves the vault only to the
+//! organisation named as requester in an accepted, on-chain `disclosure`
+//! record that names this organisation as holder; the receiver checks it
+//! against the claim's `raw_commitment`.
+
+use std::sync::Arc;
+
+use fundtrail_ledger::codec;
+use fundtrail_ledger::pseudonym::raw_commitment;
+use fundtrail_ledger::record::{RecordBody, RecordId};
+use fundtrail_ledger::store::{cf, RecordEntry, Store};
+use fundtrail_ledger::types::OrgId;
+use serde::{Deserialize, Serialize};
+
+/// A raw bill as its department keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaultEntry {
+    /// The claim record the bill belongs to.
+    pub record_id: RecordId,
+    #[serde(with = "hex_bytes")]
+    pub salt: Vec<u8>,
+    #[serde(with = "hex_bytes")]
+    pub raw_bill: Vec<u8>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DisclosureRequest {
+    /// The accepted `disclosure` record that authorises the request.
+    pub disclosure: RecordId,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum DisclosureResponse {
+    Granted(VaultEntry),
+    Refused(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("record {0} is not on the chain")]
+    NotOnChain(String),
+    #[error("record {0} is not a claim")]
+    NotAClaim(String),
+    #[error("record {0} was not submitted by this node's organisation")]
+    NotOurs(String),
+    #[error("raw bill does not match the claim's raw_commitment")]
+    CommitmentMismatch,
+    #[error("salt must be 32 bytes")]
+    BadSalt,
+    #[error("store: {0}")]
+    Store(String),
+}
+
+#[derive(Clone)]
+pub struct Vault {
+    store: Arc<Store>,
+    org: OrgId,
+}
+
+impl Vault {
+    pub fn new(store: Arc<Store>, org: OrgId) -> Vault {
+        Vault { store, org }
+    }
+
+    /// Keeps a raw bill for one of our own committed claims, after checking
+    /// it matches the claim's commitment.
+    pub fn deposit(&self, entry: &VaultEntry) -> Result<(), VaultError> {
+        let claim = self.committed(&entry.record_id)?;
+        if self.submitter_org(&claim).as_ref() != Some(&self.org) {
+            return Err(VaultError::NotOurs(entry.record_id.to_hex()));
+        }
+        check_commitment(&claim, entry)?;
+        self.store
+            .db()
+            .put_cf(
+                self.store.cf(cf::VAULT),
+                entry.record_id.as_bytes(),
+                codec::encode(entry),
+            )
+            .map_err(|e| VaultError::Store(e.to_string()))
+    }
+
+    /// Answers a disclosure request from `requester`. Grants only what an
+    /// accepted on-chain disclosure names: this org as holder, the asking
+    /// org as requester.
+    pub fn serve(&self, requester: &OrgId, request: &DisclosureRequest) -> DisclosureResponse {
+        match self.authorised_entry(requester, request) {
+            Ok(entry) => DisclosureResponse::Granted(entry),
+            Err(reason) => DisclosureResponse::Refused(reason),
+        }
+    }
+
+    fn authorised_entry(
+        &self,
+        requester: &OrgId,
+        request: &DisclosureRequest,
+    ) -> Result<VaultEntry, String> {
+        let on_chain = self
+            .store
+            .record(&request.disclosure)
+            .map_err(|e| e.to_string())?
+            .ok_or("no disclosure record with that id is on the chain")?;
+        if !on_chain.outcome.is_accepted() {
+            return Err("the disclosure record was rejected by the rules".into());
+        }
+        let RecordBody::Disclosure(body) = &on_chain.record.envelope.body else {
+            return Err("that record is not a disclosure".into());
+        };
+        if body.holder != self.org {
+            return Err("the disclosure names another holder".into());
+        }
+        if &body.requester != requester {
+            return Err("the disclosure was filed by another organisation".into());
+        }
+        self.load(&body.target)?
+            .ok_or_else(|| "this vault holds no raw record for the target".into())
+    }
+
+    fn load(&self, id: &RecordId) -> Result<Option<VaultEntry>, String> {
+        let bytes = self
+            .store
+            .db()
+            .get_cf(self.store.cf(cf::VAULT), id.as_bytes())
+            .map_err(|e| e.to_string())?;
+        bytes
+            .map(|b| codec::decode("vault entry", &b).map_err(|e| e.to_string()))
+            .transpose()
+    }
+
+    fn committed(&self, id: &RecordId) -> Result<RecordEntry, VaultError> {
+        self.store
+            .record(id)
+            .map_err(|e| VaultError::Store(e.to_string()))?
+            .ok_or_else(|| VaultError::NotOnChain(id.to_hex()))
+    }
+
+    fn submitter_org(&self, entry: &RecordEntry) -> Option<OrgId> {
+        self.store
+            .genesis()
+            .org_of_key(&entry.record.envelope.submitter_key)
+            .map(|o| o.id.clone())
+    }
+
+    /// Checks a disclosed raw bill against the claim on our own chain.
+    pub fn verify_disclosed(&self, entry: &VaultEntry) -> Result<(), VaultError> {
+        check_commitment(&self.committed(&entry.record_id)?, entry)
+    }
+}
+
+fn check_commitment(claim: &RecordEntry, entry: &VaultEntry) -> Result<(), VaultError> {
+    let RecordBody::Claim(body) = &claim.record.envelope.body else {
+        return Err(VaultError::NotAClaim(entry.record_id.to_hex()));
+    };
+    let salt: [u8; 32] = entry
+        .salt
+        .as_slice()
+        .try_into()
+        .map_err(|_| VaultError::BadSalt)?;
+    if raw_commitment(&salt, &entry.raw_bill) != body.raw_commitment {
+        return Err(VaultError::CommitmentMismatch);
+    }
+    Ok(())
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(bytes))
+        } else {
+            bytes.serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            hex::decode(s).map_err(serde::de::Error::custom)
+        } else {
+            Vec::<u8>::deserialize(d)
+        }
+    }
+}

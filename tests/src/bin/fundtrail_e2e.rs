@@ -1,0 +1,6 @@
+//! The `fundtrail` command, built inside the test package so end-to-end
+//! tests can start real node processes (`CARGO_BIN_EXE_fundtrail-e2e`).
+
+fn main() -> anyhow::Result<()> {
+    fundtrail_node::main_entry()
+}

@@ -1,0 +1,218 @@
+//! A real cluster for end-to-end tests: node processes of the
+//! `fundtrail-e2e` binary on loopback, laid out by `fundtrail devnet` with
+//! the fixture consortium's keys so tests can sign records.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use fundtrail_contracts::testkit::Kit;
+use fundtrail_ledger::chainfile::{verify_stream, ChainReader, ChainSummary};
+use fundtrail_ledger::record::SignedRecord;
+use fundtrail_ledger::verify::ChainVerifier;
+use fundtrail_node::api::SubmitLine;
+use fundtrail_node::cli::client::NodeClient;
+use fundtrail_node::cli::devnet::{alive, signal, Devnet, Plan};
+use fundtrail_node::config::{BatchConfig, RaftConfig};
+use serde_json::Value;
+
+pub struct TestCluster {
+    pub devnet: Devnet,
+    pub kit: Kit,
+    exe: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A free TCP port block: the OS picks one port, the cluster uses the
+/// next few. Good enough for tests that do not run many clusters at once.
+fn base_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = listener.local_addr().expect("local address").port();
+    // Keep clear of the top of the range: APIs listen 100 above.
+    20_000 + port % 20_000
+}
+
+impl TestCluster {
+    /// Starts `nodes` nodes and waits for a leader. Small batches and
+    /// frequent snapshots, so tests exercise both.
+    pub async fn start(exe: &Path, nodes: usize) -> Result<TestCluster> {
+        let dir = tempfile::tempdir()?;
+        let kit = Kit::new(7);
+        let mut plan = Plan::from_kit(&kit);
+        plan.batch = BatchConfig {
+            max_records: 200,
+            max_wait_ms: 20,
+        };
+        plan.raft = RaftConfig {
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 600,
+            election_timeout_max_ms: 1200,
+            snapshot_every: 20,
+            keep_logs: 5,
+        };
+        let mut devnet = Devnet::create(dir.path(), nodes, &plan, base_port())?;
+        devnet.start_with(exe).await?;
+        Ok(TestCluster {
+            devnet,
+            kit,
+            exe: exe.to_path_buf(),
+            _dir: dir,
+        })
+    }
+
+    pub fn client(&self, i: usize) -> NodeClient {
+        NodeClient::new(&self.devnet.nodes[i].api).expect("valid URL")
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.devnet.nodes.len()
+    }
+
+    /// The index of the node that currently leads, as node 0 sees it.
+    pub async fn leader(&self) -> Result<usize> {
+        for i in 0..self.node_count() {
+            if let Ok(head) = self.client(i).get("/v1/head").await {
+                if let Some(id) = head["raft"]["leader"].as_u64() {
+                    // Node ids follow genesis order, which is devnet order.
+                    return Ok(id as usize - 1);
+                }
+            }
+        }
+        bail!("no node reports a leader")
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(pid) = self.devnet.nodes[i].pid.take() {
+            signal(pid, "KILL");
+            while alive(pid) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    pub fn terminate(&mut self, i: usize) {
+        if let Some(pid) = self.devnet.nodes[i].pid.take() {
+            signal(pid, "TERM");
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        self.devnet.start_node(i, &self.exe)
+    }
+
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.devnet.nodes[i]
+            .config
+            .parent()
+            .expect("config is in the node's directory")
+            .join("data")
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.devnet.nodes[i].log).unwrap_or_default()
+    }
+
+    /// Submits through node `i`, retrying on other nodes if it is down.
+    pub async fn submit(&self, i: usize, records: &[SignedRecord]) -> Result<Vec<SubmitLine>> {
+        let n = self.node_count();
+        let mut last = None;
+        for k in 0..n {
+            let node = (i + k) % n;
+            if !self.devnet.nodes[node].pid.is_some_and(alive) {
+                continue;
+            }
+            match self.client(node).submit(records).await {
+                Ok(lines) => return Ok(lines),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("no node is running")))
+    }
+
+    /// Waits until every running node reports the same head, then returns
+    /// it (height, hash, state root).
+    pub async fn converge(&self, limit: Duration) -> Result<Value> {
+        let start = Instant::now();
+        loop {
+            let mut heads = Vec::new();
+            for i in 0..self.node_count() {
+                if self.devnet.nodes[i].pid.is_some_and(alive) {
+                    heads.push(self.client(i).get("/v1/head").await.ok());
+                }
+            }
+            let key = |h: &Option<Value>| {
+                h.as_ref().map(|h| {
+                    (
+                        h["height"].clone(),
+                        h["hash"].clone(),
+                        h["state_root"].clone(),
+                    )
+                })
+            };
+            if heads
+                .iter()
+                .all(|h| h.is_some() && key(h) == key(&heads[0]))
+            {
+                return Ok(heads[0].clone().expect("checked"));
+            }
+            if start.elapsed() > limit {
+                bail!(
+                    "nodes did not converge: {:?}",
+                    heads.iter().map(key).collect::<Vec<_>>()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Exports node `i`'s chain and verifies it offline, requiring every
+    /// block to be attested by `orgs` organisations (retrying while
+    /// attestations are still arriving).
+    pub async fn verified_export(&self, i: usize, orgs: usize) -> Result<(Vec<u8>, ChainSummary)> {
+        let start = Instant::now();
+        loop {
+            let bytes = self.client(i).export().await?;
+            match verify(&bytes, orgs) {
+                Ok(summary) => return Ok((bytes, summary)),
+                Err(e) if start.elapsed() > Duration::from_secs(30) => {
+                    return Err(e).context("exported chain does not verify")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.devnet.stop();
+    }
+}
+
+pub fn verify(bytes: &[u8], orgs: usize) -> Result<ChainSummary> {
+    let mut reader = ChainReader::new(bytes)?;
+    let mut verifier = ChainVerifier::new(reader.genesis().clone())?.require_attesting_orgs(orgs);
+    Ok(verify_stream(&mut reader, &mut verifier, |_, _, _| Ok(()))?)
+}
+
+/// Every record id in a chain file, in chain order.
+pub fn record_ids(bytes: &[u8]) -> Result<Vec<fundtrail_ledger::RecordId>> {
+    let mut reader = ChainReader::new(bytes)?;
+    let mut ids = Vec::new();
+    while let Some(entry) = reader.next_entry()? {
+        ids.extend(entry.block.outcomes.iter().map(|o| o.record_id));
+    }
+    Ok(ids)
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for node in &self.devnet.nodes {
+            if let Some(pid) = node.pid {
+                signal(pid, "KILL");
+            }
+        }
+    }
+}
