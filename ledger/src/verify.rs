@@ -182,11 +182,18 @@ impl ChainVerifier {
         &mut self,
         entries: Vec<(Block, Vec<Attestation>)>,
     ) -> Result<Vec<(VerifiedBlock, BlockReport)>, VerifyError> {
-        self.check_links(&entries)?;
-        let scans: Vec<BlockScan> = entries.par_iter().map(|(b, a)| scan_block(b, a)).collect();
-        self.check_scans(&entries, &scans)?;
-        self.check_signatures(&scans)?;
-        let reports = self.check_roots_and_attestations(&entries, &scans)?;
+        // A changed header breaks the next block's link, but the changed
+        // block itself (its attestations no longer match) is to blame: the
+        // blocks before a broken link are checked first.
+        let (linked, link_error) = self.linked_prefix(&entries);
+        let scans: Vec<BlockScan> = entries[..linked]
+            .par_iter()
+            .map(|(b, a)| scan_block(b, a))
+            .collect();
+        let reports = self.check_linked(&entries[..linked], &scans)?;
+        if let Some(e) = link_error {
+            return Err(e);
+        }
         self.advance(&entries, &scans)?;
         Ok(entries
             .into_iter()
@@ -195,53 +202,91 @@ impl ChainVerifier {
             .collect())
     }
 
-    fn check_links(&self, entries: &[(Block, Vec<Attestation>)]) -> Result<(), VerifyError> {
+    /// Form, signatures, roots and attestations of blocks whose links hold.
+    /// The error is the first in chain order (at one height, in that order
+    /// of checks).
+    fn check_linked(
+        &self,
+        entries: &[(Block, Vec<Attestation>)],
+        scans: &[BlockScan],
+    ) -> Result<Vec<BlockReport>, VerifyError> {
+        let form = self.check_scans(entries, scans);
+        let signatures = self.check_signatures(scans);
+        let reports = self.check_roots_and_attestations(entries, scans);
+        let earliest = [form.err(), signatures.err()]
+            .into_iter()
+            .flatten()
+            .chain(reports.as_ref().err().cloned())
+            .min_by_key(|e| e.height);
+        match earliest {
+            Some(e) => Err(e),
+            None => reports,
+        }
+    }
+
+    /// How many leading blocks of `entries` link up, and what is wrong with
+    /// the next one.
+    fn linked_prefix(&self, entries: &[(Block, Vec<Attestation>)]) -> (usize, Option<VerifyError>) {
         let mut prev_hash = self.prev_hash;
         let mut expected_height = self.next_height;
         let mut last_ts = self.last_timestamp;
-        for (block, _) in entries {
+        for (index, (block, _)) in entries.iter().enumerate() {
             let h = &block.header;
-            let fail = |kind| {
-                Err(VerifyError {
-                    height: h.height,
-                    record: None,
-                    kind,
-                })
-            };
-            if h.version != BLOCK_VERSION {
-                return fail(VerifyErrorKind::Version(h.version));
-            }
-            if h.chain_id != self.genesis.chain_id {
-                return fail(VerifyErrorKind::WrongChain {
-                    expected: self.genesis.chain_id.to_string(),
-                    actual: h.chain_id.to_string(),
-                });
-            }
-            if h.height != expected_height {
-                return Err(VerifyError {
-                    height: expected_height,
-                    record: None,
-                    kind: VerifyErrorKind::HeightGap {
-                        expected: expected_height,
-                        actual: h.height,
-                    },
-                });
-            }
-            if h.prev_hash != prev_hash {
-                return fail(VerifyErrorKind::BrokenLink {
-                    expected: prev_hash,
-                    actual: h.prev_hash,
-                });
-            }
-            if h.timestamp_ms < last_ts {
-                return fail(VerifyErrorKind::TimeRegressed {
-                    previous: last_ts,
-                    actual: h.timestamp_ms,
-                });
+            if let Err(e) = self.check_link(h, prev_hash, expected_height, last_ts) {
+                return (index, Some(e));
             }
             prev_hash = h.hash().hash();
             expected_height = expected_height.next();
             last_ts = h.timestamp_ms;
+        }
+        (entries.len(), None)
+    }
+
+    /// Version, chain, height, link to the previous block and timestamp.
+    fn check_link(
+        &self,
+        h: &BlockHeader,
+        prev_hash: Hash32,
+        expected_height: Height,
+        last_ts: u64,
+    ) -> Result<(), VerifyError> {
+        let fail = |kind| {
+            Err(VerifyError {
+                height: h.height,
+                record: None,
+                kind,
+            })
+        };
+        if h.version != BLOCK_VERSION {
+            return fail(VerifyErrorKind::Version(h.version));
+        }
+        if h.chain_id != self.genesis.chain_id {
+            return fail(VerifyErrorKind::WrongChain {
+                expected: self.genesis.chain_id.to_string(),
+                actual: h.chain_id.to_string(),
+            });
+        }
+        if h.height != expected_height {
+            return Err(VerifyError {
+                height: expected_height,
+                record: None,
+                kind: VerifyErrorKind::HeightGap {
+                    expected: expected_height,
+                    actual: h.height,
+                },
+            });
+        }
+        if h.prev_hash != prev_hash {
+            return fail(VerifyErrorKind::BrokenLink {
+                expected: prev_hash,
+                actual: h.prev_hash,
+            });
+        }
+        if h.timestamp_ms < last_ts {
+            return fail(VerifyErrorKind::TimeRegressed {
+                previous: last_ts,
+                actual: h.timestamp_ms,
+            });
         }
         Ok(())
     }
