@@ -169,6 +169,16 @@ pub fn execute_block(
     records: &[SignedRecord],
     state: &dyn State,
 ) -> Result<BlockExecution, ExecError> {
+    execute_identified(ctx, records.iter().map(|r| (r.id(), r)), state)
+}
+
+/// [`execute_block`] over records whose ids the caller has already computed
+/// and checked (the ledger's verifier does, for a block's outcomes).
+pub(crate) fn execute_identified<'r>(
+    ctx: &BlockContext,
+    records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
+    state: &dyn State,
+) -> Result<BlockExecution, ExecError> {
     let rules_version = rules_version_at(state, ctx.height)?;
     if !SUPPORTED_RULES.contains(&rules_version) {
         return Err(ExecError::UnsupportedRules {
@@ -178,9 +188,9 @@ pub fn execute_block(
     }
     let mut overlay = BlockOverlay::new(state);
     let mut outcomes = Vec::with_capacity(records.len());
-    for record in records {
+    for (id, record) in records {
         let outcome = match rules_version {
-            1 => execute_record_v1(ctx, record, &mut overlay)?,
+            1 => execute_record_v1(ctx, id, record, &mut overlay)?,
             version => {
                 return Err(ExecError::UnsupportedRules {
                     height: ctx.height,
@@ -202,10 +212,10 @@ pub fn execute_block(
 
 fn execute_record_v1(
     ctx: &BlockContext,
+    id: RecordId,
     record: &SignedRecord,
     overlay: &mut BlockOverlay,
 ) -> Result<Outcome, ExecError> {
-    let id = record.id();
     let kind = record.kind();
     let mut tx = overlay.tx();
     if tx.get(&key::record(&id))?.is_some() {

@@ -11,6 +11,8 @@
 //! - [`codes`]: the stable rejection and signal codes.
 //! - [`lookup`]: answers submission lines' references from state.
 //! - `scenario` (feature `scenario`): the demo's seeded dataset.
+//! - [`replay`]: re-execution of recorded blocks and the offline
+//!   [`Auditor`].
 //!
 //! The crate does no I/O, reads no clock, draws no randomness and uses no
 //! floating point: the same records on the same state give the same outcomes
@@ -24,6 +26,7 @@ pub mod lookup;
 pub mod model;
 pub mod policy;
 pub mod quote;
+pub mod replay;
 pub mod rules;
 #[cfg(feature = "scenario")]
 pub mod scenario;
@@ -36,4 +39,8 @@ pub use engine::{
     BlockExecution, ExecError, SUPPORTED_RULES,
 };
 pub use quote::{quote, Quote};
+pub use replay::{
+    replay_block, replay_verified, AuditError, AuditReport, Auditor, BlockAudit, ReplayError,
+    ReplayErrorKind,
+};
 pub use state::{MemoryState, State, StateError};
