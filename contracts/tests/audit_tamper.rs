@@ -1,0 +1,603 @@
+//! The auditor against tampering. An honest chain (real signatures, the
+//! contracts executed for every block, attested by all four departments'
+//! nodes) audits clean; every kind of tampering below is caught, and the
+//! error names the height and, where one record is to blame, its id.
+//!
+//! Tampering left as it is trips the ledger's checks. Tampering re-sealed
+//! and re-attested (as a colluding quorum of nodes could) passes them, and
+//! only the contract replay catches it; those tests show the ledger alone
+//! passes first. The last test audits 100,000 records through a chain file.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use fundtrail_contracts::replay::GROUP_RECORDS;
+use fundtrail_contracts::testkit::bodies;
+use fundtrail_contracts::testkit::workload::Workload;
+use fundtrail_contracts::testkit::Kit;
+use fundtrail_contracts::{
+    execute_block, genesis_state, genesis_state_root, AuditError, AuditReport, Auditor,
+    BlockContext, MemoryState, ReplayError, ReplayErrorKind,
+};
+use fundtrail_ledger::block::{
+    outcomes_root, records_root, Attestation, Block, GenesisKey, Verdict,
+};
+use fundtrail_ledger::chainfile::{ChainReader, ChainWriter};
+use fundtrail_ledger::crypto::{verify_batch, CryptoError, KeyRing, SignedDigest};
+use fundtrail_ledger::hash::{domain, hash_domain, Hash32};
+use fundtrail_ledger::record::{RecordBody, SignedRecord};
+use fundtrail_ledger::types::{Amount, Height, KeyRole, Role};
+use fundtrail_ledger::verify::{BlockDraft, ChainVerifier, VerifyError, VerifyErrorKind};
+use fundtrail_ledger::{Genesis, Keypair};
+
+const DEPARTMENTS: usize = 4;
+const BLOCKS: usize = 20;
+const PER_BLOCK: usize = 150;
+/// Blocks per `audit_blocks` call, so tampering sits mid-batch.
+const BATCH: usize = 6;
+/// Where most tampering happens: the third block of the second batch.
+const TAMPERED: usize = 8;
+const TAMPERED_HEIGHT: Height = Height(TAMPERED as u64 + 1);
+/// The block that carries a claim and its duplicate, in that order.
+const DUPLICATES: usize = 5;
+
+#[derive(Clone)]
+struct Chain {
+    genesis: Genesis,
+    entries: Vec<(Block, Vec<Attestation>)>,
+    state_root: Hash32,
+}
+
+/// One node key for each department.
+fn node_keys() -> Vec<Keypair> {
+    (0..DEPARTMENTS as u8)
+        .map(|i| Keypair::from_seed([0xa0 + i; 32]))
+        .collect()
+}
+
+/// Executes the contracts for each block, seals it and has every
+/// department's node attest it, as honest nodes do.
+struct ChainBuilder {
+    workload: Workload,
+    genesis: Genesis,
+    nodes: Vec<Keypair>,
+    state: MemoryState,
+    state_root: Hash32,
+    prev_hash: Hash32,
+    height: Height,
+}
+
+impl ChainBuilder {
+    fn new(seed: u64, people: u64) -> ChainBuilder {
+        let workload = Workload::new(seed, people, true);
+        let nodes = node_keys();
+        let mut genesis = workload.kit.genesis();
+        for (org, node) in genesis.orgs.iter_mut().zip(&nodes) {
+            org.keys.push(GenesisKey {
+                key: node.public(),
+                role: KeyRole::Node,
+            });
+        }
+        let mut state = MemoryState::new();
+        state.apply(&genesis_state(&genesis));
+        ChainBuilder {
+            state_root: genesis_state_root(&genesis),
+            prev_hash: genesis.hash().hash(),
+            height: Height(0),
+            workload,
+            genesis,
+            nodes,
+            state,
+        }
+    }
+
+    fn workload_records(&mut self, n: usize) -> Vec<SignedRecord> {
+        self.workload.block(&self.state, n)
+    }
+
+    fn seal(&mut self, records: Vec<SignedRecord>) -> (Block, Vec<Attestation>) {
+        self.height = self.height.next();
+        let ctx = BlockContext {
+            height: self.height,
+            timestamp_ms: self.genesis.timestamp_ms + self.height.0 * 1_000,
+            prev_state_root: self.state_root,
+        };
+        let exec = execute_block(&ctx, &records, &self.state).expect("in-memory execution");
+        self.state.apply_owned(exec.writes);
+        self.state_root = exec.state_root;
+        let block = BlockDraft {
+            chain_id: self.genesis.chain_id.clone(),
+            height: self.height,
+            prev_hash: self.prev_hash,
+            timestamp_ms: ctx.timestamp_ms,
+            proposer: self.nodes[0].public(),
+            rules_version: exec.rules_version,
+            state_root: exec.state_root,
+            records,
+            outcomes: exec.outcomes,
+        }
+        .seal()
+        .into_block();
+        self.prev_hash = block.hash().hash();
+        let attestations = attest(&self.nodes, &block);
+        (block, attestations)
+    }
+
+    /// A fresh claim and, after it, the same claim id again (rejected as a
+    /// duplicate): a pair whose order matters.
+    fn claim_and_duplicate(&self) -> Vec<SignedRecord> {
+        let kit = &self.workload.kit;
+        let body = bodies::claim(
+            kit.claim_id(9_000_000),
+            kit.person(1),
+            Amount::yuan(20_000),
+            Amount::yuan(15_000),
+        );
+        [1 << 40, (1 << 40) + 1]
+            .into_iter()
+            .map(|nonce| kit.sign(Role::Health, RecordBody::Claim(body.clone()), nonce, 0))
+            .collect()
+    }
+}
+
+fn attest(nodes: &[Keypair], block: &Block) -> Vec<Attestation> {
+    nodes
+        .iter()
+        .map(|n| Attestation::sign(n, &block.header.chain_id, block.header.height, block.hash()))
+        .collect()
+}
+
+fn honest() -> &'static Chain {
+    static CHAIN: OnceLock<Chain> = OnceLock::new();
+    CHAIN.get_or_init(|| {
+        let mut b = ChainBuilder::new(2026, 300);
+        let entries = (0..BLOCKS)
+            .map(|i| {
+                let mut records = b.workload_records(PER_BLOCK);
+                if i == DUPLICATES {
+                    records.extend(b.claim_and_duplicate());
+                }
+                b.seal(records)
+            })
+            .collect();
+        Chain {
+            genesis: b.genesis.clone(),
+            entries,
+            state_root: b.state_root,
+        }
+    })
+}
+
+fn audit(chain: &Chain) -> Result<AuditReport, AuditError> {
+    let mut auditor = Auditor::new(chain.genesis.clone())?.require_attesting_orgs(DEPARTMENTS);
+    for batch in chain.entries.chunks(BATCH) {
+        auditor.audit_blocks(batch.to_vec())?;
+    }
+    auditor.finish(Height(chain.entries.len() as u64))
+}
+
+/// The ledger's checks alone, as `fundtrail verify` without replay.
+fn ledger_only(chain: &Chain) -> Result<(), VerifyError> {
+    let mut verifier =
+        ChainVerifier::new(chain.genesis.clone())?.require_attesting_orgs(DEPARTMENTS);
+    for batch in chain.entries.chunks(BATCH) {
+        verifier.verify_blocks(batch.to_vec())?;
+    }
+    verifier.finish(Height(chain.entries.len() as u64))
+}
+
+fn ledger_error(chain: &Chain) -> VerifyError {
+    match audit(chain) {
+        Err(AuditError::Ledger(e)) => *e,
+        other => panic!("expected a ledger error, got {other:?}"),
+    }
+}
+
+fn replay_error(chain: &Chain) -> ReplayError {
+    assert_eq!(ledger_only(chain), Ok(()), "the ledger's checks alone pass");
+    match audit(chain) {
+        Err(AuditError::Replay(e)) => *e,
+        other => panic!("expected a replay error, got {other:?}"),
+    }
+}
+
+/// Recomputes the roots of block `index` after tampering, then re-links and
+/// re-attests it and every later block.
+fn reseal(chain: &mut Chain, index: usize) {
+    let block = &mut chain.entries[index].0;
+    block.header.records_root = records_root(&block.records);
+    block.header.outcomes_root = outcomes_root(&block.outcomes);
+    reattest_from(chain, index);
+}
+
+fn reattest_from(chain: &mut Chain, index: usize) {
+    let nodes = node_keys();
+    for k in index..chain.entries.len() {
+        if k > index {
+            chain.entries[k].0.header.prev_hash = chain.entries[k - 1].0.hash().hash();
+        }
+        chain.entries[k].1 = attest(&nodes, &chain.entries[k].0);
+    }
+}
+
+fn export(chain: &Chain) -> Vec<u8> {
+    let last = Height(chain.entries.len() as u64);
+    let mut w = ChainWriter::new(Vec::new(), &chain.genesis, Height(1), last).expect("writer");
+    for (block, atts) in &chain.entries {
+        w.write_block(block, atts).expect("in-memory write");
+    }
+    w.finish().expect("in-memory finish")
+}
+
+/// Audits an exported chain file through the streaming path; also returns
+/// the blocks and records the progress callback saw.
+fn audit_file(bytes: &[u8]) -> (Result<AuditReport, AuditError>, u64, u64) {
+    let (mut blocks, mut records) = (0, 0);
+    let result = (|| {
+        let mut reader = ChainReader::new(bytes)?;
+        let mut auditor =
+            Auditor::new(reader.genesis().clone())?.require_attesting_orgs(DEPARTMENTS);
+        let last = reader.header().to_height;
+        auditor.audit_stream(
+            std::iter::from_fn(|| reader.next_entry().transpose()),
+            |b| {
+                blocks += 1;
+                records += b.records as u64;
+            },
+        )?;
+        auditor.finish(last)
+    })();
+    (result, blocks, records)
+}
+
+#[test]
+fn honest_chain_audits_clean_in_batches_and_streamed() {
+    let chain = honest();
+    let report = audit(chain).expect("the honest chain audits clean");
+    let records: usize = chain.entries.iter().map(|(b, _)| b.records.len()).sum();
+    let (last, _) = chain.entries.last().expect("blocks");
+    assert_eq!(report.blocks, BLOCKS as u64);
+    assert_eq!(report.records, records as u64);
+    assert_eq!(report.accepted + report.rejected, report.records);
+    assert!(report.accepted > report.records / 3, "{report:?}");
+    for code in ["ROLE_NOT_ALLOWED", "DUPLICATE_CLAIM", "ABOVE_ENTITLEMENT"] {
+        assert!(
+            report.rejected_by_code.keys().any(|c| c.as_str() == code),
+            "no {code} in {:?}",
+            report.rejected_by_code
+        );
+    }
+    assert_eq!(report.head_height, last.header.height);
+    assert_eq!(report.head_hash, last.hash().hash());
+    assert_eq!(report.state_root, chain.state_root);
+    assert_eq!(report.attestations.required_orgs, DEPARTMENTS);
+    assert_eq!(report.attestations.min_orgs, Some(DEPARTMENTS));
+    assert_eq!(report.attestations.min_orgs_at, Some(Height(1)));
+
+    let (streamed, blocks, seen) = audit_file(&export(chain));
+    assert_eq!(streamed.expect("the exported file audits clean"), report);
+    assert_eq!((blocks, seen), (report.blocks, report.records));
+}
+
+#[test]
+fn changed_record_byte_fails_its_signature() {
+    let original = &honest().entries[TAMPERED].0.records[7];
+    let bytes = original.encode();
+    // Past the version and chain id, into the body.
+    let in_body = (24..bytes.len() - 64).find_map(|pos| {
+        let mut b = bytes.clone();
+        b[pos] ^= 0x01;
+        SignedRecord::decode(&b)
+            .ok()
+            .filter(|r| r.envelope.chain_id == original.envelope.chain_id)
+    });
+    let mut in_signature = original.clone();
+    in_signature.signature.0[63] ^= 0x01;
+    for tampered in [in_body.expect("a byte that still decodes"), in_signature] {
+        let mut chain = honest().clone();
+        chain.entries[TAMPERED].0.records[7] = tampered.clone();
+        let e = ledger_error(&chain);
+        assert_eq!((e.height, e.record), (TAMPERED_HEIGHT, Some(tampered.id())));
+        assert!(
+            matches!(
+                e.kind,
+                VerifyErrorKind::Signature(CryptoError::BadSignature { .. })
+            ),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn changed_header_field_is_blamed_on_its_block() {
+    type Change = fn(&mut Block);
+    let changes: [(&str, Change); 6] = [
+        ("timestamp", |b| b.header.timestamp_ms += 1),
+        ("state_root", |b| b.header.state_root.0[0] ^= 1),
+        ("outcomes_root", |b| b.header.outcomes_root.0[0] ^= 1),
+        ("records_root", |b| b.header.records_root.0[0] ^= 1),
+        ("rules_version", |b| b.header.rules_version += 1),
+        ("proposer", |b| b.header.proposer.0[5] ^= 1),
+    ];
+    for (field, change) in changes {
+        let mut chain = honest().clone();
+        change(&mut chain.entries[TAMPERED].0);
+        let e = ledger_error(&chain);
+        assert_eq!(
+            (e.height, e.record),
+            (TAMPERED_HEIGHT, None),
+            "{field}: {e}"
+        );
+    }
+}
+
+#[test]
+fn re_attested_header_fields_the_contracts_commit_to_fail_replay() {
+    let mut chain = honest().clone();
+    chain.entries[TAMPERED].0.header.state_root.0[0] ^= 1;
+    reattest_from(&mut chain, TAMPERED);
+    let e = replay_error(&chain);
+    assert_eq!((e.height, e.record), (TAMPERED_HEIGHT, None));
+    assert!(matches!(e.kind, ReplayErrorKind::StateRoot { .. }), "{e}");
+
+    let mut chain = honest().clone();
+    chain.entries[TAMPERED].0.header.rules_version = 2;
+    reattest_from(&mut chain, TAMPERED);
+    let e = replay_error(&chain);
+    assert_eq!(
+        (e.height, e.kind),
+        (
+            TAMPERED_HEIGHT,
+            ReplayErrorKind::RulesVersion {
+                recorded: 2,
+                replayed: 1
+            }
+        )
+    );
+}
+
+#[test]
+fn swapped_records_break_the_outcome_order() {
+    let mut chain = honest().clone();
+    let records = &mut chain.entries[TAMPERED].0.records;
+    records.swap(3, 4);
+    let now_third = records[3].id();
+    let e = ledger_error(&chain);
+    assert_eq!((e.height, e.record), (TAMPERED_HEIGHT, Some(now_third)));
+    assert!(
+        matches!(
+            e.kind,
+            VerifyErrorKind::OutcomeForOtherRecord { index: 3, .. }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn re_sealed_swap_of_dependent_records_fails_replay() {
+    let mut chain = honest().clone();
+    let block = &mut chain.entries[DUPLICATES].0;
+    let (first, second) = (PER_BLOCK, PER_BLOCK + 1);
+    block.records.swap(first, second);
+    block.outcomes.swap(first, second);
+    let duplicate = block.records[first].id();
+    reseal(&mut chain, DUPLICATES);
+    let e = replay_error(&chain);
+    assert_eq!(
+        (e.height, e.record),
+        (Height(DUPLICATES as u64 + 1), Some(duplicate))
+    );
+    let ReplayErrorKind::Verdict {
+        index,
+        recorded: Verdict::Rejected { code },
+        replayed: Verdict::Accepted,
+    } = &e.kind
+    else {
+        panic!("expected a rejected-versus-accepted verdict, got {e}");
+    };
+    assert_eq!((*index, code.as_str()), (first, "DUPLICATE_CLAIM"));
+}
+
+#[test]
+fn forged_attestations_are_refused() {
+    let honest_block = &honest().entries[TAMPERED].0;
+    let nodes = node_keys();
+    let node = &nodes[1];
+    let (chain_id, hash) = (&honest_block.header.chain_id, honest_block.hash());
+    let other_hash = honest().entries[TAMPERED - 1].0.hash();
+    let not_a_node = Keypair::from_seed([0x5e; 32]);
+    let kit = Kit::new(7); // the workload's keys
+    let submitter = &kit.org(Role::Insurance).submitter;
+    let mut signed_other_hash = Attestation::sign(node, chain_id, TAMPERED_HEIGHT, other_hash);
+    signed_other_hash.block_hash = hash;
+    let at = |key: &Keypair, hash| Some(Attestation::sign(key, chain_id, TAMPERED_HEIGHT, hash));
+    type Expect = fn(&VerifyErrorKind) -> bool;
+    let forgeries: [(&str, Option<Attestation>, Expect); 5] = [
+        ("stranger's key", at(&not_a_node, hash), |k| {
+            matches!(k, VerifyErrorKind::UnknownAttester { .. })
+        }),
+        ("submitter key", at(submitter, hash), |k| {
+            matches!(k, VerifyErrorKind::UnknownAttester { .. })
+        }),
+        ("node signed another hash", Some(signed_other_hash), |k| {
+            matches!(k, VerifyErrorKind::AttestationSignature { .. })
+        }),
+        ("node attests another block", at(node, other_hash), |k| {
+            matches!(k, VerifyErrorKind::AttestationForOtherBlock { .. })
+        }),
+        ("attestation missing", None, |k| {
+            *k == VerifyErrorKind::AttestationQuorum {
+                required: DEPARTMENTS,
+                actual: DEPARTMENTS - 1,
+            }
+        }),
+    ];
+    for (what, forged, expected) in forgeries {
+        let mut chain = honest().clone();
+        let atts = &mut chain.entries[TAMPERED].1;
+        match forged {
+            Some(a) => atts[1] = a,
+            None => {
+                atts.remove(1);
+            }
+        }
+        let e = ledger_error(&chain);
+        assert_eq!((e.height, e.record), (TAMPERED_HEIGHT, None), "{what}: {e}");
+        assert!(expected(&e.kind), "{what}: {e}");
+    }
+}
+
+#[test]
+fn settlement_re_signed_by_the_health_submitter_fails_replay_for_role() {
+    let mut chain = honest().clone();
+    let kit = Kit::new(7); // the workload's keys
+    let health = &kit.org(Role::Health).submitter;
+    let (block_index, record_index) = (TAMPERED..chain.entries.len())
+        .find_map(|k| {
+            let b = &chain.entries[k].0;
+            let i = b.records.iter().zip(&b.outcomes).position(|(r, o)| {
+                matches!(r.envelope.body, RecordBody::Settlement(_))
+                    && r.envelope.approvals.is_empty()
+                    && o.is_accepted()
+            })?;
+            Some((k, i))
+        })
+        .expect("an accepted settlement without approvals");
+    let target = &mut chain.entries[block_index].0;
+    let mut envelope = target.records[record_index].envelope.clone();
+    envelope.submitter_key = health.public();
+    let resigned = envelope.sign(health);
+    target.outcomes[record_index].record_id = resigned.id();
+    target.records[record_index] = resigned.clone();
+    reseal(&mut chain, block_index);
+
+    let e = replay_error(&chain);
+    assert_eq!(
+        (e.height, e.record),
+        (Height(block_index as u64 + 1), Some(resigned.id()))
+    );
+    let ReplayErrorKind::Verdict {
+        recorded: Verdict::Accepted,
+        replayed: Verdict::Rejected { code },
+        ..
+    } = &e.kind
+    else {
+        panic!("expected accepted-versus-rejected, got {e}");
+    };
+    assert_eq!(code.as_str(), "ROLE_NOT_ALLOWED");
+}
+
+#[test]
+fn outcome_flipped_to_accepted_fails_replay_in_batches_and_streamed() {
+    let mut chain = honest().clone();
+    let block = &mut chain.entries[TAMPERED].0;
+    let index = block
+        .outcomes
+        .iter()
+        .position(|o| !o.is_accepted())
+        .expect("a rejected record");
+    let Verdict::Rejected { code } = block.outcomes[index].verdict.clone() else {
+        unreachable!("position found a rejection");
+    };
+    block.outcomes[index].verdict = Verdict::Accepted;
+    let record = block.records[index].id();
+    reseal(&mut chain, TAMPERED);
+
+    let e = replay_error(&chain);
+    assert_eq!(
+        e,
+        ReplayError {
+            height: TAMPERED_HEIGHT,
+            record: Some(record),
+            kind: ReplayErrorKind::Verdict {
+                index,
+                recorded: Verdict::Accepted,
+                replayed: Verdict::Rejected { code },
+            },
+        }
+    );
+    match audit_file(&export(&chain)).0 {
+        Err(AuditError::Replay(streamed)) => assert_eq!(*streamed, e),
+        other => panic!("expected the same replay error, got {other:?}"),
+    }
+}
+
+#[test]
+fn truncated_chain_file_names_the_height_it_stopped_at() {
+    let bytes = export(honest());
+    let (result, blocks, _) = audit_file(&bytes[..bytes.len() * 2 / 3]);
+    let Err(e @ AuditError::Read(_)) = result else {
+        panic!("expected a read error, got {result:?}");
+    };
+    assert_eq!(e.height(), Height(blocks + 1), "{e}");
+}
+
+/// The machine's ed25519 batch-verify rate on all cores, as bench/src/limit.rs
+/// measures it (fewer signatures, one round: a rough figure for the log).
+fn batch_verify_rate() -> f64 {
+    let signers: Vec<Keypair> = (0..8u8).map(|i| Keypair::from_seed([i + 1; 32])).collect();
+    let mut ring = KeyRing::new();
+    for s in &signers {
+        ring.enrol(s.public()).expect("fresh keys are strong");
+    }
+    let items: Vec<SignedDigest> = (0..16_384usize)
+        .map(|i| {
+            let signer = &signers[i % signers.len()];
+            let digest = hash_domain(domain::RECORD, &(i as u64).to_le_bytes());
+            SignedDigest {
+                key: signer.public(),
+                digest,
+                signature: signer.sign(&digest),
+            }
+        })
+        .collect();
+    let start = Instant::now();
+    verify_batch(&ring, &items).expect("valid signatures");
+    items.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+#[test]
+fn hundred_thousand_records_audit_end_to_end() {
+    const BIG_BLOCKS: usize = 50;
+    const BIG_PER_BLOCK: usize = 2_000;
+    // Several groups, so reading and verifying overlap the replay.
+    const { assert!(BIG_BLOCKS * BIG_PER_BLOCK > 4 * GROUP_RECORDS) };
+    let start = Instant::now();
+    let mut b = ChainBuilder::new(77, 20_000);
+    let last = Height(BIG_BLOCKS as u64);
+    let mut w = ChainWriter::new(Vec::new(), &b.genesis, Height(1), last).expect("writer");
+    let mut signatures = 0;
+    for _ in 0..BIG_BLOCKS {
+        let records = b.workload_records(BIG_PER_BLOCK);
+        let (block, atts) = b.seal(records);
+        signatures += atts.len()
+            + block
+                .records
+                .iter()
+                .map(|r| 1 + r.envelope.approvals.len())
+                .sum::<usize>();
+        w.write_block(&block, &atts).expect("in-memory write");
+    }
+    let file = w.finish().expect("in-memory finish");
+    let built = start.elapsed();
+
+    let start = Instant::now();
+    let (report, blocks, records) = audit_file(&file);
+    let report = report.expect("the chain audits clean");
+    let audited = start.elapsed();
+    assert_eq!(report.records, (BIG_BLOCKS * BIG_PER_BLOCK) as u64);
+    assert_eq!((blocks, records), (report.blocks, report.records));
+    assert_eq!(report.state_root, b.state_root);
+    assert_eq!(report.head_hash, b.prev_hash);
+    assert_eq!(report.attestations.min_orgs, Some(DEPARTMENTS));
+
+    let rate = signatures as f64 / audited.as_secs_f64();
+    let limit = batch_verify_rate();
+    eprintln!(
+        "{} records, {signatures} signatures in {} MB: built in {built:.1?}, audited in \
+         {audited:.1?} = {rate:.0} signatures/s; batch-verify limit {limit:.0}/s; ratio {:.2}",
+        report.records,
+        file.len() / 1_000_000,
+        rate / limit
+    );
+}
