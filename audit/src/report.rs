@@ -1,0 +1,392 @@
+//! The audit report: what a chain shows about money, rejections, signals
+//! and disclosures, built by streaming its blocks through a
+//! [`ReportBuilder`] after the genesis.
+//!
+//! The builder keeps per-claim, per-institution, per-fund and per-day
+//! totals, the standing payouts and credits a reversal may still undo, and
+//! the disclosure log; never the blocks themselves. It trusts the outcomes
+//! recorded in the blocks (record ids included): checking them is the
+//! verifier's and the contract replay's job, whose result the caller hands
+//! to [`ReportBuilder::finish`] as a [`Verification`]. Nothing here names a
+//! person or a claim: the chain holds only pseudonyms, and the report keeps
+//! none of them.
+
+mod funds;
+mod institutions;
+mod series;
+
+use std::collections::BTreeMap;
+
+use fundtrail_ledger::block::{Block, Genesis, Outcome, Verdict};
+use fundtrail_ledger::hash::Hash32;
+use fundtrail_ledger::record::{DisclosurePurpose, RecordBody, RecordId, RecordKind};
+use fundtrail_ledger::types::{ChainId, Date, FundId, GroupCode, Height, OrgId};
+use serde::{Deserialize, Serialize};
+
+pub use funds::{FundFlow, PayoutScheme, PayoutTotals};
+pub use institutions::{InstitutionRanking, InstitutionRow, TOP_INSTITUTIONS};
+pub use series::{day_of, CodeSeries, DayActivity, DayCounts};
+
+pub(crate) use funds::plus;
+use funds::{BookError, FundBook, Payout};
+use institutions::InstitutionBook;
+use series::{ActivityBuilder, SeriesBuilder};
+
+/// Version of the report's JSON layout.
+pub const REPORT_VERSION: u16 = 1;
+/// How many anomalies the report lists before it only counts them.
+pub const MAX_ANOMALIES: usize = 100;
+
+/// What the chain verifier (and, if run, the contract replay) concluded.
+/// The caller fills this in; the report only presents it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub ok: bool,
+    /// Whether outcomes and state roots were re-executed, not only the
+    /// links, roots and signatures checked.
+    pub contracts_replayed: bool,
+    pub blocks: u64,
+    pub records: u64,
+    pub head_height: Height,
+    pub head_hash: Hash32,
+    pub state_root: Hash32,
+    /// Organisations every block had to be attested by.
+    pub required_attesting_orgs: usize,
+    /// Fewest distinct organisations that attested any one block.
+    pub min_attesting_orgs: Option<usize>,
+    /// The first problem found, when `ok` is false.
+    pub error: Option<String>,
+}
+
+/// The chain as the report saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainSummary {
+    pub chain_id: ChainId,
+    pub genesis_hash: Hash32,
+    pub genesis_timestamp_ms: u64,
+    pub blocks: u64,
+    pub last_height: Height,
+    pub first_block_ms: Option<u64>,
+    pub last_block_ms: Option<u64>,
+}
+
+impl ChainSummary {
+    /// The UTC days of the first and last block.
+    pub fn period(&self) -> Option<(Date, Date)> {
+        Some((day_of(self.first_block_ms?), day_of(self.last_block_ms?)))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictCounts {
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+impl VerdictCounts {
+    pub fn total(&self) -> u64 {
+        self.accepted + self.rejected
+    }
+}
+
+/// One `disclosure` record: who asked to see which raw record, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosureEntry {
+    pub height: Height,
+    pub timestamp_ms: u64,
+    pub record_id: RecordId,
+    pub requester: OrgId,
+    pub holder: OrgId,
+    pub purpose: DisclosurePurpose,
+    pub case_ref: Option<GroupCode>,
+    pub target: RecordId,
+    pub verdict: Verdict,
+}
+
+/// Something a chain that passes contract replay never contains.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum AnomalyKind {
+    /// The block's record and outcome lists differ in length.
+    OutcomeCount { records: usize, outcomes: usize },
+    /// An accepted payout or credit names a fund the genesis does not have.
+    UnknownFund { fund: FundId },
+    /// An accepted reversal of a record that is not an accepted, standing
+    /// payout or credit.
+    ReversalOfNothing { target: RecordId },
+}
+
+impl std::fmt::Display for AnomalyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnomalyKind::OutcomeCount { records, outcomes } => {
+                write!(f, "{records} records but {outcomes} outcomes")
+            }
+            AnomalyKind::UnknownFund { fund } => {
+                write!(f, "accepted record names fund {fund}, not in the genesis")
+            }
+            AnomalyKind::ReversalOfNothing { target } => write!(
+                f,
+                "accepted reversal of {}, which is no standing payout or credit",
+                &target.to_hex()[..12]
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anomaly {
+    pub height: Height,
+    pub record: Option<RecordId>,
+    #[serde(flatten)]
+    pub kind: AnomalyKind,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anomalies {
+    /// The first [`MAX_ANOMALIES`], in chain order.
+    pub listed: Vec<Anomaly>,
+    /// How many more there were.
+    pub omitted: u64,
+}
+
+impl Anomalies {
+    fn push(&mut self, anomaly: Anomaly) {
+        if self.listed.len() < MAX_ANOMALIES {
+            self.listed.push(anomaly);
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty() && self.omitted == 0
+    }
+}
+
+/// The whole report; `report.json` is this, serialised.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditReport {
+    pub version: u16,
+    pub chain: ChainSummary,
+    pub verification: Verification,
+    pub records: BTreeMap<RecordKind, VerdictCounts>,
+    pub activity: Vec<DayActivity>,
+    pub funds: Vec<FundFlow>,
+    pub payouts: PayoutTotals,
+    pub rejections: CodeSeries,
+    pub signals: CodeSeries,
+    pub institutions: InstitutionRanking,
+    pub disclosures: Vec<DisclosureEntry>,
+    pub anomalies: Anomalies,
+}
+
+impl AuditReport {
+    pub fn record_totals(&self) -> VerdictCounts {
+        self.records
+            .values()
+            .fold(VerdictCounts::default(), |t, c| VerdictCounts {
+                accepted: t.accepted + c.accepted,
+                rejected: t.rejected + c.rejected,
+            })
+    }
+}
+
+/// Where in the chain the record being booked sits.
+#[derive(Clone, Copy)]
+struct At {
+    height: Height,
+    timestamp_ms: u64,
+    day: Date,
+}
+
+/// Builds an [`AuditReport`] from the blocks of one chain, in order.
+pub struct ReportBuilder {
+    chain: ChainSummary,
+    records: BTreeMap<RecordKind, VerdictCounts>,
+    activity: ActivityBuilder,
+    funds: FundBook,
+    rejections: SeriesBuilder,
+    signals: SeriesBuilder,
+    institutions: InstitutionBook,
+    disclosures: Vec<DisclosureEntry>,
+    anomalies: Anomalies,
+}
+
+impl ReportBuilder {
+    pub fn new(genesis: &Genesis) -> ReportBuilder {
+        ReportBuilder {
+            chain: ChainSummary {
+                chain_id: genesis.chain_id.clone(),
+                genesis_hash: genesis.hash().hash(),
+                genesis_timestamp_ms: genesis.timestamp_ms,
+                blocks: 0,
+                last_height: Height(0),
+                first_block_ms: None,
+                last_block_ms: None,
+            },
+            records: BTreeMap::new(),
+            activity: ActivityBuilder::default(),
+            funds: FundBook::new(genesis),
+            rejections: SeriesBuilder::default(),
+            signals: SeriesBuilder::default(),
+            institutions: InstitutionBook::default(),
+            disclosures: Vec::new(),
+            anomalies: Anomalies::default(),
+        }
+    }
+
+    /// Books the next block of the chain.
+    pub fn add_block(&mut self, block: &Block) {
+        let header = &block.header;
+        let at = At {
+            height: header.height,
+            timestamp_ms: header.timestamp_ms,
+            day: day_of(header.timestamp_ms),
+        };
+        self.note_block(at);
+        if block.records.len() != block.outcomes.len() {
+            self.anomaly(
+                at,
+                None,
+                AnomalyKind::OutcomeCount {
+                    records: block.records.len(),
+                    outcomes: block.outcomes.len(),
+                },
+            );
+        }
+        for (record, outcome) in block.records.iter().zip(&block.outcomes) {
+            self.add_record(at, &record.envelope.body, outcome);
+        }
+    }
+
+    /// Ends the report with what the verifier found.
+    pub fn finish(self, verification: Verification) -> AuditReport {
+        let (funds, payouts) = self.funds.finish();
+        AuditReport {
+            version: REPORT_VERSION,
+            chain: self.chain,
+            verification,
+            records: self.records,
+            activity: self.activity.finish(),
+            funds,
+            payouts,
+            rejections: self.rejections.finish(),
+            signals: self.signals.finish(),
+            institutions: self.institutions.finish(),
+            disclosures: self.disclosures,
+            anomalies: self.anomalies,
+        }
+    }
+
+    fn note_block(&mut self, at: At) {
+        let chain = &mut self.chain;
+        chain.blocks += 1;
+        chain.last_height = at.height;
+        chain.first_block_ms.get_or_insert(at.timestamp_ms);
+        chain.last_block_ms = Some(at.timestamp_ms);
+        self.activity.block(at.day);
+    }
+
+    fn add_record(&mut self, at: At, body: &RecordBody, outcome: &Outcome) {
+        let accepted = outcome.is_accepted();
+        self.count(body.kind(), accepted, at.day);
+        if let Verdict::Rejected { code } = &outcome.verdict {
+            self.rejections.add(at.day, code);
+        }
+        for signal in &outcome.signals {
+            self.signals.add(at.day, signal);
+        }
+        let id = outcome.record_id;
+        match body {
+            RecordBody::Claim(c) => self.institutions.claim(c, accepted),
+            RecordBody::Settlement(s) => {
+                let payout = Payout {
+                    fund: s.fund_id.clone(),
+                    scheme: s.scheme.into(),
+                    claim: s.claim_id,
+                    amount: s.amount,
+                };
+                self.payout(at, id, payout, &outcome.verdict);
+            }
+            RecordBody::Assistance(a) => {
+                let payout = Payout {
+                    fund: a.fund_id.clone(),
+                    scheme: PayoutScheme::Assistance,
+                    claim: a.claim_id,
+                    amount: a.amount,
+                };
+                self.payout(at, id, payout, &outcome.verdict);
+            }
+            RecordBody::FundCredit(c) if accepted => {
+                let booked = self.funds.credit(id, c);
+                self.booked(at, id, booked);
+            }
+            RecordBody::Reversal(r) if accepted => self.reversal(at, id, r.target),
+            RecordBody::Disclosure(d) => self.disclosures.push(DisclosureEntry {
+                height: at.height,
+                timestamp_ms: at.timestamp_ms,
+                record_id: id,
+                requester: d.requester.clone(),
+                holder: d.holder.clone(),
+                purpose: d.purpose,
+                case_ref: d.case_ref.clone(),
+                target: d.target,
+                verdict: outcome.verdict.clone(),
+            }),
+            _ => {}
+        }
+    }
+
+    fn count(&mut self, kind: RecordKind, accepted: bool, day: Date) {
+        let counts = self.records.entry(kind).or_default();
+        if accepted {
+            counts.accepted += 1;
+        } else {
+            counts.rejected += 1;
+        }
+        self.activity.record(day, accepted);
+    }
+
+    fn payout(&mut self, at: At, id: RecordId, payout: Payout, verdict: &Verdict) {
+        match verdict {
+            Verdict::Rejected { code } => {
+                self.institutions
+                    .rejected(&payout.claim, payout.amount, code);
+            }
+            Verdict::Accepted => {
+                let (claim, amount) = (payout.claim, payout.amount);
+                let booked = self.funds.pay(id, payout);
+                if booked.is_ok() {
+                    self.institutions.paid(&claim, amount);
+                }
+                self.booked(at, id, booked);
+            }
+        }
+    }
+
+    fn reversal(&mut self, at: At, id: RecordId, target: RecordId) {
+        match self.funds.reverse(target) {
+            Ok(Some(payout)) => self.institutions.reversed(&payout.claim, payout.amount),
+            Ok(None) => {}
+            Err(e) => self.booked(at, id, Err(e)),
+        }
+    }
+
+    fn booked(&mut self, at: At, id: RecordId, booked: Result<(), BookError>) {
+        let kind = match booked {
+            Ok(()) => return,
+            Err(BookError::UnknownFund(fund)) => AnomalyKind::UnknownFund { fund },
+            Err(BookError::NotStanding(target)) => AnomalyKind::ReversalOfNothing { target },
+        };
+        self.anomaly(at, Some(id), kind);
+    }
+
+    fn anomaly(&mut self, at: At, record: Option<RecordId>, kind: AnomalyKind) {
+        self.anomalies.push(Anomaly {
+            height: at.height,
+            record,
+            kind,
+        });
+    }
+}
