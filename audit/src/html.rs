@@ -59,6 +59,7 @@ fn masthead(report: &AuditReport) -> String {
     };
     let v = &report.verification;
     let attested = match v.min_attesting_orgs {
+        Some(0) => "none".into(),
         Some(n) => format!("≥ {n} orgs per block"),
         None => "not recorded".into(),
     };

@@ -58,6 +58,29 @@ pub struct Verification {
     pub error: Option<String>,
 }
 
+impl Verification {
+    /// What a contract-replaying audit found: `seen` is what the auditor
+    /// had checked ([`fundtrail_contracts::Auditor::report`], or the report
+    /// `finish` returned) and `error` why it stopped, if it did.
+    pub fn from_audit(
+        seen: &fundtrail_contracts::AuditReport,
+        error: Option<&fundtrail_contracts::AuditError>,
+    ) -> Verification {
+        Verification {
+            ok: error.is_none(),
+            contracts_replayed: true,
+            blocks: seen.blocks,
+            records: seen.records,
+            head_height: seen.head_height,
+            head_hash: seen.head_hash,
+            state_root: seen.state_root,
+            required_attesting_orgs: seen.attestations.required_orgs,
+            min_attesting_orgs: seen.attestations.min_orgs,
+            error: error.map(|e| e.to_string()),
+        }
+    }
+}
+
 /// The chain as the report saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainSummary {

@@ -438,3 +438,43 @@ fn workload_report_agrees_with_outcomes_and_balances() {
     assert!(report.institutions.top.len() > 1);
     assert!(!report.disclosures.is_empty());
 }
+
+#[test]
+fn tampered_chain_still_reports_and_says_verification_failed() {
+    let mut s = scenario();
+    let duplicate = &mut s.chain.blocks[2].outcomes[1];
+    assert_eq!(
+        duplicate.verdict,
+        Verdict::Rejected {
+            code: code("DUPLICATE_PAYMENT")
+        }
+    );
+    duplicate.verdict = Verdict::Accepted;
+    let report = report_of(&s.chain);
+    let v = &report.verification;
+    assert!(!v.ok && v.contracts_replayed);
+    let error = v.error.as_deref().unwrap();
+    assert!(error.contains("height 3"), "{error}");
+
+    let basic = report
+        .funds
+        .iter()
+        .find(|f| f.fund_id == fund("basic-440100"))
+        .unwrap();
+    assert_ne!(
+        basic.balance,
+        Some(s.chain.fund_balance(&basic.fund_id)),
+        "the flipped outcome pays twice in the report, never in the contracts"
+    );
+    let page = html::render(&report);
+    assert!(page.contains("Verification failed"));
+    assert!(page.contains(&html_escaped(error)));
+}
+
+fn html_escaped(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

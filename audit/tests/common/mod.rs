@@ -5,16 +5,16 @@
 #![allow(dead_code)]
 
 use fundtrail_audit::Verification;
-use fundtrail_contracts::engine::{execute_block, genesis_state, BlockContext};
 use fundtrail_contracts::model::{key, FundEntry};
-use fundtrail_contracts::state::{MemoryState, State};
+use fundtrail_contracts::state::State;
 use fundtrail_contracts::testkit::workload::Workload;
 use fundtrail_contracts::testkit::Harness;
+use fundtrail_contracts::Auditor;
 use fundtrail_ledger::block::{Block, Genesis, Verdict};
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::{RecordBody, RecordId, SignedRecord};
 use fundtrail_ledger::types::{Amount, FundId, Height, InstitutionId, Role};
-use fundtrail_ledger::verify::{BlockDraft, ChainVerifier};
+use fundtrail_ledger::verify::BlockDraft;
 
 pub const DAY_MS: u64 = 86_400_000;
 
@@ -77,8 +77,7 @@ impl TestChain {
         entry.balance
     }
 
-    /// Verifies the chain with the ledger verifier and replays it with the
-    /// contracts from the genesis, as an auditor's CLI would.
+    /// Verifies and replays the chain from the genesis.
     pub fn verify(&self) -> Verification {
         verify_and_replay(&self.genesis, &self.blocks)
     }
@@ -94,59 +93,20 @@ impl TestChain {
     }
 }
 
+/// Audits the chain as an auditor's CLI would: the ledger checks and the
+/// contract replay of `fundtrail_contracts::Auditor`.
 pub fn verify_and_replay(genesis: &Genesis, blocks: &[Block]) -> Verification {
-    let records = blocks.iter().map(|b| b.records.len() as u64).sum();
-    let head = blocks.last();
-    let mut v = Verification {
-        ok: true,
-        contracts_replayed: true,
-        blocks: blocks.len() as u64,
-        records,
-        head_height: head.map_or(Height(0), |b| b.header.height),
-        head_hash: head.map_or(genesis.hash().hash(), |b| b.hash().hash()),
-        state_root: head.map_or(Hash32::ZERO, |b| b.header.state_root),
-        required_attesting_orgs: 0,
-        min_attesting_orgs: None,
-        error: None,
-    };
-    if let Err(e) = verify_ledger(genesis, blocks) {
-        v.ok = false;
-        v.error = Some(e);
-    } else if let Err(e) = replay(genesis, blocks) {
-        v.ok = false;
-        v.error = Some(e);
-    }
-    v
-}
-
-fn verify_ledger(genesis: &Genesis, blocks: &[Block]) -> Result<(), String> {
-    let mut verifier = ChainVerifier::new(genesis.clone()).map_err(|e| e.to_string())?;
+    let mut auditor = Auditor::new(genesis.clone()).expect("genesis keys are valid");
     let entries = blocks.iter().map(|b| (b.clone(), Vec::new())).collect();
-    verifier.verify_blocks(entries).map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-fn replay(genesis: &Genesis, blocks: &[Block]) -> Result<(), String> {
-    let mut state = MemoryState::new();
-    state.apply(&genesis_state(genesis));
-    let mut root = fundtrail_contracts::genesis_state_root(genesis);
-    for block in blocks {
-        let ctx = BlockContext {
-            height: block.header.height,
-            timestamp_ms: block.header.timestamp_ms,
-            prev_state_root: root,
-        };
-        let exec = execute_block(&ctx, &block.records, &state).map_err(|e| e.to_string())?;
-        if exec.outcomes != block.outcomes || exec.state_root != block.header.state_root {
-            return Err(format!(
-                "height {}: replayed outcomes or state root differ",
-                block.header.height
-            ));
-        }
-        root = exec.state_root;
-        state.apply_owned(exec.writes);
+    if let Err(e) = auditor.audit_blocks(entries) {
+        return Verification::from_audit(&auditor.report(), Some(&e));
     }
-    Ok(())
+    let seen = auditor.report();
+    let head = blocks.last().map_or(Height(0), |b| b.header.height);
+    match auditor.finish(head) {
+        Ok(report) => Verification::from_audit(&report, None),
+        Err(e) => Verification::from_audit(&seen, Some(&e)),
+    }
 }
 
 /// Hospitals the workload's claims are spread over.
