@@ -318,7 +318,8 @@ pub const GROUP_RECORDS: usize = 16_384;
 /// is replayed in order on the state the previous ones left.
 ///
 /// Within one batch a ledger error is reported even when an earlier block
-/// of the batch would also have failed the replay.
+/// of the batch would also have failed the replay. An error ends the
+/// audit: the auditor is not meant to be fed further blocks after one.
 pub struct Auditor {
     verifier: ChainVerifier,
     replayer: Replayer,
