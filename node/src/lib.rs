@@ -21,6 +21,7 @@ pub mod raft;
 pub mod roster;
 pub mod submit;
 pub mod vault;
+pub mod wire;
 
 /// The whole `fundtrail` command: parse arguments, start logging, run.
 /// (The end-to-end tests build a copy of the binary from this.)

@@ -32,10 +32,9 @@ use crate::raft::{NodeId, TypeConfig};
 use crate::roster::Roster;
 use crate::submit::{Receipt, SubmitError};
 use crate::vault::{DisclosureRequest, DisclosureResponse};
+use crate::wire::FrameCodec;
 
 const RPC_PROTOCOL: StreamProtocol = StreamProtocol::new("/fundtrail/rpc/1");
-/// Large enough for a snapshot chunk or a full append-entries batch.
-const MAX_MESSAGE_BYTES: u64 = 64 * 1024 * 1024;
 const REDIAL_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -149,7 +148,7 @@ impl Net {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     allow: allow_block_list::Behaviour<AllowedPeers>,
-    rpc: request_response::cbor::Behaviour<WireRequest, WireResponse>,
+    rpc: request_response::Behaviour<FrameCodec>,
     gossip: gossipsub::Behaviour,
 }
 
@@ -208,11 +207,8 @@ fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>> {
     for member in config.roster.members() {
         allow.allow_peer(member.peer);
     }
-    let codec = request_response::cbor::codec::Codec::default()
-        .set_request_size_maximum(MAX_MESSAGE_BYTES)
-        .set_response_size_maximum(MAX_MESSAGE_BYTES);
     let rpc = request_response::Behaviour::with_codec(
-        codec,
+        FrameCodec,
         [(RPC_PROTOCOL, ProtocolSupport::Full)],
         request_response::Config::default().with_request_timeout(Duration::from_secs(60)),
     );

@@ -30,8 +30,10 @@ const RETRY_PAUSE: Duration = Duration::from_millis(250);
 const IN_FLIGHT_BATCHES: usize = 4;
 
 /// What happened to one submitted record.
+/// (Externally tagged: it crosses the wire in BCS, which has no internal
+/// tags.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Receipt {
     /// In a committed block, with the contracts' verdict.
     Committed {
@@ -153,7 +155,10 @@ impl Submitter {
             };
             match attempt {
                 Ok(receipts) => return receipts.into_iter().map(Ok).collect(),
-                Err(e) => last = e,
+                Err(e) => {
+                    tracing::debug!(error = %e, "submission attempt failed; retrying");
+                    last = e;
+                }
             }
             tokio::time::sleep(RETRY_PAUSE).await;
         }

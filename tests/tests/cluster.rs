@@ -68,14 +68,22 @@ async fn four_departments_agree_on_5000_records() {
         ));
     }
     let mut acked = Vec::new();
+    let mut others = Vec::new();
     for t in tasks {
         let lines = t.await.expect("task").expect("submit succeeds");
         acked.extend(committed_ids(&lines));
+        others.extend(
+            lines
+                .into_iter()
+                .filter(|l| committed_ids(std::slice::from_ref(l)).is_empty()),
+        );
     }
     assert_eq!(
         acked.len(),
         5_000,
-        "every record is acknowledged as committed"
+        "all committed; first other: {:?}; log of node 1: {}",
+        others.first(),
+        cluster.log(1)
     );
 
     let head = cluster

@@ -6,7 +6,6 @@ use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use fundtrail_ledger::codec;
 use fundtrail_ledger::store::{cf, Store};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, OptionalSend, RaftLogReader, Vote};
@@ -47,16 +46,15 @@ impl LogStore {
             .get_cf(self.store.cf(cf::RAFT_META), key)
             .map_err(read_err)?
         {
-            Some(bytes) => Ok(Some(
-                codec::decode("raft metadata", &bytes).map_err(read_err)?,
-            )),
+            Some(bytes) => Ok(Some(bcs::from_bytes(&bytes).map_err(read_err)?)),
             None => Ok(None),
         }
     }
 
     fn meta_put<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.store.cf(cf::RAFT_META), key, codec::encode(value));
+        let bytes = bcs::to_bytes(value).map_err(write_err)?;
+        batch.put_cf(self.store.cf(cf::RAFT_META), key, bytes);
         self.store
             .db()
             .write_opt(batch, &synced())
@@ -69,8 +67,7 @@ impl LogStore {
         match iter.next() {
             Some(item) => {
                 let (_, bytes) = item.map_err(read_err)?;
-                let entry: Entry<TypeConfig> =
-                    codec::decode("raft entry", &bytes).map_err(read_err)?;
+                let entry: Entry<TypeConfig> = bcs::from_bytes(&bytes).map_err(read_err)?;
                 Ok(Some(entry.log_id))
             }
             None => Ok(None),
@@ -104,7 +101,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             if !range.contains(&index) {
                 break;
             }
-            out.push(codec::decode("raft entry", &bytes).map_err(read_err)?);
+            out.push(bcs::from_bytes(&bytes).map_err(read_err)?);
         }
         Ok(out)
     }
@@ -154,7 +151,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut batch = WriteBatch::default();
         let log = self.store.cf(cf::RAFT_LOG);
         for entry in entries {
-            batch.put_cf(log, index_key(entry.log_id.index), codec::encode(&entry));
+            let bytes = bcs::to_bytes(&entry).map_err(write_err)?;
+            batch.put_cf(log, index_key(entry.log_id.index), bytes);
         }
         let result = self.store.db().write_opt(batch, &synced());
         let io_result = result
