@@ -96,6 +96,7 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         chain.clone(),
         net.clone(),
         roster.clone(),
+        node_key.clone(),
     ));
     tokio::spawn(add_learners(raft.clone(), config.clone(), roster.clone()));
 
@@ -344,10 +345,12 @@ async fn add_learners(raft: Raft, config: NodeConfig, roster: Roster) {
     }
 }
 
-/// Pulls attestations this node is missing from its peers, so every block
-/// ends up with every organisation's attestation even if gossip missed it
-/// (e.g. while a node was down).
-async fn repair_attestations(chain: Arc<Chain>, net: Net, roster: Roster) {
+/// Completes attestations: signs any committed block this node has not
+/// attested yet (a crash between commit and attestation, or blocks that
+/// arrived in a snapshot), and pulls others' attestations it is missing
+/// from its peers, so every block ends up attested by every organisation
+/// even if gossip missed some.
+async fn repair_attestations(chain: Arc<Chain>, net: Net, roster: Roster, node_key: Arc<Keypair>) {
     let orgs = roster.orgs();
     let mut floor = Height(1);
     loop {
@@ -360,6 +363,7 @@ async fn repair_attestations(chain: Arc<Chain>, net: Net, roster: Roster) {
             continue;
         }
         let to = Height(head.0.min(floor.0 + REPAIR_SPAN - 1));
+        attest_missing(&chain, &net, &node_key, floor, to);
         for peer in net.connected_peers().await {
             let request = WireRequest::Attestations { from: floor, to };
             if let Ok(WireResponse::Attestations(list)) =
@@ -369,6 +373,23 @@ async fn repair_attestations(chain: Arc<Chain>, net: Net, roster: Roster) {
                     let _ = chain.accept_attestation(&a);
                 }
             }
+        }
+    }
+}
+
+fn attest_missing(chain: &Chain, net: &Net, node_key: &Keypair, from: Height, to: Height) {
+    let me = node_key.public();
+    for h in from.0..=to.0 {
+        let atts = chain.store().attestations(Height(h)).unwrap_or_default();
+        if atts.iter().any(|a| a.node_key == me) {
+            continue;
+        }
+        let Ok(Some(header)) = chain.store().header(Height(h)) else {
+            continue;
+        };
+        let a = Attestation::sign(node_key, &header.chain_id, header.height, header.hash());
+        if chain.store().put_attestation(&a).is_ok() {
+            net.publish(a);
         }
     }
 }

@@ -23,13 +23,21 @@ pub struct TestCluster {
     _dir: tempfile::TempDir,
 }
 
-/// A free TCP port block: the OS picks one port, the cluster uses the
-/// next few. Good enough for tests that do not run many clusters at once.
+/// A base port whose node and API ports (base..base+5, base+100..base+105)
+/// are all free right now.
 fn base_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    let port = listener.local_addr().expect("local address").port();
-    // Keep clear of the top of the range: APIs listen 100 above.
-    20_000 + port % 20_000
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = listener.local_addr().expect("local address").port();
+        drop(listener);
+        let base = 20_000 + port % 20_000;
+        let free = (0..5)
+            .flat_map(|i| [base + i, base + 100 + i])
+            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            return base;
+        }
+    }
 }
 
 impl TestCluster {
