@@ -9,6 +9,7 @@ use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
+use fundtrail_contracts::replay::{replay_verified, ReplayError};
 use fundtrail_contracts::{execute_block, genesis_state, genesis_state_root, BlockContext};
 use fundtrail_contracts::{State, StateError};
 use fundtrail_ledger::block::{Attestation, Block, Genesis, StateWrite};
@@ -39,8 +40,8 @@ pub enum ChainError {
     Invalid(#[from] ChainCheckError),
     #[error("received chain diverges from ours at height {0}")]
     Diverged(Height),
-    #[error("received chain replays differently at height {height}: {what}")]
-    Replay { height: Height, what: String },
+    #[error("received chain does not replay: {0}")]
+    Replay(Box<ReplayError>),
 }
 
 /// Why a record cannot enter a block. Messages name keys by their short
@@ -367,33 +368,12 @@ impl Chain {
     }
 
     /// Re-executes a received block on our state; it must give the same
-    /// outcomes and state root the block claims.
+    /// rules version, outcomes and state root the block claims.
     fn replay(&self, vb: &VerifiedBlock) -> Result<Vec<StateWrite>, ChainError> {
         let head = self.store.head()?;
-        let block = vb.block();
-        let height = block.header.height;
-        let ctx = BlockContext {
-            height,
-            timestamp_ms: block.header.timestamp_ms,
-            prev_state_root: head.state_root,
-        };
-        let exec = execute_block(&ctx, &block.records, &StoreState(&self.store)).map_err(|e| {
-            ChainError::Execution {
-                height,
-                reason: e.to_string(),
-            }
-        })?;
-        let mismatch = |what: &str| ChainError::Replay {
-            height,
-            what: what.to_string(),
-        };
-        if exec.outcomes != block.outcomes {
-            return Err(mismatch("outcomes differ"));
-        }
-        if exec.state_root != block.header.state_root {
-            return Err(mismatch("state root differs"));
-        }
-        Ok(exec.writes)
+        replay_verified(vb, &head.state_root, &StoreState(&self.store))
+            .map(|exec| exec.writes)
+            .map_err(|e| ChainError::Replay(Box::new(e)))
     }
 
     /// Stores an attestation after checking it is by a genesis node key

@@ -3,9 +3,13 @@
 
 pub mod bench;
 pub mod client;
+pub mod demo;
 pub mod devnet;
 pub mod genesis;
 pub mod query;
+pub mod sign;
+pub mod submit;
+pub mod verify;
 
 use std::path::PathBuf;
 
@@ -55,6 +59,34 @@ pub enum Command {
         /// Where to write genesis.json.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// The main job: a four-department devnet of real processes runs a
+    /// seeded year of realistic records with injected abuses, then the
+    /// chain is exported, verified independently and reported on.
+    Demo(demo::DemoArgs),
+    /// Sign a department's JSON-lines file (raw identifiers, pseudonymised
+    /// here) and submit it; prints one JSON outcome per line.
+    Submit(submit::SubmitArgs),
+    /// Verify a chain file or a stopped node's data directory offline:
+    /// links, Merkle roots, every signature, the attestation quorum, and a
+    /// full contract replay. Non-zero exit on any mismatch.
+    Verify {
+        /// A chain file (from `export`) or a node's data directory.
+        path: PathBuf,
+        /// Organisations that must attest every block (default: a majority
+        /// of the organisations running nodes).
+        #[arg(long)]
+        quorum: Option<usize>,
+        /// Also prove that this older export is a prefix of the chain.
+        #[arg(long)]
+        consistent_with: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Auditor's tools.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
     },
     /// Run a node until SIGTERM or Ctrl-C.
     Run {
@@ -127,6 +159,22 @@ pub enum Command {
 }
 
 #[derive(Subcommand)]
+pub enum AuditAction {
+    /// Verify a chain and write report.json and a self-contained
+    /// report.html (fund flows, rejections over time, signals,
+    /// institutions, disclosures).
+    Report {
+        /// A chain file or a stopped node's data directory.
+        #[arg(long)]
+        chain: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        quorum: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum DevnetAction {
     /// Create (first time) and start the nodes, then wait for a leader.
     Up {
@@ -174,6 +222,17 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Demo(args) => runtime()?.block_on(demo::run(args)),
+        Command::Submit(args) => runtime()?.block_on(submit::run(args)),
+        Command::Verify {
+            path,
+            quorum,
+            consistent_with,
+            json,
+        } => verify::verify(&path, quorum, consistent_with.as_deref(), json),
+        Command::Audit {
+            action: AuditAction::Report { chain, out, quorum },
+        } => verify::report(&chain, &out, quorum),
         Command::Run { config } => {
             let config = crate::config::NodeConfig::load(&config)?;
             runtime()?.block_on(crate::node::run(config))
