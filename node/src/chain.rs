@@ -65,6 +65,9 @@ impl State for StoreState<'_> {
     }
 }
 
+/// The records a block will hold, and a placement for every batch record.
+type Selection = (Vec<SignedRecord>, Vec<(RecordId, Placement)>);
+
 pub struct Chain {
     store: Arc<Store>,
     ring: RwLock<KeyRing>,
@@ -200,10 +203,7 @@ impl Chain {
     /// Admission plus de-duplication, in batch order. Returns the records
     /// for the block and a placement for every record of the batch (the
     /// included ones are filled in once the block has its height).
-    fn select(
-        &self,
-        batch: &Batch,
-    ) -> Result<(Vec<SignedRecord>, Vec<(RecordId, Placement)>), ChainError> {
+    fn select(&self, batch: &Batch) -> Result<Selection, ChainError> {
         let verdicts = self.admit(&batch.records);
         let mut seen = std::collections::BTreeSet::new();
         let mut included = Vec::new();

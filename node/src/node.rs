@@ -64,10 +64,9 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     let (net, net_task) = start_network(&config, &node_key, &roster, &chain, services.clone())?;
     let (attest_tx, mut attest_rx) = tokio::sync::mpsc::unbounded_channel::<Attestation>();
     let metrics = Arc::new(Metrics::default());
-    let raft = start_raft(
-        &config, &me, &roster, &chain, &net, &node_key, attest_tx, &metrics,
-    )
-    .await?;
+    let state_machine =
+        StateMachine::new(chain.clone(), node_key.clone(), attest_tx, metrics.clone())?;
+    let raft = start_raft(&config, &me, &roster, &chain, &net, state_machine).await?;
     let submitter = Submitter::start(
         chain.clone(),
         raft.clone(),
@@ -231,9 +230,7 @@ async fn start_raft(
     roster: &Roster,
     chain: &Arc<Chain>,
     net: &Net,
-    node_key: &Arc<Keypair>,
-    attestations: tokio::sync::mpsc::UnboundedSender<Attestation>,
-    metrics: &Arc<Metrics>,
+    state_machine: StateMachine,
 ) -> Result<Raft> {
     let rc = &config.raft;
     let raft_config = openraft::Config {
@@ -254,12 +251,6 @@ async fn start_raft(
         roster: roster.clone(),
     };
     let log_store = LogStore::new(chain.store().clone());
-    let state_machine = StateMachine::new(
-        chain.clone(),
-        node_key.clone(),
-        attestations,
-        metrics.clone(),
-    )?;
     let raft = Raft::new(
         me.id,
         Arc::new(raft_config),

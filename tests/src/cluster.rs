@@ -16,6 +16,13 @@ use fundtrail_node::cli::devnet::{alive, signal, Devnet, Plan};
 use fundtrail_node::config::{BatchConfig, RaftConfig};
 use serde_json::Value;
 
+/// Tests that start a cluster take this first: one cluster at a time, as
+/// each is several processes on a small machine.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 pub struct TestCluster {
     pub devnet: Devnet,
     pub kit: Kit,

@@ -4,7 +4,7 @@
 //! outsider, and refuse bad input while they keep serving.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fundtrail_contracts::testkit::workload::Workload;
@@ -16,15 +16,9 @@ use fundtrail_ledger::types::Role;
 use fundtrail_ledger::RecordId;
 use fundtrail_node::api::SubmitLine;
 use fundtrail_node::submit::Receipt;
-use fundtrail_tests::cluster::{record_ids, TestCluster};
+use fundtrail_tests::cluster::{record_ids, serial, TestCluster};
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
-/// One cluster at a time: each is four processes on a two-core machine.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// `n` signed records in chunks, generated against an in-memory chain so
 /// they form a realistic settlement flow (and some abuses).
@@ -54,7 +48,7 @@ fn committed_ids(lines: &[SubmitLine]) -> Vec<RecordId> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_departments_agree_on_5000_records() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cluster = TestCluster::start(EXE.as_ref(), 4)
         .await
         .expect("cluster starts");
@@ -142,7 +136,7 @@ async fn crash_and_recover(cluster: &tokio::sync::RwLock<TestCluster>, victim: u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_leader_and_follower_loses_no_acknowledged_record() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cluster = TestCluster::start(EXE.as_ref(), 4)
         .await
         .expect("cluster starts");
@@ -188,7 +182,7 @@ async fn kill_9_of_leader_and_follower_loses_no_acknowledged_record() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wiped_node_rejoins_through_a_verified_snapshot() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut cluster = TestCluster::start(EXE.as_ref(), 4)
         .await
         .expect("cluster starts");
@@ -224,7 +218,7 @@ async fn wiped_node_rejoins_through_a_verified_snapshot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outsider_cannot_connect_or_get_a_record_in() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cluster = TestCluster::start(EXE.as_ref(), 3)
         .await
         .expect("cluster starts");
@@ -294,7 +288,7 @@ fn budget_credit() -> fundtrail_ledger::RecordBody {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_and_the_cluster_keeps_serving() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cluster = TestCluster::start(EXE.as_ref(), 3)
         .await
         .expect("cluster starts");

@@ -1,6 +1,8 @@
 //! The Raft log, vote and committed index in the node's RocksDB (column
 //! families `raft_log` and `raft_meta`). Appends are fsynced before openraft
 //! is told they are durable.
+// The error types are openraft's, fixed by the traits implemented here.
+#![allow(clippy::result_large_err)]
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
