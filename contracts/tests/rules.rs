@@ -246,6 +246,17 @@ fn fund_separation() {
         amount: y(10),
     });
     assert_eq!(code(&h.submit(Role::Insurance, wrong, 0)), "WRONG_FUND");
+    // The right kind, but another pooling region's fund.
+    let other_region = RecordBody::Settlement(SettlementBody {
+        claim_id: c,
+        scheme: Scheme::Basic,
+        fund_id: fund("basic-110000"),
+        amount: y(10),
+    });
+    assert_eq!(
+        code(&h.submit(Role::Insurance, other_region, 0)),
+        "WRONG_FUND"
+    );
     let unknown = RecordBody::Settlement(SettlementBody {
         claim_id: c,
         scheme: Scheme::Basic,

@@ -36,6 +36,8 @@ pub enum ChainError {
     Execution { height: Height, reason: String },
     #[error("data directory holds a different chain (genesis {stored}, configured {configured})")]
     WrongGenesis { stored: String, configured: String },
+    #[error("genesis holds a key that fails strict enrolment: {0}")]
+    BadGenesisKey(String),
     #[error("received chain is invalid: {0}")]
     Invalid(#[from] ChainCheckError),
     #[error("received chain diverges from ours at height {0}")]
@@ -461,7 +463,8 @@ fn initial_ring(store: &Store) -> Result<KeyRing, ChainError> {
     let mut ring = KeyRing::new();
     for org in &store.genesis().orgs {
         for k in &org.keys {
-            let _ = ring.enrol(k.key);
+            ring.enrol(k.key)
+                .map_err(|e| ChainError::BadGenesisKey(e.to_string()))?;
         }
     }
     for block in store.blocks_from(Height(1)) {

@@ -40,7 +40,9 @@ pub fn pay(tx: &mut Tx, ctx: &RecordCtx, req: &PayoutRequest) -> RuleResult {
     let Some(mut fund): Option<FundEntry> = tx.load(&fk)? else {
         return reject(RuleCode::UnknownFund);
     };
-    if fund.kind != req.tier.fund_kind() {
+    // Each pooling region pays its own insured people, also for care
+    // elsewhere (异地就医 is cleared between regions afterwards).
+    if fund.kind != req.tier.fund_kind() || fund.region != claim.insured_region {
         return reject(RuleCode::WrongFund);
     }
     let input = QuoteInput {

@@ -97,10 +97,14 @@ fn org(spec: &OrgSpec, base: &Path) -> Result<GenesisOrg> {
 }
 
 fn resolve_key(key: &str, base: &Path) -> Result<PublicKey> {
-    if key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()) {
-        return PublicKey::from_hex(key).context("invalid public key");
-    }
-    Ok(crate::keys::read(&base.join(key))?.public())
+    let public = if key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()) {
+        PublicKey::from_hex(key).context("invalid public key")?
+    } else {
+        crate::keys::read(&base.join(key))?.public()
+    };
+    fundtrail_ledger::crypto::enrol_key(&public)
+        .with_context(|| format!("key {} is not a strong ed25519 key", public.short()))?;
+    Ok(public)
 }
 
 /// Writes `genesis` as pretty JSON.
