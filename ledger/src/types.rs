@@ -413,7 +413,7 @@ impl Bp {
 }
 
 /// Money in yuan: a non-negative decimal with exactly two places (fen),
-/// at most [`Amount::MAX`]. Encoded canonically as a `u64` count of fen and in
+/// at most [`Amount::MAX_FEN`] fen. Encoded canonically as a `u64` count of fen and in
 /// JSON as a string such as `"1234.50"` (never a JSON number: no floats).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Amount(Decimal);
