@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -95,6 +96,39 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// Path parameters; a parameter that does not parse (a height or year that
+/// is not a number) is a 400 with a JSON error like every other, and the
+/// message does not repeat the value.
+struct Path<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(Path(t)),
+            Err(e) if e.status().is_client_error() => Err(bad_request(
+                "malformed path: heights, years and months are integers",
+            )),
+            Err(e) => Err(ApiError(e.status(), "path parameters missing".into())),
+        }
+    }
+}
+
+/// Query parameters, with a JSON error when they do not parse.
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| Params(t))
+            .map_err(|_| bad_request("malformed query: `from` is a height, `follow` true or false"))
+    }
+}
 
 /// One line of a submit response.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -298,7 +332,7 @@ struct StreamQuery {
 }
 
 /// Blocks from a height as JSON lines; with `follow=true` it stays open.
-async fn block_stream(State(api): State<Api>, Query(q): Query<StreamQuery>) -> Response {
+async fn block_stream(State(api): State<Api>, Params(q): Params<StreamQuery>) -> Response {
     let next = Height(q.from.unwrap_or(1).max(1));
     let stream = futures::stream::unfold((api, next, q.follow), |(api, h, follow)| async move {
         let mut heads = api.chain.subscribe();

@@ -53,11 +53,7 @@ pub fn read(path: &Path) -> Result<Keypair> {
         .with_context(|| format!("reading key file {}", path.display()))?;
     let file: KeyFile = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a fundtrail key file", path.display()))?;
-    let secret: [u8; 32] = hex::decode(file.secret_key.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .with_context(|| format!("{}: secret_key is not 32 hex bytes", path.display()))?;
-    let key = Keypair::from_seed(secret);
+    let key = Keypair::from_seed(parse_secret(&file.secret_key, path)?);
     let claimed = PublicKey::from_hex(file.public_key.trim())
         .with_context(|| format!("{}: public_key is not valid hex", path.display()))?;
     if claimed != key.public() {
@@ -98,9 +94,15 @@ pub fn read_pseudonym(path: &Path) -> Result<PseudonymKey> {
         .with_context(|| format!("reading pseudonym key {}", path.display()))?;
     let file: PseudonymFile = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a pseudonym key file", path.display()))?;
-    let secret: [u8; 32] = hex::decode(file.secret_key.trim())
+    Ok(PseudonymKey::new(
+        file.epoch,
+        parse_secret(&file.secret_key, path)?,
+    ))
+}
+
+fn parse_secret(hex_secret: &str, path: &Path) -> Result<[u8; 32]> {
+    hex::decode(hex_secret.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .with_context(|| format!("{}: secret_key is not 32 hex bytes", path.display()))?;
-    Ok(PseudonymKey::new(file.epoch, secret))
+        .with_context(|| format!("{}: secret_key is not 32 hex bytes", path.display()))
 }

@@ -125,11 +125,8 @@ pub enum Command {
     Prove {
         /// Record id (hex).
         record_id: String,
-        #[arg(long, conflicts_with = "data_dir")]
-        node: Option<String>,
-        /// A stopped node's data directory.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        from: ChainAccess,
         #[arg(long)]
         out: PathBuf,
     },
@@ -149,13 +146,23 @@ pub enum Command {
     /// Write the chain (blocks and attestations) to a chain file, from a
     /// running node or from a stopped node's data directory.
     Export {
-        #[arg(long, conflicts_with = "data_dir")]
-        node: Option<String>,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        from: ChainAccess,
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Where a command reads the chain: a running node or a stopped node's
+/// data directory.
+#[derive(clap::Args)]
+pub struct ChainAccess {
+    /// A node's API URL.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub node: Option<String>,
+    /// A stopped node's data directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -243,21 +250,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench { target } => bench::run(target),
         Command::Prove {
             record_id,
-            node,
-            data_dir,
+            from,
             out,
-        } => runtime()?.block_on(prove(&record_id, node, data_dir, &out)),
+        } => runtime()?.block_on(prove(&record_id, from, &out)),
         Command::VerifyProof {
             proof,
             genesis,
             quorum,
             json,
         } => verify_proof(&proof, &genesis, quorum, json),
-        Command::Export {
-            node,
-            data_dir,
-            out,
-        } => runtime()?.block_on(export(node, data_dir, out)),
+        Command::Export { from, out } => runtime()?.block_on(export(from, out)),
     }
 }
 
@@ -347,8 +349,8 @@ async fn devnet_status(dir: &std::path::Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn export(node: Option<String>, data_dir: Option<PathBuf>, out: PathBuf) -> Result<()> {
-    let summary = match (node, data_dir) {
+async fn export(from: ChainAccess, out: PathBuf) -> Result<()> {
+    let summary = match (from.node, from.data_dir) {
         (Some(url), _) => {
             let bytes = client::NodeClient::new(&url)?.export().await?;
             std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
@@ -367,13 +369,8 @@ async fn export(node: Option<String>, data_dir: Option<PathBuf>, out: PathBuf) -
     Ok(())
 }
 
-async fn prove(
-    record_id: &str,
-    node: Option<String>,
-    data_dir: Option<PathBuf>,
-    out: &std::path::Path,
-) -> Result<()> {
-    let proof = match (node, data_dir) {
+async fn prove(record_id: &str, from: ChainAccess, out: &std::path::Path) -> Result<()> {
+    let proof = match (from.node, from.data_dir) {
         (Some(url), _) => {
             let value = client::NodeClient::new(&url)?
                 .get(&format!("/v1/records/{record_id}/proof"))

@@ -12,7 +12,7 @@ use fundtrail_contracts::{AuditError, AuditReport, Auditor};
 use fundtrail_ledger::block::Genesis;
 use fundtrail_ledger::chainfile::{BlockEntry, ChainFileError, ChainReader};
 use fundtrail_ledger::hash::Hash32;
-use fundtrail_ledger::types::{Height, KeyRole};
+use fundtrail_ledger::types::Height;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A chain file to read, exported first if the path is a data directory.
@@ -64,15 +64,6 @@ pub struct Audited {
     pub hashes_at: Vec<(Height, Hash32)>,
 }
 
-/// Organisations running nodes: a majority of them is the default quorum.
-pub fn default_quorum(genesis: &Genesis) -> usize {
-    let orgs: std::collections::BTreeSet<_> = genesis
-        .keys_with_role(KeyRole::Node)
-        .map(|(o, _)| o)
-        .collect();
-    orgs.len() / 2 + 1
-}
-
 /// Audits the whole chain, feeding every block read to `on_block` as
 /// well (the report builder), with a progress bar unless `quiet`.
 pub fn audit(
@@ -85,7 +76,7 @@ pub fn audit(
     let mut reader = source.reader()?;
     let genesis = reader.genesis().clone();
     let last = reader.header().to_height;
-    let quorum = quorum.unwrap_or_else(|| default_quorum(&genesis));
+    let quorum = quorum.unwrap_or_else(|| crate::proof::default_quorum(&genesis));
     let mut auditor = Auditor::new(genesis.clone())
         .context("genesis keys")?
         .require_attesting_orgs(quorum);
