@@ -12,25 +12,18 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use fundtrail_contracts::replay::GROUP_RECORDS;
-use fundtrail_contracts::testkit::bodies;
-use fundtrail_contracts::testkit::workload::Workload;
+use fundtrail_contracts::testkit::chain::{attest, node_keys, ChainBuilder, DEPARTMENTS};
 use fundtrail_contracts::testkit::Kit;
-use fundtrail_contracts::{
-    execute_block, genesis_state, genesis_state_root, AuditError, AuditReport, Auditor,
-    BlockContext, MemoryState, ReplayError, ReplayErrorKind,
-};
-use fundtrail_ledger::block::{
-    outcomes_root, records_root, Attestation, Block, GenesisKey, Verdict,
-};
+use fundtrail_contracts::{AuditError, AuditReport, Auditor, ReplayError, ReplayErrorKind};
+use fundtrail_ledger::block::{outcomes_root, records_root, Attestation, Block, Verdict};
 use fundtrail_ledger::chainfile::{ChainReader, ChainWriter};
 use fundtrail_ledger::crypto::{verify_batch, CryptoError, KeyRing, SignedDigest};
 use fundtrail_ledger::hash::{domain, hash_domain, Hash32};
 use fundtrail_ledger::record::{RecordBody, SignedRecord};
-use fundtrail_ledger::types::{Amount, Height, KeyRole, Role};
-use fundtrail_ledger::verify::{BlockDraft, ChainVerifier, VerifyError, VerifyErrorKind};
+use fundtrail_ledger::types::{Height, Role};
+use fundtrail_ledger::verify::{ChainVerifier, VerifyError, VerifyErrorKind};
 use fundtrail_ledger::{Genesis, Keypair};
 
-const DEPARTMENTS: usize = 4;
 const BLOCKS: usize = 20;
 const PER_BLOCK: usize = 150;
 /// Blocks per `audit_blocks` call, so tampering sits mid-batch.
@@ -46,105 +39,6 @@ struct Chain {
     genesis: Genesis,
     entries: Vec<(Block, Vec<Attestation>)>,
     state_root: Hash32,
-}
-
-/// One node key for each department.
-fn node_keys() -> Vec<Keypair> {
-    (0..DEPARTMENTS as u8)
-        .map(|i| Keypair::from_seed([0xa0 + i; 32]))
-        .collect()
-}
-
-/// Executes the contracts for each block, seals it and has every
-/// department's node attest it, as honest nodes do.
-struct ChainBuilder {
-    workload: Workload,
-    genesis: Genesis,
-    nodes: Vec<Keypair>,
-    state: MemoryState,
-    state_root: Hash32,
-    prev_hash: Hash32,
-    height: Height,
-}
-
-impl ChainBuilder {
-    fn new(seed: u64, people: u64) -> ChainBuilder {
-        let workload = Workload::new(seed, people, true);
-        let nodes = node_keys();
-        let mut genesis = workload.kit.genesis();
-        for (org, node) in genesis.orgs.iter_mut().zip(&nodes) {
-            org.keys.push(GenesisKey {
-                key: node.public(),
-                role: KeyRole::Node,
-            });
-        }
-        let mut state = MemoryState::new();
-        state.apply(&genesis_state(&genesis));
-        ChainBuilder {
-            state_root: genesis_state_root(&genesis),
-            prev_hash: genesis.hash().hash(),
-            height: Height(0),
-            workload,
-            genesis,
-            nodes,
-            state,
-        }
-    }
-
-    fn workload_records(&mut self, n: usize) -> Vec<SignedRecord> {
-        self.workload.block(&self.state, n)
-    }
-
-    fn seal(&mut self, records: Vec<SignedRecord>) -> (Block, Vec<Attestation>) {
-        self.height = self.height.next();
-        let ctx = BlockContext {
-            height: self.height,
-            timestamp_ms: self.genesis.timestamp_ms + self.height.0 * 1_000,
-            prev_state_root: self.state_root,
-        };
-        let exec = execute_block(&ctx, &records, &self.state).expect("in-memory execution");
-        self.state.apply_owned(exec.writes);
-        self.state_root = exec.state_root;
-        let block = BlockDraft {
-            chain_id: self.genesis.chain_id.clone(),
-            height: self.height,
-            prev_hash: self.prev_hash,
-            timestamp_ms: ctx.timestamp_ms,
-            proposer: self.nodes[0].public(),
-            rules_version: exec.rules_version,
-            state_root: exec.state_root,
-            records,
-            outcomes: exec.outcomes,
-        }
-        .seal()
-        .into_block();
-        self.prev_hash = block.hash().hash();
-        let attestations = attest(&self.nodes, &block);
-        (block, attestations)
-    }
-
-    /// A fresh claim and, after it, the same claim id again (rejected as a
-    /// duplicate): a pair whose order matters.
-    fn claim_and_duplicate(&self) -> Vec<SignedRecord> {
-        let kit = &self.workload.kit;
-        let body = bodies::claim(
-            kit.claim_id(9_000_000),
-            kit.person(1),
-            Amount::yuan(20_000),
-            Amount::yuan(15_000),
-        );
-        [1 << 40, (1 << 40) + 1]
-            .into_iter()
-            .map(|nonce| kit.sign(Role::Health, RecordBody::Claim(body.clone()), nonce, 0))
-            .collect()
-    }
-}
-
-fn attest(nodes: &[Keypair], block: &Block) -> Vec<Attestation> {
-    nodes
-        .iter()
-        .map(|n| Attestation::sign(n, &block.header.chain_id, block.header.height, block.hash()))
-        .collect()
 }
 
 fn honest() -> &'static Chain {

@@ -344,3 +344,6 @@ pub mod bodies {
 
 #[cfg(feature = "workload")]
 pub mod workload;
+
+#[cfg(feature = "workload")]
+pub mod chain;

@@ -33,6 +33,13 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 200_000)]
         records: usize,
     },
+    /// Offline verification with full contract replay (`fundtrail verify`).
+    Verify {
+        #[arg(long, default_value_t = 50)]
+        blocks: usize,
+        #[arg(long, default_value_t = 2000)]
+        per_block: usize,
+    },
     /// A real cluster on loopback: committed records/s and submit-to-commit
     /// latency under sustained load.
     Cluster {
@@ -58,6 +65,10 @@ pub fn run(target: BenchTarget) -> Result<()> {
     match target {
         BenchTarget::Ledger { blocks, per_block } => {
             fundtrail_bench::ledger::run(blocks, per_block).print();
+            Ok(())
+        }
+        BenchTarget::Verify { blocks, per_block } => {
+            fundtrail_bench::audit::run(blocks, per_block).print();
             Ok(())
         }
         BenchTarget::Contracts { records } => {
