@@ -37,6 +37,8 @@ use crate::vault::{DisclosureRequest, DisclosureResponse, Vault, VaultEntry};
 
 /// Most records one submit request may carry.
 pub const MAX_SUBMIT_RECORDS: usize = 10_000;
+/// Largest request body: 10,000 records with approvals fit.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Api {
@@ -71,6 +73,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/disclosures/{id}/fetch", post(fetch_disclosed))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(api)
 }
 
