@@ -1,5 +1,13 @@
 //! The `fundtrail` command: see `fundtrail --help`.
 
-fn main() -> anyhow::Result<()> {
-    fundtrail_node::main_entry()
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match fundtrail_node::main_entry() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

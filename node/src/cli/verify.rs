@@ -136,7 +136,10 @@ pub fn verify(
     let prefix = older.map(|(h, hash)| prefix_check(&audited, h, hash));
     print_verification(&audited, prefix.as_ref(), json)?;
     if let Some(e) = &audited.error {
-        bail!("verification FAILED at height {}: {e}", e.height());
+        bail!(
+            "the chain does not verify (first failure at height {})",
+            e.height()
+        );
     }
     if let Some(Err(msg)) = prefix {
         bail!("{msg}");

@@ -1,6 +1,12 @@
 //! The `fundtrail` command, built inside the test package so end-to-end
 //! tests can start real node processes (`CARGO_BIN_EXE_fundtrail-e2e`).
 
-fn main() -> anyhow::Result<()> {
-    fundtrail_node::main_entry()
+fn main() -> std::process::ExitCode {
+    match fundtrail_node::main_entry() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
