@@ -211,13 +211,7 @@ state root {} recomputed by contract replay; every block attested by at least {}
             r.state_root.to_hex(),
             r.attestations.min_orgs.unwrap_or(0)
         ),
-        Some(e) => {
-            let record = e
-                .record()
-                .map(|id| format!(", record {}", id.to_hex()))
-                .unwrap_or_default();
-            println!("verification FAILED at height {}{record}: {e}", e.height());
-        }
+        Some(e) => println!("verification FAILED: {e}"),
     }
     for (code, n) in &r.rejected_by_code {
         println!("  rejected {code:<24} {n}");
