@@ -114,8 +114,39 @@ impl Vault {
         if &body.requester != requester {
             return Err("the disclosure was filed by another organisation".into());
         }
-        self.load(&body.target)?
+        self.load(&self.bill_record(&body.target)?)?
             .ok_or_else(|| "this vault holds no raw record for the target".into())
+    }
+
+    /// The claim record whose raw bill a disclosure of `target` reaches:
+    /// the claim itself, or for a payout (settlement, assistance) the
+    /// accepted claim it was made on — disclosures name payouts by bill.
+    fn bill_record(&self, target: &RecordId) -> Result<RecordId, String> {
+        let entry = self
+            .store
+            .record(target)
+            .map_err(|e| e.to_string())?
+            .ok_or("the disclosed record is not on the chain")?;
+        let body = &entry.record.envelope.body;
+        if matches!(body, RecordBody::Claim(_)) {
+            return Ok(*target);
+        }
+        let claim = body
+            .claim()
+            .ok_or("the disclosed record has no raw bill behind it")?;
+        for id in self
+            .store
+            .records_by_claim(&claim)
+            .map_err(|e| e.to_string())?
+        {
+            let Some(e) = self.store.record(&id).map_err(|e| e.to_string())? else {
+                continue;
+            };
+            if matches!(e.record.envelope.body, RecordBody::Claim(_)) && e.outcome.is_accepted() {
+                return Ok(id);
+            }
+        }
+        Err("no accepted claim behind the disclosed payout".into())
     }
 
     fn load(&self, id: &RecordId) -> Result<Option<VaultEntry>, String> {

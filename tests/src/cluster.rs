@@ -231,3 +231,99 @@ impl Drop for TestCluster {
         }
     }
 }
+
+/// A response as it came over the wire, for tests of status codes and
+/// error bodies.
+#[derive(Debug)]
+pub struct Http {
+    pub status: u16,
+    pub content_type: String,
+    pub text: String,
+}
+
+impl Http {
+    /// The body as JSON (`Value::Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    /// The `error` of a JSON error body, if the body is one.
+    pub fn error(&self) -> Option<String> {
+        self.json()["error"].as_str().map(str::to_string)
+    }
+}
+
+async fn http(request: reqwest::RequestBuilder) -> Result<Http> {
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = response.text().await?;
+    Ok(Http {
+        status,
+        content_type,
+        text,
+    })
+}
+
+impl TestCluster {
+    /// Node `i`'s API base URL.
+    pub fn api(&self, i: usize) -> &str {
+        &self.devnet.nodes[i].api
+    }
+
+    /// The `fundtrail` binary the nodes run.
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
+    /// GET `path` on node `i`, whatever the status.
+    pub async fn http_get(&self, i: usize, path: &str) -> Result<Http> {
+        http(reqwest::Client::new().get(format!("{}{path}", self.api(i)))).await
+    }
+
+    /// POST `body` as JSON to `path` on node `i`, whatever the status.
+    pub async fn http_post(&self, i: usize, path: &str, body: impl Into<String>) -> Result<Http> {
+        http(
+            reqwest::Client::new()
+                .post(format!("{}{path}", self.api(i)))
+                .header("content-type", "application/json")
+                .body(body.into()),
+        )
+        .await
+    }
+
+    /// Node `i`'s head height.
+    pub async fn height(&self, i: usize) -> Result<u64> {
+        self.client(i).get("/v1/head").await?["height"]
+            .as_u64()
+            .context("the head has no height")
+    }
+
+    /// The genesis the cluster was laid out with.
+    pub fn genesis(&self) -> Result<fundtrail_ledger::Genesis> {
+        fundtrail_node::config::read_genesis(&self.devnet.dir.join("genesis.json"))
+    }
+}
+
+/// A committed receipt's height, index and outcome.
+pub fn committed(line: &SubmitLine) -> Option<(u64, u32, &fundtrail_ledger::Outcome)> {
+    match line {
+        SubmitLine::Receipt(fundtrail_node::submit::Receipt::Committed {
+            height,
+            index,
+            outcome,
+        }) => Some((height.0, *index, outcome)),
+        _ => None,
+    }
+}
+
+/// A base port whose node ports (base..base+5) and API ports
+/// (base+100..base+105) are free now, for a devnet a test lays out itself.
+pub fn free_base_port() -> u16 {
+    base_port()
+}

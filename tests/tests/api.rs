@@ -1,0 +1,907 @@
+//! Every endpoint of docs/API.md against a real three-node cluster, with
+//! the content checked against an in-memory execution of the same records,
+//! and the documented errors: malformed JSON, a bad signature, unknown and
+//! malformed ids and pseudonyms.
+
+use std::time::Duration;
+
+use fundtrail_contracts::lookup::StateLookup;
+use fundtrail_contracts::model::{key, ClaimEntry, PersonYear, Tier};
+use fundtrail_contracts::state::State;
+use fundtrail_contracts::testkit::{bodies, fund, region, Harness, AWAY, HOME};
+use fundtrail_ledger::block::Verdict;
+use fundtrail_ledger::intake::{canonical_raw_bill, ClaimLine, IdCard, Lookup, PayoutTier};
+use fundtrail_ledger::pseudonym::raw_commitment;
+use fundtrail_ledger::record::{
+    DisclosureBody, DisclosurePurpose, FilingBody, FundCreditBody, FundSource, Period, RecordBody,
+    ReversalBody, ReversalReason, SettlementBody,
+};
+use fundtrail_ledger::types::{Amount, Category, Role, Scheme};
+use fundtrail_ledger::{RecordId, SignedRecord};
+use fundtrail_node::api::SubmitLine;
+use fundtrail_node::proof::ProofFile;
+use fundtrail_node::submit::Receipt;
+use fundtrail_node::vault::VaultEntry;
+use fundtrail_tests::cluster::{committed, record_ids, serial, Http, TestCluster};
+use serde_json::{json, Value};
+
+const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
+
+const OPENING: u64 = 50_000_000;
+const CREDIT: u64 = 1_000_000;
+
+fn state_bytes(state: &dyn State, k: &[u8]) -> Vec<u8> {
+    state.get(k).unwrap().expect("state holds the key")
+}
+
+/// Anything serialisable as JSON (the crate does not link serde itself).
+macro_rules! json_of {
+    ($v:expr) => {
+        serde_json::to_value($v).unwrap()
+    };
+}
+
+fn ninety_percent(a: Amount) -> Amount {
+    Amount::from_fen(a.fen() * 9 / 10).unwrap()
+}
+
+/// Approvals the default policy needs for `amount`.
+fn approvals(amount: Amount) -> usize {
+    if amount > Amount::yuan(50_000) {
+        2
+    } else {
+        0
+    }
+}
+
+fn assert_json_error(r: &Http, status: u16, what: &str) {
+    assert_eq!(r.status, status, "{what}: {r:?}");
+    assert!(
+        r.content_type.starts_with("application/json"),
+        "{what}: the error is JSON: {r:?}"
+    );
+    assert!(
+        r.error().is_some_and(|e| !e.is_empty()),
+        "{what}: body is {{\"error\": ...}}: {r:?}"
+    );
+}
+
+/// The records of the flow, signed, and what each must come to.
+struct Flow {
+    harness: Harness,
+    nonce: u64,
+    /// (record, the in-memory outcome's verdict)
+    records: Vec<(SignedRecord, Verdict)>,
+}
+
+impl Flow {
+    fn sign(&mut self, role: Role, body: RecordBody, approvals: usize) -> SignedRecord {
+        self.nonce += 1;
+        let r = self.harness.kit.sign(role, body, self.nonce, approvals);
+        let verdict = self.harness.block(std::slice::from_ref(&r)).outcomes[0]
+            .verdict
+            .clone();
+        self.records.push((r.clone(), verdict));
+        r
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
+    let _serial = serial().await;
+    let started = std::time::Instant::now();
+    let cluster = TestCluster::start(EXE.as_ref(), 3)
+        .await
+        .expect("cluster starts");
+    let genesis = cluster.genesis().unwrap();
+    let mut flow = Flow {
+        harness: Harness::new(7),
+        nonce: 0,
+        records: Vec::new(),
+    };
+    let kit = Harness::new(7).kit;
+
+    // --- A small realistic flow, executed in memory as it is signed. ---
+    let p1 = kit.person(1);
+    let p2 = kit.person(2);
+    let c1 = kit.claim_id(1);
+    let c2 = kit.claim_id(2);
+    let grant = flow.sign(
+        Role::CivilAffairs,
+        bodies::grant(p1, Category::Dibao, "2026-01-01", "2026-12-31"),
+        0,
+    );
+    let filing = flow.sign(
+        Role::Insurance,
+        RecordBody::Filing(FilingBody {
+            person: p2,
+            insured_region: region(AWAY),
+            care_region: region(HOME),
+            valid_from: bodies::date("2026-01-01"),
+            valid_until: bodies::date("2026-12-31"),
+        }),
+        0,
+    );
+    // The raw bill behind claim 1, committed to as a department would.
+    let raw_line: ClaimLine = serde_json::from_value(json!({
+        "id_card": "440106195803120419", "institution": "H44010001", "bill_no": "BILL-00000001",
+        "institution_level": "tertiary", "insured_type": "resident", "insured_region": HOME,
+        "care_region": HOME, "service_date": "2026-03-01", "admission": "inpatient",
+        "total": "100000.00", "in_scope": "90000.00"
+    }))
+    .unwrap();
+    assert_eq!(
+        raw_line.id_card,
+        IdCard::parse("440106195803120419").unwrap()
+    );
+    let raw = canonical_raw_bill(&raw_line);
+    let salt = [0x5c; 32];
+    let mut claim1_body = bodies::claim(c1, p1, Amount::yuan(100_000), Amount::yuan(90_000));
+    claim1_body.raw_commitment = raw_commitment(&salt, &raw);
+    let claim1 = flow.sign(Role::Health, RecordBody::Claim(claim1_body), 0);
+    let mut claim2_body = bodies::claim(c2, p2, Amount::yuan(8_000), Amount::yuan(6_000));
+    claim2_body.insured_region = region(AWAY);
+    let claim2 = flow.sign(Role::Health, RecordBody::Claim(claim2_body), 0);
+
+    let q1 = fundtrail_contracts::quote(&flow.harness.state, &c1).unwrap();
+    let q2 = fundtrail_contracts::quote(&flow.harness.state, &c2).unwrap();
+    assert!(!q1.basic.is_zero() && !q2.basic.is_zero(), "{q1:?} {q2:?}");
+    let underpaid = ninety_percent(q1.basic);
+    let first = flow.sign(
+        Role::Insurance,
+        bodies::settle(c1, Scheme::Basic, underpaid),
+        approvals(underpaid),
+    );
+    let credit = flow.sign(
+        Role::Finance,
+        RecordBody::FundCredit(FundCreditBody {
+            fund_id: fund(&format!("basic-{HOME}")),
+            amount: Amount::yuan(CREDIT),
+            source: FundSource::Budget {
+                appropriation: "CZ-2026-001".parse().unwrap(),
+            },
+        }),
+        0,
+    );
+    let duplicate = flow.sign(
+        Role::Insurance,
+        bodies::settle(c1, Scheme::Basic, q1.basic),
+        approvals(q1.basic),
+    );
+    let reversal = flow.sign(
+        Role::Insurance,
+        RecordBody::Reversal(ReversalBody {
+            target: first.id(),
+            reason: ReversalReason::DataEntryError,
+        }),
+        0,
+    );
+    let corrected = flow.sign(
+        Role::Insurance,
+        bodies::settle(c1, Scheme::Basic, q1.basic),
+        approvals(q1.basic),
+    );
+    // Care elsewhere is paid by the insured region's fund, cleared later.
+    let cross = flow.sign(
+        Role::Insurance,
+        RecordBody::Settlement(SettlementBody {
+            claim_id: c2,
+            scheme: Scheme::Basic,
+            fund_id: fund(&format!("basic-{AWAY}")),
+            amount: q2.basic,
+        }),
+        approvals(q2.basic),
+    );
+    let disclosure = |requester: &str| {
+        RecordBody::Disclosure(DisclosureBody {
+            target: claim1.id(),
+            holder: "gd-health".parse().unwrap(),
+            requester: requester.parse().unwrap(),
+            purpose: DisclosurePurpose::Audit,
+            case_ref: Some("SJ-2026-017".parse().unwrap()),
+        })
+    };
+    let insurers_disclosure = flow.sign(Role::Insurance, disclosure("gd-insurance"), 0);
+    let auditors_disclosure = flow.sign(Role::Auditor, disclosure("gd-audit"), 0);
+
+    let code = |v: &Verdict| match v {
+        Verdict::Rejected { code } => Some(code.to_string()),
+        Verdict::Accepted => None,
+    };
+    for (r, v) in &flow.records {
+        let expect_rejected = r.id() == duplicate.id();
+        assert_eq!(
+            code(v).is_some(),
+            expect_rejected,
+            "in memory, {} came to {v:?}",
+            r.kind().name()
+        );
+    }
+    assert_eq!(
+        code(&flow.records[6].1).as_deref(),
+        Some("DUPLICATE_PAYMENT")
+    );
+
+    // --- POST /v1/records: each record through a different node. ---
+    let mut placed = std::collections::BTreeMap::new();
+    for (i, (r, verdict)) in flow.records.iter().enumerate() {
+        let lines = cluster
+            .client(i % 3)
+            .submit(std::slice::from_ref(r))
+            .await
+            .unwrap();
+        assert_eq!(lines.len(), 1);
+        let (height, index, outcome) = committed(&lines[0])
+            .unwrap_or_else(|| panic!("{} not committed: {:?}", r.kind().name(), lines[0]));
+        assert_eq!(outcome.record_id, r.id());
+        assert_eq!(
+            &outcome.verdict,
+            verdict,
+            "the cluster decides {} as the rules do in memory",
+            r.kind().name()
+        );
+        placed.insert(r.id(), (height, index, outcome.clone()));
+    }
+    // Resubmitting is idempotent: the same receipt, nothing new.
+    let before = cluster.converge(Duration::from_secs(30)).await.unwrap();
+    let again = cluster
+        .client(1)
+        .submit(std::slice::from_ref(&corrected))
+        .await
+        .unwrap();
+    let (h, i, o) = committed(&again[0]).expect("answered with its committed outcome");
+    assert_eq!((h, i, o), {
+        let (h, i, o) = &placed[&corrected.id()];
+        (*h, *i, o)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = cluster.converge(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(after["height"], before["height"], "no new block");
+
+    // --- Errors on submit. ---
+    let head_before = cluster.client(0).get("/v1/head").await.unwrap();
+    let r = cluster
+        .http_post(0, "/v1/records", "[{\"envelope\": {\"version\": 1,")
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "malformed JSON");
+    assert!(r.error().unwrap().contains("malformed request"), "{r:?}");
+    let r = cluster
+        .http_post(1, "/v1/records", "{\"not\": \"an array\"}")
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "an object instead of an array");
+    let mut forged = kit.sign(Role::Finance, credit.envelope.body.clone(), 9_999, 0);
+    forged.signature.0[3] ^= 0x40;
+    let r = cluster
+        .http_post(2, "/v1/records", serde_json::to_string(&[&forged]).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "a refusal is a line of a 200: {r:?}");
+    let lines: Vec<SubmitLine> = serde_json::from_str(&r.text).unwrap();
+    match &lines[..] {
+        [SubmitLine::Receipt(Receipt::Refused { record_id, reason })] => {
+            assert_eq!(*record_id, forged.id());
+            assert!(reason.contains("does not verify"), "{reason}");
+        }
+        other => panic!("expected one refusal, got {other:?}"),
+    }
+    let head_after = cluster.client(0).get("/v1/head").await.unwrap();
+    assert_eq!(head_before["height"], head_after["height"]);
+    assert_eq!(head_before["state_root"], head_after["state_root"]);
+    let r = cluster
+        .http_get(0, &format!("/v1/records/{}", forged.id()))
+        .await
+        .unwrap();
+    assert_json_error(&r, 404, "the refused record is not on the chain");
+
+    // Every node has applied everything before the reads.
+    let head = cluster
+        .converge(Duration::from_secs(30))
+        .await
+        .expect("converge");
+    let height = head["height"].as_u64().unwrap();
+    // ... and holds every block's attestations by all three organisations.
+    for n in 0..3 {
+        cluster
+            .verified_export(n, 3)
+            .await
+            .expect("attested by all");
+    }
+
+    // --- GET /v1/records/{id} ---
+    let v = cluster
+        .client(1)
+        .get(&format!("/v1/records/{}", corrected.id()))
+        .await
+        .unwrap();
+    let (h, i, o) = &placed[&corrected.id()];
+    assert_eq!(v["record_id"], json!(corrected.id()));
+    assert_eq!(v["kind"], "settlement");
+    assert_eq!(v["height"], json!(h));
+    assert_eq!(v["index"], json!(i));
+    assert_eq!(v["outcome"], json_of!(o));
+    assert_eq!(v["record"], json_of!(&corrected));
+    assert_eq!(
+        v["record"]["envelope"]["body"]["settlement"]["amount"],
+        json!(q1.basic.to_string())
+    );
+    assert_eq!(v["acted_on_by"], json!([]));
+    let v = cluster
+        .client(2)
+        .get(&format!("/v1/records/{}", first.id()))
+        .await
+        .unwrap();
+    assert_eq!(v["acted_on_by"], json!([reversal.id()]));
+    let v = cluster
+        .client(0)
+        .get(&format!("/v1/records/{}", claim1.id()))
+        .await
+        .unwrap();
+    assert_eq!(
+        v["acted_on_by"],
+        json!([insurers_disclosure.id(), auditors_disclosure.id()])
+    );
+    let v = cluster
+        .client(0)
+        .get(&format!("/v1/records/{}", duplicate.id()))
+        .await
+        .unwrap();
+    assert_eq!(
+        v["outcome"]["verdict"],
+        json!({"rejected": {"code": "DUPLICATE_PAYMENT"}}),
+        "a rejected record stays on the chain as evidence"
+    );
+    let unknown = RecordId::from_hex(&"ab".repeat(32)).unwrap();
+    let r = cluster
+        .http_get(1, &format!("/v1/records/{unknown}"))
+        .await
+        .unwrap();
+    assert_json_error(&r, 404, "unknown record");
+    assert_eq!(r.error().unwrap(), "record not found");
+    for bad in ["xyz", "abcd", &"zz".repeat(32), &"ab".repeat(33)] {
+        let r = cluster
+            .http_get(1, &format!("/v1/records/{bad}"))
+            .await
+            .unwrap();
+        assert_json_error(&r, 400, "malformed record id");
+        let r = cluster
+            .http_get(2, &format!("/v1/records/{bad}/proof"))
+            .await
+            .unwrap();
+        assert_json_error(&r, 400, "malformed record id of a proof");
+    }
+
+    // --- GET /v1/records/{id}/proof ---
+    let proof: ProofFile = serde_json::from_value(
+        cluster
+            .client(2)
+            .get(&format!("/v1/records/{}/proof", corrected.id()))
+            .await
+            .unwrap(),
+    )
+    .expect("a proof file");
+    assert_eq!(proof.record.record_id(), corrected.id());
+    assert_eq!(proof.header.height.0, *h);
+    assert_eq!(&proof.outcome, o);
+    let orgs = proof.verify(&genesis).expect("the proof verifies");
+    assert_eq!(orgs, 3, "all three organisations attested the block");
+    let mut tampered = proof.clone();
+    tampered.outcome.verdict = Verdict::Rejected {
+        code: "DUPLICATE_PAYMENT".parse().unwrap(),
+    };
+    assert!(
+        tampered.verify(&genesis).is_err(),
+        "a changed outcome fails"
+    );
+    let r = cluster
+        .http_get(0, &format!("/v1/records/{unknown}/proof"))
+        .await
+        .unwrap();
+    assert_json_error(&r, 404, "proof of an unknown record");
+
+    // --- GET /v1/claims/{claim} ---
+    let v = cluster
+        .client(0)
+        .get(&format!("/v1/claims/{c1}"))
+        .await
+        .unwrap();
+    let state = &flow.harness.state;
+    let entry: ClaimEntry =
+        fundtrail_ledger::codec::decode("claim", &state_bytes(state, &key::claim(&c1))).unwrap();
+    assert_eq!(v["claim"], json_of!(&entry), "the claim's contract entry");
+    assert_eq!(
+        v["claim"]["paid"],
+        json!([{"tier": json_of!(Tier::Basic), "record": corrected.id(), "amount": q1.basic.to_string()}])
+    );
+    let quote = fundtrail_contracts::quote(state, &c1).unwrap();
+    assert_eq!(v["quote"], json_of!(&quote), "the one-stop quote");
+    assert_eq!(v["quote"]["basic"], json!(q1.basic.to_string()));
+    let ids: Vec<Value> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["record_id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [&claim1, &first, &duplicate, &corrected]
+            .iter()
+            .map(|r| json!(r.id()))
+            .collect::<Vec<_>>(),
+        "every record about the claim, in chain order"
+    );
+    let r = cluster
+        .http_get(1, &format!("/v1/claims/1:{}", "cd".repeat(32)))
+        .await
+        .unwrap();
+    assert_json_error(&r, 404, "unknown claim");
+    for bad in ["nope", "1:xyz", "x:abcd", &"cd".repeat(32), "1:"] {
+        let r = cluster
+            .http_get(1, &format!("/v1/claims/{bad}"))
+            .await
+            .unwrap();
+        assert_json_error(&r, 400, "bad claim pseudonym");
+        let r = cluster
+            .http_get(2, &format!("/v1/persons/{bad}/years/2026"))
+            .await
+            .unwrap();
+        assert_json_error(&r, 400, "bad person pseudonym");
+        let r = cluster
+            .http_get(0, &format!("/v1/lookup/payout/{bad}/basic"))
+            .await
+            .unwrap();
+        assert_json_error(&r, 400, "bad pseudonym in a lookup");
+    }
+
+    // --- GET /v1/persons/{person}/years/{year} ---
+    let v = cluster
+        .client(2)
+        .get(&format!("/v1/persons/{p1}/years/2026"))
+        .await
+        .unwrap();
+    let usage: PersonYear = fundtrail_ledger::codec::decode(
+        "person year",
+        &state_bytes(state, &key::person_year(&p1, 2026)),
+    )
+    .unwrap();
+    assert_eq!(v["person"], json_of!(&p1));
+    assert_eq!(v["year"], 2026);
+    assert_eq!(v["usage"], json_of!(&usage));
+    assert_eq!(
+        v["usage"]["basic_paid"],
+        json!(q1.basic.to_string()),
+        "the reversed payout no longer counts"
+    );
+    let ids: Vec<Value> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["record_id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!(grant.id()), json!(claim1.id())]);
+    let v = cluster
+        .client(0)
+        .get(&format!("/v1/persons/{p2}/years/2026"))
+        .await
+        .unwrap();
+    let ids: Vec<Value> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["record_id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!(filing.id()), json!(claim2.id())]);
+    assert_eq!(v["usage"]["basic_paid"], json!(q2.basic.to_string()));
+    let r = cluster
+        .http_get(2, &format!("/v1/persons/{p1}/years/twenty"))
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "a year that is not a number");
+
+    // --- GET /v1/funds/{fund}: the balance is the opening plus movements. ---
+    let basic = format!("basic-{HOME}");
+    let v = cluster
+        .client(1)
+        .get(&format!("/v1/funds/{basic}"))
+        .await
+        .unwrap();
+    assert_eq!(v["fund"], json!(basic));
+    assert_eq!(v["entry"]["kind"], "basic");
+    assert_eq!(v["entry"]["region"], HOME);
+    assert_eq!(v["entry"]["owner"], "gd-insurance");
+    let mut balance = i128::from(Amount::yuan(OPENING).fen());
+    let mut seen = Vec::new();
+    for m in v["movements"].as_array().unwrap() {
+        seen.push(m["record_id"].clone());
+        if m["outcome"]["verdict"] != "accepted" {
+            continue;
+        }
+        let reversed = m["acted_on_by"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(reversal.id()));
+        let body = &m["record"]["envelope"]["body"];
+        let fen = |v: &Value| i128::from(v.as_str().unwrap().parse::<Amount>().unwrap().fen());
+        if let Some(s) = body.get("settlement") {
+            if !reversed {
+                balance -= fen(&s["amount"]);
+            }
+        } else if let Some(c) = body.get("fund_credit") {
+            balance += fen(&c["amount"]);
+        }
+    }
+    assert_eq!(
+        seen,
+        [&first, &credit, &duplicate, &corrected]
+            .iter()
+            .map(|r| json!(r.id()))
+            .collect::<Vec<_>>()
+    );
+    let expected = Amount::yuan(OPENING + CREDIT).fen() - q1.basic.fen();
+    assert_eq!(balance, i128::from(expected));
+    assert_eq!(
+        v["entry"]["balance"],
+        json!(Amount::from_fen(expected).unwrap().to_string())
+    );
+    let v = cluster
+        .client(2)
+        .get(&format!("/v1/funds/basic-{AWAY}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        v["entry"]["balance"],
+        json!(
+            Amount::from_fen(Amount::yuan(OPENING).fen() - q2.basic.fen())
+                .unwrap()
+                .to_string()
+        ),
+        "the insured region's fund paid the care elsewhere"
+    );
+    assert_eq!(v["movements"][0]["record_id"], json!(cross.id()));
+    let r = cluster.http_get(0, "/v1/funds/no-such-fund").await.unwrap();
+    assert_json_error(&r, 404, "unknown fund");
+    let r = cluster.http_get(0, "/v1/funds/bad%20fund!").await.unwrap();
+    assert_json_error(&r, 400, "invalid fund id");
+
+    // --- GET /v1/blocks/{height} ---
+    let v = cluster
+        .client(0)
+        .get(&format!("/v1/blocks/{h}"))
+        .await
+        .unwrap();
+    assert_eq!(v["header"]["height"], json!(h));
+    assert_eq!(v["records"][*i as usize], json_of!(&corrected));
+    assert_eq!(v["outcomes"][*i as usize], json_of!(o));
+    assert!(!v["attestations"].as_array().unwrap().is_empty());
+    assert_eq!(v["hash"].as_str().unwrap().len(), 64);
+    let r = cluster
+        .http_get(0, &format!("/v1/blocks/{}", height + 1000))
+        .await
+        .unwrap();
+    assert_json_error(&r, 404, "a block beyond the head");
+    let r = cluster.http_get(0, "/v1/blocks/abc").await.unwrap();
+    assert_json_error(&r, 400, "a height that is not a number");
+
+    // --- GET /v1/blocks?from=1 (NDJSON) ---
+    let r = cluster.http_get(1, "/v1/blocks?from=1").await.unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("application/x-ndjson"), "{r:?}");
+    let blocks: Vec<Value> = r
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a block"))
+        .collect();
+    assert_eq!(blocks.len() as u64, height, "every block, once");
+    for (n, b) in blocks.iter().enumerate() {
+        assert_eq!(b["header"]["height"], json!(n as u64 + 1));
+    }
+    assert_eq!(blocks.last().unwrap()["hash"], head["hash"]);
+    let streamed: Vec<Value> = blocks
+        .iter()
+        .flat_map(|b| b["outcomes"].as_array().unwrap().clone())
+        .map(|o| o["record_id"].clone())
+        .collect();
+    for (rec, _) in &flow.records {
+        assert!(streamed.contains(&json!(rec.id())));
+    }
+    let r = cluster
+        .http_get(1, &format!("/v1/blocks?from={height}"))
+        .await
+        .unwrap();
+    assert_eq!(r.text.lines().count(), 1, "from the head: one block");
+    let r = cluster.http_get(1, "/v1/blocks?from=abc").await.unwrap();
+    assert_json_error(&r, 400, "a stream start that is not a number");
+
+    // follow=true stays open and sends the next block when it commits.
+    let mut stream = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/blocks?from={}&follow=true",
+            cluster.api(2),
+            height + 1
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let next = kit.sign(
+        Role::Finance,
+        RecordBody::FundCredit(FundCreditBody {
+            fund_id: fund(&format!("assist-{HOME}")),
+            amount: Amount::yuan(500),
+            source: FundSource::Budget {
+                appropriation: "CZ-2026-002".parse().unwrap(),
+            },
+        }),
+        10_000,
+        0,
+    );
+    let pending = tokio::time::timeout(Duration::from_millis(300), stream.chunk()).await;
+    assert!(pending.is_err(), "nothing is sent before a block commits");
+    let lines = cluster
+        .client(0)
+        .submit(std::slice::from_ref(&next))
+        .await
+        .unwrap();
+    let (next_height, _, _) = committed(&lines[0]).expect("committed");
+    let mut buf = Vec::new();
+    while !buf.contains(&b'\n') {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("the new block arrives within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        buf.extend_from_slice(&chunk);
+    }
+    let line = buf.split(|b| *b == b'\n').next().unwrap();
+    let b: Value = serde_json::from_slice(line).unwrap();
+    assert_eq!(b["header"]["height"], json!(next_height));
+    assert_eq!(b["outcomes"][0]["record_id"], json!(next.id()));
+    drop(stream);
+
+    // --- GET /v1/head ---
+    let head = cluster
+        .converge(Duration::from_secs(30))
+        .await
+        .expect("converge");
+    let height = head["height"].as_u64().unwrap();
+    for n in 0..3 {
+        let v = cluster.client(n).get("/v1/head").await.unwrap();
+        assert_eq!(v["chain_id"], "gd-medfund-test");
+        assert_eq!(v["height"], json!(height));
+        assert_eq!(v["hash"], head["hash"]);
+        assert_eq!(
+            v["org"],
+            ["gd-insurance", "gd-civil-affairs", "gd-health"][n]
+        );
+        assert_eq!(v["raft"]["node_id"], json!(n + 1));
+        assert!(v["raft"]["term"].as_u64().unwrap() >= 1);
+        assert!(v["raft"]["leader"].as_u64().is_some());
+        assert!(v["raft"]["last_applied"].as_u64().unwrap() >= height);
+        assert!(v["timestamp_ms"].as_u64().unwrap() > 0);
+        assert_eq!(v["state_root"].as_str().unwrap().len(), 64);
+        let attested = v["attested_by"].as_array().unwrap();
+        assert!(
+            attested.iter().all(|o| o.as_str().is_some_and(|o| [
+                "gd-insurance",
+                "gd-civil-affairs",
+                "gd-health"
+            ]
+            .contains(&o))),
+            "{v}"
+        );
+    }
+
+    // --- GET /v1/chain ---
+    let (bytes, summary) = cluster.verified_export(1, 3).await.expect("verifies");
+    assert_eq!(summary.head_height.0, height);
+    assert_eq!(json!(summary.head_hash.to_hex()), head["hash"]);
+    let ids = record_ids(&bytes).unwrap();
+    assert_eq!(ids.len(), flow.records.len() + 1);
+    for (rec, _) in &flow.records {
+        assert_eq!(ids.iter().filter(|id| **id == rec.id()).count(), 1);
+    }
+    assert!(
+        !ids.contains(&forged.id()),
+        "the refused record is not there"
+    );
+
+    // --- GET /v1/lookup/payout/{claim}/{tier} ---
+    let v = cluster
+        .client(0)
+        .get(&format!("/v1/lookup/payout/{c1}/basic"))
+        .await
+        .unwrap();
+    assert_eq!(v["record_id"], json!(corrected.id()), "the standing payout");
+    let v = cluster
+        .client(0)
+        .get(&format!("/v1/lookup/payout/{c1}/assistance"))
+        .await
+        .unwrap();
+    assert_eq!(v["record_id"], Value::Null);
+    let r = cluster
+        .http_get(0, &format!("/v1/lookup/payout/{c1}/platinum"))
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "unknown tier");
+    assert_eq!(
+        StateLookup::new(state)
+            .payout(&c1, PayoutTier::Basic)
+            .unwrap(),
+        Some(corrected.id())
+    );
+
+    // --- GET /v1/lookup/clearing/{year}/{month}/{from}/{to} ---
+    let v = cluster
+        .client(1)
+        .get(&format!("/v1/lookup/clearing/2026/3/{AWAY}/{HOME}"))
+        .await
+        .unwrap();
+    let root = StateLookup::new(state)
+        .clearing_root(
+            Period {
+                year: 2026,
+                month: 3,
+            },
+            &region(AWAY),
+            &region(HOME),
+        )
+        .unwrap()
+        .expect("the cross-region payout is waiting for clearing");
+    assert_eq!(v["claim_set_root"], json!(root));
+    assert_eq!(
+        root,
+        fundtrail_ledger::merkle::root(&[fundtrail_ledger::merkle::leaf_hash(
+            cross.id().as_bytes()
+        )]),
+        "the root over the one uncleared payout"
+    );
+    let v = cluster
+        .client(1)
+        .get(&format!("/v1/lookup/clearing/2026/4/{AWAY}/{HOME}"))
+        .await
+        .unwrap();
+    assert_eq!(v["claim_set_root"], Value::Null, "an empty bucket");
+    let r = cluster
+        .http_get(
+            1,
+            &format!("/v1/lookup/clearing/2026/3/{AWAY}/not%20a%20region"),
+        )
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "invalid region");
+    let r = cluster
+        .http_get(1, &format!("/v1/lookup/clearing/2026/march/{AWAY}/{HOME}"))
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "a month that is not a number");
+
+    // --- POST /v1/vault: only the health node keeps health's raw bills. ---
+    let entry = VaultEntry {
+        record_id: claim1.id(),
+        salt: salt.to_vec(),
+        raw_bill: raw.clone(),
+    };
+    let mut wrong = entry.clone();
+    wrong.raw_bill[5] ^= 1;
+    let r = cluster
+        .http_post(2, "/v1/vault", serde_json::to_string(&[&wrong]).unwrap())
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "a raw bill that does not match");
+    assert!(r.error().unwrap().contains("raw_commitment"), "{r:?}");
+    let r = cluster
+        .http_post(0, "/v1/vault", serde_json::to_string(&[&entry]).unwrap())
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "another organisation's claim");
+    assert!(r.error().unwrap().contains("not submitted by"), "{r:?}");
+    let r = cluster
+        .http_post(2, "/v1/vault", "{\"record_id\":")
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "malformed vault body");
+    let v = cluster
+        .client(2)
+        .post("/v1/vault", &json!([entry]))
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"stored": 1}));
+
+    // --- POST /v1/disclosures/{id}/fetch ---
+    let v = cluster
+        .client(0)
+        .post(
+            &format!("/v1/disclosures/{}/fetch", insurers_disclosure.id()),
+            &json!(null),
+        )
+        .await
+        .expect("the insurer's disclosure is served");
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["entry"], json_of!(&entry), "the raw bill as deposited");
+    let r = cluster
+        .http_post(
+            0,
+            &format!("/v1/disclosures/{}/fetch", auditors_disclosure.id()),
+            "",
+        )
+        .await
+        .unwrap();
+    assert_json_error(&r, 403, "a disclosure filed by another organisation");
+    let r = cluster
+        .http_post(0, &format!("/v1/disclosures/{}/fetch", corrected.id()), "")
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "a record that is not a disclosure");
+    let r = cluster
+        .http_post(0, &format!("/v1/disclosures/{unknown}/fetch"), "")
+        .await
+        .unwrap();
+    assert_json_error(&r, 404, "an unknown disclosure");
+    let r = cluster
+        .http_post(0, "/v1/disclosures/nothex/fetch", "")
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "a malformed disclosure id");
+
+    // --- GET /healthz ---
+    for n in 0..3 {
+        let r = cluster.http_get(n, "/healthz").await.unwrap();
+        assert_eq!(r.status, 200, "{r:?}");
+        let v = r.json();
+        assert_eq!(v["ok"], true);
+        assert!(v["height"].as_u64().unwrap() >= height);
+        assert!(v["leader"].as_u64().is_some());
+    }
+
+    // --- GET /metrics ---
+    let mut leaders = 0;
+    for n in 0..3 {
+        let r = cluster.http_get(n, "/metrics").await.unwrap();
+        assert_eq!(r.status, 200);
+        assert!(r.content_type.starts_with("text/plain"), "{r:?}");
+        let m = &r.text;
+        let value = |name: &str| -> f64 {
+            m.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing from node {n}'s metrics:\n{m}"))
+        };
+        assert!(value("fundtrail_blocks_committed_total") >= 1.0);
+        assert!(value("fundtrail_records_accepted_total") >= 1.0);
+        assert_eq!(
+            value("fundtrail_records_rejected_total{code=\"DUPLICATE_PAYMENT\"}"),
+            1.0,
+            "node {n} counted the one rejection"
+        );
+        assert!(value("fundtrail_raft_term") >= 1.0);
+        assert!(value("fundtrail_head_height") >= height as f64);
+        assert_eq!(value("fundtrail_peers_connected"), 2.0, "node {n}");
+        leaders += value("fundtrail_raft_is_leader") as usize;
+        assert!(m.contains("fundtrail_apply_seconds_bucket{le="), "{m}");
+        assert!(value("fundtrail_apply_seconds_count") >= 1.0);
+        for name in [
+            "fundtrail_records_submitted_total",
+            "fundtrail_records_refused_total",
+            "fundtrail_submit_errors_total",
+        ] {
+            value(name);
+        }
+    }
+    assert_eq!(leaders, 1, "exactly one node says it leads");
+    let refused: f64 = cluster
+        .http_get(2, "/metrics")
+        .await
+        .unwrap()
+        .text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fundtrail_records_refused_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap();
+    assert_eq!(refused, 1.0, "node 2 refused the forged record");
+
+    cluster.stop().await;
+    eprintln!("api test took {:?}", started.elapsed());
+}
