@@ -133,6 +133,54 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
     }
 }
 
+/// A body that is not the expected JSON. serde's message quotes the
+/// offending value, which may be a raw identifier pasted in the wrong
+/// place, so quoted values and long digit runs are masked (as the intake
+/// parser does, docs/SUBMISSION.md).
+fn malformed(e: JsonRejection) -> ApiError {
+    bad_request(format!("malformed request: {}", redact(&e.body_text())))
+}
+
+fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        if c != '`' && c != '"' {
+            out.push(c);
+            continue;
+        }
+        let mut quoted = String::new();
+        let mut escaped = false;
+        for q in chars.by_ref() {
+            if q == c && !escaped {
+                break;
+            }
+            escaped = q == '\\' && !escaped;
+            quoted.push(q);
+        }
+        let name = (1..=40).contains(&quoted.len())
+            && (quoted.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                || quoted.bytes().all(|b| b.is_ascii_punctuation()));
+        out.push(c);
+        out.push_str(if name { &quoted } else { "…" });
+        out.push(c);
+    }
+    let mut masked = String::with_capacity(out.len());
+    let mut run = String::new();
+    for c in out.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+            continue;
+        }
+        masked.push_str(if run.len() >= 6 { "…" } else { &run });
+        run.clear();
+        if c != '\0' {
+            masked.push(c);
+        }
+    }
+    masked
+}
+
 /// One line of a submit response.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(untagged)]
@@ -145,8 +193,7 @@ async fn submit(
     State(api): State<Api>,
     body: Result<Json<Vec<SignedRecord>>, JsonRejection>,
 ) -> ApiResult<Vec<SubmitLine>> {
-    let Json(records) =
-        body.map_err(|e| bad_request(format!("malformed request: {}", e.body_text())))?;
+    let Json(records) = body.map_err(malformed)?;
     if records.len() > MAX_SUBMIT_RECORDS {
         return Err(bad_request(format!(
             "{} records in one request; at most {MAX_SUBMIT_RECORDS}",
@@ -436,14 +483,33 @@ async fn deposit(
     State(api): State<Api>,
     body: Result<Json<Vec<VaultEntry>>, JsonRejection>,
 ) -> ApiResult<Value> {
-    let Json(entries) =
-        body.map_err(|e| bad_request(format!("malformed request: {}", e.body_text())))?;
+    let Json(entries) = body.map_err(malformed)?;
     for (i, entry) in entries.iter().enumerate() {
+        applied(&api, &entry.record_id, VAULT_WAIT).await;
         api.vault
             .deposit(entry)
             .map_err(|e| bad_request(format!("entry {}: {e}", i + 1)))?;
     }
     Ok(Json(json!({ "stored": entries.len() })))
+}
+
+/// How long a deposit waits for its claim to reach this node's chain.
+const VAULT_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits (at most `limit`) until `id` is on this node's chain. A record
+/// committed through another node may be a moment from applied here; the
+/// department deposits its raw bills as soon as its claims are committed.
+async fn applied(api: &Api, id: &RecordId, limit: Duration) {
+    let mut heads = api.chain.subscribe();
+    let deadline = tokio::time::Instant::now() + limit;
+    while matches!(api.chain.store().record(id), Ok(None)) {
+        if tokio::time::timeout_at(deadline, heads.changed())
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            return;
+        }
+    }
 }
 
 /// Asks the holder named in an accepted on-chain disclosure for the raw
