@@ -131,6 +131,15 @@ impl Chain {
         self.head.subscribe()
     }
 
+    /// Form, chain and key checks only, without signatures: what the
+    /// leader checks on records another node already admitted (every node
+    /// verifies the signatures again when it applies the block).
+    pub fn precheck(&self, records: &[SignedRecord]) -> Vec<Result<RecordId, AdmitError>> {
+        let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
+        let chain_id = &self.genesis().chain_id;
+        records.iter().map(|r| precheck(r, chain_id, &ring)).collect()
+    }
+
     /// Checks each record's form, chain, keys and signatures (batch
     /// verified in parallel; only a failing batch is re-checked one by one).
     pub fn admit(&self, records: &[SignedRecord]) -> Vec<Result<RecordId, AdmitError>> {

@@ -17,7 +17,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::chain::Chain;
+use crate::chain::{AdmitError, Chain};
 use crate::config::BatchConfig;
 use crate::p2p::{Net, WireRequest, WireResponse};
 use crate::raft::{Batch, NodeId, Placement, Raft};
@@ -106,7 +106,8 @@ impl Submitter {
     /// Submits records from a client and waits until each is committed
     /// (or refused). Receipts come back in the order of `records`.
     pub async fn submit(&self, records: Vec<SignedRecord>) -> Vec<Result<Receipt, SubmitError>> {
-        let (mut results, pending) = self.triage(records);
+        let admitted = self.inner.chain.admit(&records);
+        let (mut results, pending) = self.triage(records, admitted);
         let (slots, records): (Vec<usize>, Vec<SignedRecord>) = pending.into_iter().unzip();
         for (slot, result) in slots.into_iter().zip(self.route(records).await) {
             results[slot] = Some(result);
@@ -116,8 +117,11 @@ impl Submitter {
 
     /// Answers what can be answered without ordering: refused records and
     /// records already on the chain. Returns the rest with their slots.
-    fn triage(&self, records: Vec<SignedRecord>) -> (Slots, Vec<(usize, SignedRecord)>) {
-        let admitted = self.inner.chain.admit(&records);
+    fn triage(
+        &self,
+        records: Vec<SignedRecord>,
+        admitted: Vec<Result<RecordId, AdmitError>>,
+    ) -> (Slots, Vec<(usize, SignedRecord)>) {
         let mut results = vec![None; records.len()];
         let mut pending = Vec::new();
         for (i, (record, verdict)) in records.into_iter().zip(admitted).enumerate() {
@@ -185,8 +189,10 @@ impl Submitter {
         }
     }
 
-    /// Serves records forwarded by another node. They are admitted again
-    /// here: the leader does not trust the forwarder's checks.
+    /// Serves records forwarded by another node, which verified their
+    /// signatures. Form and keys are checked again here; signatures are
+    /// verified by every node when it applies the block, which drops any
+    /// that fail, so a faulty forwarder cannot get a bad record in.
     pub async fn serve_forwarded(
         &self,
         records: Vec<SignedRecord>,
@@ -195,7 +201,8 @@ impl Submitter {
         if leader != Some(self.inner.node_id) {
             return Err(SubmitError::NotLeader { leader });
         }
-        let (mut results, pending) = self.triage(records);
+        let prechecked = self.inner.chain.precheck(&records);
+        let (mut results, pending) = self.triage(records, prechecked);
         let (slots, records): (Vec<usize>, Vec<SignedRecord>) = pending.into_iter().unzip();
         let receipts = self.propose_local(records).await?;
         for (slot, receipt) in slots.into_iter().zip(receipts) {
