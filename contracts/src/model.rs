@@ -151,7 +151,9 @@ pub struct FilingEntry {
 }
 
 /// The four payout tiers of one claim, in the order they must be paid.
+/// (BCS encodes variants by index, so the names are only for JSON.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Tier {
     Basic,
     CriticalIllness,

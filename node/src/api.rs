@@ -525,6 +525,12 @@ async fn fetch_disclosed(State(api): State<Api>, Path(id): Path<String>) -> ApiR
     let RecordBody::Disclosure(body) = &entry.record.envelope.body else {
         return Err(bad_request("that record is not a disclosure"));
     };
+    if body.requester != api.org {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "the disclosure was filed by another organisation".into(),
+        ));
+    }
     let holder = api
         .roster
         .members()
