@@ -25,10 +25,16 @@ pub trait State {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
 }
 
-/// Contract state in a `BTreeMap`: tests, benchmarks and auditors' replays.
+/// Contract state in memory: tests, benchmarks and auditors' replays.
+///
+/// A hash map, because the engine only looks keys up here (a B-tree spent
+/// most of replay comparing long common key prefixes); nothing iterates it
+/// in hash order — [`MemoryState::iter`] sorts — so results cannot depend
+/// on that order.
+#[allow(clippy::disallowed_types)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryState {
-    entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    entries: std::collections::HashMap<Vec<u8>, Vec<u8>>,
 }
 
 impl MemoryState {
@@ -54,7 +60,6 @@ impl MemoryState {
         self.entries.is_empty()
     }
 
-    /// Every entry, in key order.
     /// Commits writes it may consume (no copies).
     pub fn apply_owned(&mut self, writes: Vec<StateWrite>) {
         for (k, v) in writes {
@@ -65,8 +70,11 @@ impl MemoryState {
         }
     }
 
+    /// Every entry, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
-        self.entries.iter()
+        let mut entries: Vec<_> = self.entries.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        entries.into_iter()
     }
 }
 
