@@ -67,8 +67,14 @@ impl State for StoreState<'_> {
     }
 }
 
-/// The records a block will hold, and a placement for every batch record.
-type Selection = (Vec<SignedRecord>, Vec<(RecordId, Placement)>);
+/// The records a block will hold, where each sits among the batch's
+/// placements, and a placement for every record of the batch.
+#[derive(Default)]
+struct Selection {
+    records: Vec<SignedRecord>,
+    slots: Vec<usize>,
+    placements: Vec<(RecordId, Placement)>,
+}
 
 pub struct Chain {
     store: Arc<Store>,
@@ -137,7 +143,10 @@ impl Chain {
     pub fn precheck(&self, records: &[SignedRecord]) -> Vec<Result<RecordId, AdmitError>> {
         let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
         let chain_id = &self.genesis().chain_id;
-        records.iter().map(|r| precheck(r, chain_id, &ring)).collect()
+        records
+            .iter()
+            .map(|r| precheck(r, chain_id, &ring))
+            .collect()
     }
 
     /// Checks each record's form, chain, keys and signatures (batch
@@ -175,9 +184,13 @@ impl Chain {
         membership: &StoredMembership,
     ) -> Result<(BatchApplied, Option<Block>), ChainError> {
         let _guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
-        let (included, mut placements) = self.select(batch)?;
+        let Selection {
+            records,
+            slots,
+            mut placements,
+        } = self.select(batch)?;
         let meta = applied_meta(applied, membership);
-        if included.is_empty() {
+        if records.is_empty() {
             self.write_meta(&meta)?;
             return Ok((
                 BatchApplied {
@@ -188,16 +201,13 @@ impl Chain {
             ));
         }
         let head = self.store.head()?;
-        let block = self.build_block(&head, batch, included)?;
+        let block = self.build_block(&head, batch, records)?;
         let height = block.0.header().height;
-        for (i, r) in block.0.block().records.iter().enumerate() {
-            let placement = Placement::Included {
+        for (index, slot) in slots.into_iter().enumerate() {
+            placements[slot].1 = Placement::Included {
                 height,
-                index: i as u32,
+                index: index as u32,
             };
-            if let Some(slot) = placements.iter_mut().find(|(id, _)| *id == r.id()) {
-                slot.1 = placement;
-            }
         }
         let new_head = self.store.commit_block(&block.0, &block.1, &meta)?;
         self.enrol_added_keys(block.0.block());
@@ -211,31 +221,33 @@ impl Chain {
         ))
     }
 
-    /// Admission plus de-duplication, in batch order. Returns the records
-    /// for the block and a placement for every record of the batch (the
-    /// included ones are filled in once the block has its height).
+    /// Admission plus de-duplication, in batch order: the records for the
+    /// block, and a placement for every record of the batch (the included
+    /// ones are filled in once the block has its height).
     fn select(&self, batch: &Batch) -> Result<Selection, ChainError> {
         let verdicts = self.admit(&batch.records);
         let mut seen = std::collections::BTreeSet::new();
-        let mut included = Vec::new();
-        let mut placements = Vec::with_capacity(batch.records.len());
+        let mut selection = Selection::default();
         for (record, verdict) in batch.records.iter().zip(verdicts) {
-            let id = record.id();
-            let placement = match verdict {
-                Err(e) => Placement::Dropped {
-                    reason: e.to_string(),
-                },
-                Ok(_) if !seen.insert(id) || self.store.contains_record(&id)? => {
-                    Placement::Duplicate
+            let (id, placement) = match verdict {
+                Err(e) => (
+                    record.id(),
+                    Placement::Dropped {
+                        reason: e.to_string(),
+                    },
+                ),
+                Ok(id) if !seen.insert(id) || self.store.contains_record(&id)? => {
+                    (id, Placement::Duplicate)
                 }
-                Ok(_) => {
-                    included.push(record.clone());
-                    Placement::Duplicate
+                Ok(id) => {
+                    selection.slots.push(selection.placements.len());
+                    selection.records.push(record.clone());
+                    (id, Placement::Duplicate)
                 }
             };
-            placements.push((id, placement));
+            selection.placements.push((id, placement));
         }
-        Ok((included, placements))
+        Ok(selection)
     }
 
     fn build_block(

@@ -58,6 +58,10 @@ pub enum BenchTarget {
         batch: usize,
         #[arg(long, default_value_t = 7400)]
         base_port: u16,
+        /// Keep the cluster's directory (keys, data, node logs) here
+        /// instead of a temporary one.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -90,7 +94,9 @@ pub fn run(target: BenchTarget) -> Result<()> {
             chunk,
             batch,
             base_port,
+            dir,
         } => super::runtime()?.block_on(cluster(ClusterBench {
+            dir,
             nodes,
             duration: Duration::from_secs(seconds),
             clients,
@@ -112,6 +118,7 @@ fn limit() -> f64 {
 }
 
 struct ClusterBench {
+    dir: Option<std::path::PathBuf>,
     nodes: usize,
     duration: Duration,
     clients: usize,
@@ -125,13 +132,14 @@ async fn cluster(b: ClusterBench) -> Result<()> {
     // Generous headroom: the records are generated before the clock starts.
     let needed = (b.duration.as_secs() as usize * 15_000).max(b.chunk * b.clients * 4);
     let chunks = Arc::new(generate(needed, b.chunk));
-    let dir = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let dir = b.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let mut plan = Plan::from_kit(&Kit::new(7));
     plan.batch = BatchConfig {
         max_records: b.batch,
         max_wait_ms: 10,
     };
-    let mut devnet = Devnet::create(dir.path(), b.nodes, &plan, b.base_port)?;
+    let mut devnet = Devnet::create(&dir, b.nodes, &plan, b.base_port)?;
     devnet.start().await?;
     let result = drive(&devnet, chunks, &b).await;
     devnet.stop()?;

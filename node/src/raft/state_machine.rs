@@ -48,10 +48,15 @@ impl StateMachine {
         let (applied, block) = tokio::task::block_in_place(|| {
             self.chain.apply_batch(batch, log_id, &self.membership)
         })?;
-        self.metrics
-            .apply_seconds
-            .observe(started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        self.metrics.apply_seconds.observe(took.as_secs_f64());
         if let Some(block) = block {
+            tracing::info!(
+                height = %block.header.height,
+                records = block.records.len(),
+                apply_ms = took.as_millis() as u64,
+                "block committed"
+            );
             self.metrics.block_committed(&block);
             let a = Attestation::sign(
                 &self.node_key,
