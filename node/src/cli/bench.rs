@@ -48,7 +48,7 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
         /// Concurrent client connections.
-        #[arg(long, default_value_t = 24)]
+        #[arg(long, default_value_t = 12)]
         clients: usize,
         /// Records per submit request.
         #[arg(long, default_value_t = 250)]
