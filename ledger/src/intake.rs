@@ -33,7 +33,7 @@ use crate::types::{
 
 pub use convert::{canonical_raw_bill, pseudonymise, Intake, RawBill, RAW_BILL_DOMAIN};
 pub use ids::{BillNo, BillNoError, IdCard, IdCardError};
-pub use parse::{parse_file, parse_file_each, parse_line};
+pub use parse::{parse_file, parse_file_each, parse_line, redact};
 pub use resolve::{resolve, Lookup, LookupError};
 
 /// One line of a submission file: a record as a department writes it.

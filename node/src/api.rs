@@ -138,47 +138,10 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
 /// place, so quoted values and long digit runs are masked (as the intake
 /// parser does, docs/SUBMISSION.md).
 fn malformed(e: JsonRejection) -> ApiError {
-    bad_request(format!("malformed request: {}", redact(&e.body_text())))
-}
-
-fn redact(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut chars = message.chars();
-    while let Some(c) = chars.next() {
-        if c != '`' && c != '"' {
-            out.push(c);
-            continue;
-        }
-        let mut quoted = String::new();
-        let mut escaped = false;
-        for q in chars.by_ref() {
-            if q == c && !escaped {
-                break;
-            }
-            escaped = q == '\\' && !escaped;
-            quoted.push(q);
-        }
-        let name = (1..=40).contains(&quoted.len())
-            && (quoted.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-                || quoted.bytes().all(|b| b.is_ascii_punctuation()));
-        out.push(c);
-        out.push_str(if name { &quoted } else { "…" });
-        out.push(c);
-    }
-    let mut masked = String::with_capacity(out.len());
-    let mut run = String::new();
-    for c in out.chars().chain(std::iter::once('\0')) {
-        if c.is_ascii_digit() {
-            run.push(c);
-            continue;
-        }
-        masked.push_str(if run.len() >= 6 { "…" } else { &run });
-        run.clear();
-        if c != '\0' {
-            masked.push(c);
-        }
-    }
-    masked
+    bad_request(format!(
+        "malformed request: {}",
+        fundtrail_ledger::intake::redact(&e.body_text())
+    ))
 }
 
 /// One line of a submit response.
@@ -255,25 +218,15 @@ fn entry_json(api: &Api, e: RecordEntry) -> Result<Value, ApiError> {
 }
 
 async fn record(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<Value> {
-    let id = parse_record_id(&id)?;
-    let entry = api
-        .chain
-        .store()
-        .record(&id)
-        .map_err(internal)?
-        .ok_or_else(|| not_found("record"))?;
+    let entry = committed(&api, &id, "record")?;
     Ok(Json(entry_json(&api, entry)?))
 }
 
 /// Inclusion proofs of a record and its outcome, with the block's
 /// attestations (see `fundtrail verify-proof`).
 async fn record_proof(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<ProofFile> {
-    let id = parse_record_id(&id)?;
+    let entry = committed(&api, &id, "record")?;
     let store = api.chain.store();
-    let entry = store
-        .record(&id)
-        .map_err(internal)?
-        .ok_or_else(|| not_found("record"))?;
     let block = store
         .block(entry.height)
         .map_err(internal)?
@@ -282,6 +235,16 @@ async fn record_proof(State(api): State<Api>, Path(id): Path<String>) -> ApiResu
     ProofFile::build(&block, entry.index as usize, attestations)
         .map(Json)
         .map_err(internal)
+}
+
+/// The committed record a path names (hex id), or a 400/404.
+fn committed(api: &Api, id: &str, what: &str) -> Result<RecordEntry, ApiError> {
+    let id = parse_record_id(id)?;
+    api.chain
+        .store()
+        .record(&id)
+        .map_err(internal)?
+        .ok_or_else(|| not_found(what))
 }
 
 fn entries(api: &Api, ids: Vec<RecordId>) -> Result<Vec<Value>, ApiError> {
@@ -515,13 +478,8 @@ async fn applied(api: &Api, id: &RecordId, limit: Duration) {
 /// Asks the holder named in an accepted on-chain disclosure for the raw
 /// record, and checks it against the claim's commitment before returning it.
 async fn fetch_disclosed(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<Value> {
-    let id = parse_record_id(&id)?;
-    let entry = api
-        .chain
-        .store()
-        .record(&id)
-        .map_err(internal)?
-        .ok_or_else(|| not_found("disclosure record"))?;
+    let entry = committed(&api, &id, "disclosure record")?;
+    let id = entry.outcome.record_id;
     let RecordBody::Disclosure(body) = &entry.record.envelope.body else {
         return Err(bad_request("that record is not a disclosure"));
     };

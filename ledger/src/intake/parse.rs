@@ -128,8 +128,9 @@ pub fn parse_file_each(text: &str) -> Vec<(usize, Result<SubmissionLine, IntakeE
 }
 
 /// Masks every quoted value in a parser message except snake_case words
-/// (field and variant names) and punctuation, and any long digit run.
-pub(super) fn redact(message: &str) -> String {
+/// (field and variant names) and punctuation, and any long digit run, so
+/// a message about bad input never repeats an identifier.
+pub fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut chars = message.chars().peekable();
     while let Some(c) = chars.next() {
