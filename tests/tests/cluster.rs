@@ -142,7 +142,7 @@ async fn kill_9_of_leader_and_follower_loses_no_acknowledged_record() {
         .expect("cluster starts");
     let cluster = Arc::new(tokio::sync::RwLock::new(cluster));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let loader = tokio::spawn(load(cluster.clone(), records(12, 12_000, 50), stop.clone()));
+    let loader = tokio::spawn(load(cluster.clone(), records(12, 24_000, 50), stop.clone()));
 
     let leader = cluster.read().await.leader().await.expect("a leader");
     let killed_leader_at = Instant::now() + Duration::from_millis(1500);
