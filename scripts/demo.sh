@@ -14,8 +14,11 @@ scripts/setup.sh
 # The same build the tests use (one RocksDB compile serves both).
 cargo build --workspace --bins
 
-dir="${1:-demo-run}"
-shift || true
+dir=demo-run
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+  dir=$1
+  shift
+fi
 if [ -e "$dir/devnet.json" ]; then
   target/debug/fundtrail devnet down --dir "$dir" >/dev/null 2>&1 || true
 fi
