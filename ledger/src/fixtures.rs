@@ -339,14 +339,7 @@ impl<'a> ChainBuilder<'a> {
 
     /// Seals the next block over `records`, all accepted.
     pub fn block(&mut self, records: Vec<SignedRecord>) -> VerifiedBlock {
-        let outcomes = records
-            .iter()
-            .map(|r| Outcome {
-                record_id: r.id(),
-                verdict: Verdict::Accepted,
-                signals: vec![],
-            })
-            .collect();
+        let outcomes = accepted_outcomes(&records);
         self.timestamp_ms += 1_000;
         let proposer = self.consortium.orgs[0].node.public();
         let block = BlockDraft {
@@ -393,4 +386,17 @@ impl<'a> ChainBuilder<'a> {
             })
             .collect()
     }
+}
+
+/// An accepted outcome without signals for each record (ledger fixtures
+/// do not run the contracts).
+pub fn accepted_outcomes(records: &[SignedRecord]) -> Vec<Outcome> {
+    records
+        .iter()
+        .map(|r| Outcome {
+            record_id: r.id(),
+            verdict: Verdict::Accepted,
+            signals: vec![],
+        })
+        .collect()
 }

@@ -66,6 +66,19 @@ fn assert_json_error(r: &Http, status: u16, what: &str) {
     );
 }
 
+/// GETs `path` from node `i` and checks the answer is a JSON error.
+async fn expect_get_error(
+    cluster: &TestCluster,
+    i: usize,
+    path: &str,
+    status: u16,
+    what: &str,
+) -> Http {
+    let r = cluster.http_get(i, path).await.unwrap();
+    assert_json_error(&r, status, what);
+    r
+}
+
 /// The records of the flow, signed, and what each must come to.
 struct Flow {
     harness: Harness,
@@ -289,11 +302,14 @@ async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
     let head_after = cluster.client(0).get("/v1/head").await.unwrap();
     assert_eq!(head_before["height"], head_after["height"]);
     assert_eq!(head_before["state_root"], head_after["state_root"]);
-    let r = cluster
-        .http_get(0, &format!("/v1/records/{}", forged.id()))
-        .await
-        .unwrap();
-    assert_json_error(&r, 404, "the refused record is not on the chain");
+    expect_get_error(
+        &cluster,
+        0,
+        &format!("/v1/records/{}", forged.id()),
+        404,
+        "the refused record is not on the chain",
+    )
+    .await;
 
     // Every node has applied everything before the reads.
     let head = cluster
@@ -353,23 +369,32 @@ async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
         "a rejected record stays on the chain as evidence"
     );
     let unknown = RecordId::from_hex(&"ab".repeat(32)).unwrap();
-    let r = cluster
-        .http_get(1, &format!("/v1/records/{unknown}"))
-        .await
-        .unwrap();
-    assert_json_error(&r, 404, "unknown record");
+    let r = expect_get_error(
+        &cluster,
+        1,
+        &format!("/v1/records/{unknown}"),
+        404,
+        "unknown record",
+    )
+    .await;
     assert_eq!(r.error().unwrap(), "record not found");
     for bad in ["xyz", "abcd", &"zz".repeat(32), &"ab".repeat(33)] {
-        let r = cluster
-            .http_get(1, &format!("/v1/records/{bad}"))
-            .await
-            .unwrap();
-        assert_json_error(&r, 400, "malformed record id");
-        let r = cluster
-            .http_get(2, &format!("/v1/records/{bad}/proof"))
-            .await
-            .unwrap();
-        assert_json_error(&r, 400, "malformed record id of a proof");
+        expect_get_error(
+            &cluster,
+            1,
+            &format!("/v1/records/{bad}"),
+            400,
+            "malformed record id",
+        )
+        .await;
+        expect_get_error(
+            &cluster,
+            2,
+            &format!("/v1/records/{bad}/proof"),
+            400,
+            "malformed record id of a proof",
+        )
+        .await;
     }
 
     // --- GET /v1/records/{id}/proof ---
@@ -394,11 +419,14 @@ async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
         tampered.verify(&genesis).is_err(),
         "a changed outcome fails"
     );
-    let r = cluster
-        .http_get(0, &format!("/v1/records/{unknown}/proof"))
-        .await
-        .unwrap();
-    assert_json_error(&r, 404, "proof of an unknown record");
+    expect_get_error(
+        &cluster,
+        0,
+        &format!("/v1/records/{unknown}/proof"),
+        404,
+        "proof of an unknown record",
+    )
+    .await;
 
     // --- GET /v1/claims/{claim} ---
     let v = cluster
@@ -431,27 +459,39 @@ async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
             .collect::<Vec<_>>(),
         "every record about the claim, in chain order"
     );
-    let r = cluster
-        .http_get(1, &format!("/v1/claims/1:{}", "cd".repeat(32)))
-        .await
-        .unwrap();
-    assert_json_error(&r, 404, "unknown claim");
+    expect_get_error(
+        &cluster,
+        1,
+        &format!("/v1/claims/1:{}", "cd".repeat(32)),
+        404,
+        "unknown claim",
+    )
+    .await;
     for bad in ["nope", "1:xyz", "x:abcd", &"cd".repeat(32), "1:"] {
-        let r = cluster
-            .http_get(1, &format!("/v1/claims/{bad}"))
-            .await
-            .unwrap();
-        assert_json_error(&r, 400, "bad claim pseudonym");
-        let r = cluster
-            .http_get(2, &format!("/v1/persons/{bad}/years/2026"))
-            .await
-            .unwrap();
-        assert_json_error(&r, 400, "bad person pseudonym");
-        let r = cluster
-            .http_get(0, &format!("/v1/lookup/payout/{bad}/basic"))
-            .await
-            .unwrap();
-        assert_json_error(&r, 400, "bad pseudonym in a lookup");
+        expect_get_error(
+            &cluster,
+            1,
+            &format!("/v1/claims/{bad}"),
+            400,
+            "bad claim pseudonym",
+        )
+        .await;
+        expect_get_error(
+            &cluster,
+            2,
+            &format!("/v1/persons/{bad}/years/2026"),
+            400,
+            "bad person pseudonym",
+        )
+        .await;
+        expect_get_error(
+            &cluster,
+            0,
+            &format!("/v1/lookup/payout/{bad}/basic"),
+            400,
+            "bad pseudonym in a lookup",
+        )
+        .await;
     }
 
     // --- GET /v1/persons/{person}/years/{year} ---
@@ -493,11 +533,14 @@ async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
         .collect();
     assert_eq!(ids, vec![json!(filing.id()), json!(claim2.id())]);
     assert_eq!(v["usage"]["basic_paid"], json!(q2.basic.to_string()));
-    let r = cluster
-        .http_get(2, &format!("/v1/persons/{p1}/years/twenty"))
-        .await
-        .unwrap();
-    assert_json_error(&r, 400, "a year that is not a number");
+    expect_get_error(
+        &cluster,
+        2,
+        &format!("/v1/persons/{p1}/years/twenty"),
+        400,
+        "a year that is not a number",
+    )
+    .await;
 
     // --- GET /v1/funds/{fund}: the balance is the opening plus movements. ---
     let basic = format!("basic-{HOME}");
@@ -575,11 +618,14 @@ async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
     assert_eq!(v["outcomes"][*i as usize], json_of!(o));
     assert!(!v["attestations"].as_array().unwrap().is_empty());
     assert_eq!(v["hash"].as_str().unwrap().len(), 64);
-    let r = cluster
-        .http_get(0, &format!("/v1/blocks/{}", height + 1000))
-        .await
-        .unwrap();
-    assert_json_error(&r, 404, "a block beyond the head");
+    expect_get_error(
+        &cluster,
+        0,
+        &format!("/v1/blocks/{}", height + 1000),
+        404,
+        "a block beyond the head",
+    )
+    .await;
     let r = cluster.http_get(0, "/v1/blocks/abc").await.unwrap();
     assert_json_error(&r, 400, "a height that is not a number");
 
@@ -719,11 +765,14 @@ async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
         .await
         .unwrap();
     assert_eq!(v["record_id"], Value::Null);
-    let r = cluster
-        .http_get(0, &format!("/v1/lookup/payout/{c1}/platinum"))
-        .await
-        .unwrap();
-    assert_json_error(&r, 400, "unknown tier");
+    expect_get_error(
+        &cluster,
+        0,
+        &format!("/v1/lookup/payout/{c1}/platinum"),
+        400,
+        "unknown tier",
+    )
+    .await;
     assert_eq!(
         StateLookup::new(state)
             .payout(&c1, PayoutTier::Basic)
@@ -770,11 +819,14 @@ async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
         .await
         .unwrap();
     assert_json_error(&r, 400, "invalid region");
-    let r = cluster
-        .http_get(1, &format!("/v1/lookup/clearing/2026/march/{AWAY}/{HOME}"))
-        .await
-        .unwrap();
-    assert_json_error(&r, 400, "a month that is not a number");
+    expect_get_error(
+        &cluster,
+        1,
+        &format!("/v1/lookup/clearing/2026/march/{AWAY}/{HOME}"),
+        400,
+        "a month that is not a number",
+    )
+    .await;
 
     // --- POST /v1/vault: only the health node keeps health's raw bills. ---
     let entry = VaultEntry {

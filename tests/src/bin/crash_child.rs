@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use fundtrail_ledger::block::{next_state_root, Outcome, Verdict};
-use fundtrail_ledger::fixtures::{sample_bodies, submitter_role, Consortium};
+use fundtrail_ledger::block::next_state_root;
+use fundtrail_ledger::fixtures::{accepted_outcomes, sample_bodies, submitter_role, Consortium};
 use fundtrail_ledger::store::Store;
 use fundtrail_ledger::verify::BlockDraft;
 use fundtrail_ledger::SignedRecord;
@@ -45,14 +45,7 @@ fn main() -> anyhow::Result<()> {
                 c.sign(submitter_role(body.kind()), body, nonce)
             })
             .collect();
-        let outcomes = records
-            .iter()
-            .map(|r| Outcome {
-                record_id: r.id(),
-                verdict: Verdict::Accepted,
-                signals: vec![],
-            })
-            .collect();
+        let outcomes = accepted_outcomes(&records);
         let writes = vec![(
             format!("counter/{}", height.0 % 7).into_bytes(),
             Some(height.0.to_be_bytes().to_vec()),
