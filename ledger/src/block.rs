@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::crypto::{Keypair, PublicKey, Signature, SignedDigest};
-use crate::hash::{domain, hash_domain, Hash32, HashOf};
+use crate::hash::{domain, hash_domain, hash_encoded, DomainHasher, Hash32, HashOf};
 use crate::merkle::{self, InclusionProof, ProofError};
 use crate::record::{PolicyBody, RecordId, SignedRecord};
 use crate::types::{Amount, ChainId, FundId, FundKind, Height, KeyRole, OrgId, RegionCode, Role};
@@ -42,7 +42,7 @@ pub struct BlockHeader {
 
 impl BlockHeader {
     pub fn hash(&self) -> BlockHash {
-        BlockHash::from_hash(hash_domain(domain::BLOCK, &codec::encode(self)))
+        BlockHash::from_hash(hash_encoded(domain::BLOCK, self))
     }
 }
 
@@ -84,9 +84,19 @@ pub struct Block {
 
 /// Leaf hashes of the records, in block order.
 pub fn record_leaves(records: &[SignedRecord]) -> Vec<Hash32> {
-    records
+    encoded_leaves(records)
+}
+
+/// The Merkle leaf hash of each value's encoding, through one reused buffer.
+fn encoded_leaves<T: Serialize>(values: &[T]) -> Vec<Hash32> {
+    let mut bytes = Vec::with_capacity(1024);
+    values
         .iter()
-        .map(|r| merkle::leaf_hash(&r.encode()))
+        .map(|v| {
+            bytes.clear();
+            codec::encode_into(&mut bytes, v);
+            merkle::leaf_hash(&bytes)
+        })
         .collect()
 }
 
@@ -95,11 +105,7 @@ pub fn records_root(records: &[SignedRecord]) -> Hash32 {
 }
 
 pub fn outcomes_root(outcomes: &[Outcome]) -> Hash32 {
-    let leaves: Vec<Hash32> = outcomes
-        .iter()
-        .map(|o| merkle::leaf_hash(&codec::encode(o)))
-        .collect();
-    merkle::root(&leaves)
+    merkle::root(&encoded_leaves(outcomes))
 }
 
 impl Block {
@@ -117,9 +123,20 @@ pub type StateWrite = (Vec<u8>, Option<Vec<u8>>);
 /// every balance and counter.
 pub fn next_state_root(prev: &Hash32, sorted_writes: &[StateWrite]) -> Hash32 {
     debug_assert!(sorted_writes.windows(2).all(|w| w[0].0 < w[1].0));
-    let mut data = prev.0.to_vec();
-    data.extend(codec::encode(&sorted_writes));
-    hash_domain(domain::STATE, &data)
+    let mut h = DomainHasher::new(domain::STATE);
+    h.update(&prev.0);
+    codec::encode_len_into(&mut h, sorted_writes.len());
+    for (key, value) in sorted_writes {
+        codec::encode_bytes_into(&mut h, key);
+        match value {
+            None => h.update(&[0]),
+            Some(v) => {
+                h.update(&[1]);
+                codec::encode_bytes_into(&mut h, v);
+            }
+        }
+    }
+    h.finish()
 }
 
 /// `(chain_id, height, block_hash)` signed by a node key after it applied

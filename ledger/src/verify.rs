@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::block::{
     outcomes_root, Attestation, Block, BlockHash, BlockHeader, Genesis, BLOCK_VERSION,
 };
+use crate::codec;
 use crate::crypto::{verify_batch, CryptoError, KeyRing, PublicKey, SignedDigest};
 use crate::hash::{domain, hash_domain, Hash32};
 use crate::merkle;
@@ -116,6 +117,12 @@ pub struct BlockReport {
 }
 
 /// Verifies a chain block by block, carrying the link and key state forward.
+/// The height of every record id seen so far. Lookups only, never
+/// iterated, so hash order cannot reach a result; record ids are already
+/// uniform hashes, and a hash map spares the B-tree's key comparisons.
+#[allow(clippy::disallowed_types)]
+type SeenRecords = std::collections::HashMap<RecordId, Height, foldhash::fast::RandomState>;
+
 pub struct ChainVerifier {
     genesis: Genesis,
     ring: KeyRing,
@@ -123,7 +130,7 @@ pub struct ChainVerifier {
     prev_hash: Hash32,
     next_height: Height,
     last_timestamp: u64,
-    seen: BTreeMap<RecordId, Height>,
+    seen: SeenRecords,
     required_attesting_orgs: usize,
 }
 
@@ -153,7 +160,7 @@ impl ChainVerifier {
             ring,
             node_orgs,
             next_height: Height(1),
-            seen: BTreeMap::new(),
+            seen: SeenRecords::default(),
             required_attesting_orgs: 0,
         })
     }
@@ -515,8 +522,10 @@ fn scan_block(block: &Block, _atts: &[Attestation]) -> BlockScan {
         added_keys: Vec::new(),
     };
     let mut leaves = Vec::with_capacity(n);
+    let mut bytes = Vec::with_capacity(1024);
     for (i, record) in block.records.iter().enumerate() {
-        let bytes = record.encode();
+        bytes.clear();
+        codec::encode_into(&mut bytes, record);
         // The signed encoding is the envelope followed by the 64-byte signature.
         let id = RecordId::from_hash(hash_domain(domain::RECORD, &bytes[..bytes.len() - 64]));
         leaves.push(merkle::leaf_hash(&bytes));

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, DecodeError};
 use crate::crypto::{Keypair, PublicKey, Signature, SignedDigest};
-use crate::hash::{domain, hash_domain, HashOf};
+use crate::hash::{domain, hash_encoded, HashOf};
 use crate::pseudonym::{ClaimId, PersonId};
 use crate::types::{Bp, ChainId, FundId};
 
@@ -234,6 +234,18 @@ pub struct Envelope {
     pub approvals: Vec<Approval>,
 }
 
+/// An [`Envelope`] by reference: the same fields in the same order, so the
+/// same encoding, without cloning the body.
+#[derive(Serialize)]
+struct EnvelopeView<'a> {
+    version: u16,
+    chain_id: &'a ChainId,
+    body: &'a RecordBody,
+    submitter_key: &'a PublicKey,
+    nonce: u64,
+    approvals: &'a [Approval],
+}
+
 impl Envelope {
     pub fn new(
         chain_id: ChainId,
@@ -252,16 +264,21 @@ impl Envelope {
     }
 
     pub fn id(&self) -> RecordId {
-        RecordId::from_hash(hash_domain(domain::RECORD, &codec::encode(self)))
+        RecordId::from_hash(hash_encoded(domain::RECORD, self))
     }
 
-    /// What an officer signs to approve this record.
+    /// What an officer signs to approve this record: the envelope's
+    /// encoding with no approvals.
     pub fn approval_digest(&self) -> crate::hash::Hash32 {
-        let bare = Envelope {
-            approvals: Vec::new(),
-            ..self.clone()
+        let bare = EnvelopeView {
+            version: self.version,
+            chain_id: &self.chain_id,
+            body: &self.body,
+            submitter_key: &self.submitter_key,
+            nonce: self.nonce,
+            approvals: &[],
         };
-        hash_domain(domain::APPROVAL, &codec::encode(&bare))
+        hash_encoded(domain::APPROVAL, &bare)
     }
 
     /// Adds `officer`'s approval. Approvals must be added before signing.
