@@ -173,8 +173,10 @@ pub fn execute_block(
 }
 
 /// [`execute_block`] over records whose ids the caller has already computed
-/// and checked (the ledger's verifier does, for a block's outcomes).
-pub(crate) fn execute_identified<'r>(
+/// and checked: the ledger's verifier has them (a block's outcomes name
+/// them), and so has a node that admitted the records. Saves hashing every
+/// record again.
+pub fn execute_identified<'r>(
     ctx: &BlockContext,
     records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
     state: &dyn State,
@@ -218,7 +220,7 @@ fn execute_record_v1(
 ) -> Result<Outcome, ExecError> {
     let kind = record.kind();
     let mut tx = overlay.tx();
-    if tx.get(&key::record(&id))?.is_some() {
+    if tx.contains(&key::record(&id))? {
         return Ok(outcome(id, Err(RuleCode::DuplicateRecord)));
     }
     let (result, org) = match identify(&tx, record)? {

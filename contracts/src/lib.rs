@@ -35,8 +35,8 @@ pub mod testkit;
 
 pub use codes::RuleCode;
 pub use engine::{
-    execute_block, genesis_state, genesis_state_root, rules_version_at, BlockContext,
-    BlockExecution, ExecError, SUPPORTED_RULES,
+    execute_block, execute_identified, genesis_state, genesis_state_root, rules_version_at,
+    BlockContext, BlockExecution, ExecError, SUPPORTED_RULES,
 };
 pub use quote::{quote, Quote};
 pub use replay::{

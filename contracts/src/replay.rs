@@ -309,7 +309,7 @@ pub struct AttestationCoverage {
 /// Records per group handed to the ledger's verifier by
 /// [`Auditor::audit_stream`]: enough for signature batches to keep every
 /// core busy, small enough to bound memory.
-pub const GROUP_RECORDS: usize = 16_384;
+pub const GROUP_RECORDS: usize = 4_096;
 
 /// Audits a chain from its genesis, one batch of blocks at a time, keeping
 /// only the contract state: each batch goes through the ledger's

@@ -1,8 +1,13 @@
 //! The state interface the engine reads, an in-memory implementation, and
 //! the two write layers of one block: [`BlockOverlay`] collects the block's
-//! writes in key order (ready for `next_state_root` and a store batch), and
-//! [`Tx`] holds one record's writes until the record is accepted.
+//! writes (sorted by key on the way out, ready for `next_state_root` and a
+//! store batch), and [`Tx`] holds one record's writes until the record is
+//! accepted.
+//!
+//! Reads lend bytes rather than copy them: [`State::get`] may return a
+//! borrowed value, and the layers hand values to a decoding closure.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -22,20 +27,33 @@ pub struct StateError(pub String);
 /// sorted [`StateWrite`] list that the caller commits (see
 /// [`MemoryState::apply`] or the store's `commit_block`).
 pub trait State {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+    /// The value under `key`: borrowed where the backend holds it in
+    /// memory, owned where it had to be read.
+    fn get(&self, key: &[u8]) -> Result<Option<Cow<'_, [u8]>>, StateError>;
 }
+
+/// A hash map used only for lookups. Nothing may iterate it where order
+/// matters: whoever hands its contents on sorts them first.
+#[allow(clippy::disallowed_types)]
+type LookupMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Contract state in memory: tests, benchmarks and auditors' replays.
 ///
 /// A hash map, because the engine only looks keys up here (a B-tree spent
-/// most of replay comparing long common key prefixes); nothing iterates it
-/// in hash order — [`MemoryState::iter`] sorts — so results cannot depend
-/// on that order.
-#[allow(clippy::disallowed_types)]
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// most of replay comparing long common key prefixes); [`MemoryState::iter`]
+/// sorts, so no result depends on hash order.
+#[derive(Clone, Debug, Default)]
 pub struct MemoryState {
-    entries: std::collections::HashMap<Vec<u8>, Vec<u8>>,
+    entries: LookupMap<Vec<u8>, Vec<u8>>,
 }
+
+impl PartialEq for MemoryState {
+    fn eq(&self, other: &MemoryState) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for MemoryState {}
 
 impl MemoryState {
     pub fn new() -> MemoryState {
@@ -79,17 +97,17 @@ impl MemoryState {
 }
 
 impl State for MemoryState {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        Ok(self.entries.get(key).cloned())
+    fn get(&self, key: &[u8]) -> Result<Option<Cow<'_, [u8]>>, StateError> {
+        Ok(self.entries.get(key).map(|v| Cow::Borrowed(v.as_slice())))
     }
 }
 
-type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+type Writes = LookupMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// Decoded values of the few keys nearly every record reads (keys,
-/// organisations, policies), kept for one block. A committed write under one
-/// of these prefixes empties the cache; a record that wrote a key itself
-/// reads it past the cache.
+/// Values of the few keys nearly every record reads (keys, organisations,
+/// policies), kept for one block. A committed write under one of these
+/// prefixes empties the cache; a record that wrote a key itself reads it
+/// past the cache.
 #[derive(Default)]
 struct Cache {
     values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -113,41 +131,45 @@ impl<'s> BlockOverlay<'s> {
     pub fn new(base: &'s dyn State) -> BlockOverlay<'s> {
         BlockOverlay {
             base,
-            writes: BTreeMap::new(),
+            writes: Writes::default(),
             cache: RefCell::default(),
         }
     }
 
-    fn get_cached(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        if let Some(v) = self.cache.borrow().values.get(key) {
-            return Ok(v.clone());
+    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, StateError> {
+        match self.writes.get(key) {
+            Some(v) => Ok(f(v.as_deref())),
+            None => Ok(f(self.base.get(key)?.as_deref())),
         }
-        let v = self.get(key)?;
-        self.cache
-            .borrow_mut()
-            .values
-            .insert(key.to_vec(), v.clone());
-        Ok(v)
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        match self.writes.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => self.base.get(key),
+    fn read_cached<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, StateError> {
+        if let Some(v) = self.cache.borrow().values.get(key) {
+            return Ok(f(v.as_deref()));
         }
+        let v = self.read(key, |v| v.map(<[u8]>::to_vec))?;
+        let result = f(v.as_deref());
+        self.cache.borrow_mut().values.insert(key.to_vec(), v);
+        Ok(result)
     }
 
     /// Starts one record's scratch layer.
     pub fn tx(&mut self) -> Tx<'_, 's> {
         Tx {
             block: self,
-            writes: BTreeMap::new(),
+            writes: Writes::default(),
         }
     }
 
     /// The block's writes, sorted by key.
     pub fn into_writes(self) -> Vec<StateWrite> {
-        self.writes.into_iter().collect()
+        let mut writes: Vec<StateWrite> = self.writes.into_iter().collect();
+        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        writes
     }
 }
 
@@ -159,28 +181,32 @@ pub struct Tx<'b, 's> {
 }
 
 impl Tx<'_, '_> {
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+    /// Hands the value under `key` (this record's own write first, then
+    /// the block's, then committed state) to `f`.
+    pub fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, StateError> {
         match self.writes.get(key) {
-            Some(v) => Ok(v.clone()),
-            None if is_cached(key) => self.block.get_cached(key),
-            None => self.block.get(key),
+            Some(v) => Ok(f(v.as_deref())),
+            None if is_cached(key) => self.block.read_cached(key, f),
+            None => self.block.read(key, f),
         }
+    }
+
+    pub fn contains(&self, key: &[u8]) -> Result<bool, StateError> {
+        self.read(key, |v| v.is_some())
     }
 
     /// Reads and decodes a value; a value that does not decode is corrupt
     /// state, which is fatal.
     pub fn load<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ExecError> {
-        match self.get(key)? {
-            None => Ok(None),
-            Some(bytes) => codec::decode("contract state", &bytes)
-                .map(Some)
-                .map_err(|e| ExecError::Corrupt {
-                    key: key.to_vec(),
-                    reason: e.reason,
-                }),
-        }
+        self.read(key, |v| {
+            v.map(|bytes| codec::decode("contract state", bytes))
+        })?
+        .transpose()
+        .map_err(|e| ExecError::Corrupt {
+            key: key.to_vec(),
+            reason: e.reason,
+        })
     }
-
     /// The decoded policies under `key`, decoded once per block unless
     /// this record wrote them.
     pub fn policies(&self, key: &[u8]) -> Result<std::rc::Rc<crate::model::Policies>, ExecError> {

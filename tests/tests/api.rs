@@ -31,7 +31,11 @@ const OPENING: u64 = 50_000_000;
 const CREDIT: u64 = 1_000_000;
 
 fn state_bytes(state: &dyn State, k: &[u8]) -> Vec<u8> {
-    state.get(k).unwrap().expect("state holds the key")
+    state
+        .get(k)
+        .unwrap()
+        .expect("state holds the key")
+        .into_owned()
 }
 
 /// Anything serialisable as JSON (the crate does not link serde itself).

@@ -3,6 +3,8 @@
 //! the RocksDB store that is closed and reopened half-way and continues from
 //! the persisted state alone.
 
+use std::borrow::Cow;
+
 use fundtrail_contracts::testkit::workload::Workload;
 use fundtrail_contracts::testkit::Harness;
 use fundtrail_contracts::{
@@ -21,8 +23,12 @@ const PER_BLOCK: usize = 150;
 struct StoreState<'a>(&'a Store);
 
 impl State for StoreState<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        self.0.state_get(key).map_err(|e| StateError(e.to_string()))
+    fn get(&self, key: &[u8]) -> Result<Option<Cow<'_, [u8]>>, StateError> {
+        let value = self
+            .0
+            .state_get(key)
+            .map_err(|e| StateError(e.to_string()))?;
+        Ok(value.map(Cow::Owned))
     }
 }
 

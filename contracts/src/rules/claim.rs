@@ -19,7 +19,7 @@ const HISTORY_LEN: usize = 32;
 
 pub fn apply(tx: &mut Tx, _ctx: &RecordCtx, body: &ClaimBody) -> RuleResult {
     let ck = key::claim(&body.claim_id);
-    if tx.get(&ck)?.is_some() {
+    if tx.contains(&ck)? {
         return reject(RuleCode::DuplicateClaim);
     }
     let claim = ClaimEntry::from_body(body);

@@ -6,7 +6,7 @@
 use fundtrail_ledger::block::{Genesis, GenesisFund, GenesisKey, GenesisOrg, GENESIS_VERSION};
 use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::pseudonym::{ClaimId, PersonId, PseudonymKey};
-use fundtrail_ledger::record::{Envelope, RecordBody, SignedRecord};
+use fundtrail_ledger::record::{Envelope, RecordBody, RecordId, SignedRecord};
 use fundtrail_ledger::types::{
     Amount, ChainId, FundId, FundKind, KeyRole, OrgId, RegionCode, Role,
 };
@@ -217,13 +217,21 @@ impl Harness {
     /// Executes `records` as the next block and commits it (the returned
     /// execution's `writes` have been moved into the state).
     pub fn block(&mut self, records: &[SignedRecord]) -> crate::engine::BlockExecution {
+        self.block_identified(records.iter().map(|r| (r.id(), r)))
+    }
+
+    /// [`Harness::block`] for records whose ids the caller computed.
+    pub fn block_identified<'r>(
+        &mut self,
+        records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
+    ) -> crate::engine::BlockExecution {
         let height = self.height.next();
         let ctx = crate::engine::BlockContext {
             height,
             timestamp_ms: 1_767_225_600_000 + height.0 * 1000,
             prev_state_root: self.root,
         };
-        let mut exec = crate::engine::execute_block(&ctx, records, &self.state)
+        let mut exec = crate::engine::execute_identified(&ctx, records, &self.state)
             .expect("in-memory execution does not fail");
         self.state.apply_owned(std::mem::take(&mut exec.writes));
         self.root = exec.state_root;
