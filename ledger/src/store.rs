@@ -135,11 +135,47 @@ fn db_options() -> Options {
     o
 }
 
+/// Column families that are only ever read by key, never iterated.
+const POINT_ONLY: [&str; 2] = [cf::RECORDS, cf::STATE];
+
+/// Options of one column family. The point-only families keep their
+/// memtable as a hash of small skip lists, bucketed by a key prefix: their
+/// keys are random (record ids, pseudonyms), and one large skip list spent
+/// more time finding each insert's place than anything else a node did
+/// under load (docs/PERFORMANCE.md). Such a memtable cannot be iterated in
+/// key order, which these families never are.
+fn cf_options(name: &str) -> Options {
+    let mut o = db_options();
+    if POINT_ONLY.contains(&name) {
+        o.set_prefix_extractor(rocksdb::SliceTransform::create(
+            "fundtrail.capped12",
+            capped_prefix,
+            Some(|_| true),
+        ));
+        o.set_memtable_factory(rocksdb::MemtableFactory::HashSkipList {
+            bucket_count: 262_144,
+            height: 4,
+            branching_factor: 4,
+        });
+    }
+    o
+}
+
+/// The first 12 bytes of a key (all of a shorter one): past every state
+/// key's short ASCII prefix and into its random part.
+fn capped_prefix(key: &[u8]) -> &[u8] {
+    &key[..key.len().min(12)]
+}
+
 fn open_db(path: &Path) -> Result<DB, StoreError> {
     let cfs = cf::ALL
         .iter()
-        .map(|name| ColumnFamilyDescriptor::new(*name, db_options()));
-    Ok(DB::open_cf_descriptors(&db_options(), path, cfs)?)
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
+    let mut o = db_options();
+    // Hash-bucketed memtables take one writer at a time; the node has one
+    // committing writer anyway.
+    o.set_allow_concurrent_memtable_write(false);
+    Ok(DB::open_cf_descriptors(&o, path, cfs)?)
 }
 
 fn height_key(h: Height) -> [u8; 8] {
