@@ -1,16 +1,18 @@
 //! The node's chain: the RocksDB store plus what turns an ordered batch into
 //! a committed block — admission (form, known key, signatures, batch
-//! verified in parallel), de-duplication by record id, contract execution,
+//! verified in parallel, skipping records this node verified when a client
+//! submitted them), de-duplication by record id, contract execution,
 //! sealing, and one atomic commit that also records the Raft applied index.
 //! Also installs a received chain (a Raft snapshot) by verifying and
 //! replaying it.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 use fundtrail_contracts::replay::{replay_verified, ReplayError};
-use fundtrail_contracts::{execute_block, genesis_state, genesis_state_root, BlockContext};
+use fundtrail_contracts::{execute_identified, genesis_state, genesis_state_root, BlockContext};
 use fundtrail_contracts::{State, StateError};
 use fundtrail_ledger::block::{Attestation, Block, Genesis, StateWrite};
 use fundtrail_ledger::chainfile::{verify_stream, ChainCheckError, ChainReader};
@@ -24,6 +26,7 @@ use rayon::prelude::*;
 use tokio::sync::watch;
 
 use crate::raft::{Batch, BatchApplied, LogId, Placement, StoredMembership};
+use crate::verified::VerifiedRecords;
 
 const META_APPLIED: &[u8] = b"raft_applied";
 const META_MEMBERSHIP: &[u8] = b"raft_membership";
@@ -62,8 +65,12 @@ pub enum AdmitError {
 pub struct StoreState<'a>(pub &'a Store);
 
 impl State for StoreState<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        self.0.state_get(key).map_err(|e| StateError(e.to_string()))
+    fn get(&self, key: &[u8]) -> Result<Option<Cow<'_, [u8]>>, StateError> {
+        let value = self
+            .0
+            .state_get(key)
+            .map_err(|e| StateError(e.to_string()))?;
+        Ok(value.map(Cow::Owned))
     }
 }
 
@@ -79,6 +86,7 @@ struct Selection {
 pub struct Chain {
     store: Arc<Store>,
     ring: RwLock<KeyRing>,
+    verified: VerifiedRecords,
     /// Held while a block (or snapshot) commits, so a snapshot reads the
     /// head and the applied index as one consistent pair.
     commit: Mutex<()>,
@@ -115,6 +123,7 @@ impl Chain {
         Ok(Chain {
             store: Arc::new(store),
             ring: RwLock::new(ring),
+            verified: VerifiedRecords::default(),
             commit: Mutex::new(()),
             head: watch::channel(head).0,
         })
@@ -150,8 +159,30 @@ impl Chain {
     }
 
     /// Checks each record's form, chain, keys and signatures (batch
-    /// verified in parallel; only a failing batch is re-checked one by one).
+    /// verified in parallel; only a failing batch is re-checked one by one),
+    /// and remembers the records that passed, so that applying their block
+    /// here need not verify them again.
     pub fn admit(&self, records: &[SignedRecord]) -> Vec<Result<RecordId, AdmitError>> {
+        let verdicts = self.verify(records, |_, _| false);
+        let passed = records.iter().zip(&verdicts);
+        self.verified
+            .remember(passed.filter_map(|(r, v)| v.as_ref().ok().map(|id| (*id, r))));
+        verdicts
+    }
+
+    /// [`Chain::admit`] for the records of a committed batch: signatures
+    /// this node verified at admission are not verified again.
+    fn admit_for_block(&self, records: &[SignedRecord]) -> Vec<Result<RecordId, AdmitError>> {
+        self.verify(records, |id, r| self.verified.take(id, r))
+    }
+
+    /// Form, chain and key checks of every record, and signature checks of
+    /// those not `already_verified`.
+    fn verify(
+        &self,
+        records: &[SignedRecord],
+        already_verified: impl Fn(RecordId, &SignedRecord) -> bool,
+    ) -> Vec<Result<RecordId, AdmitError>> {
         let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
         let chain_id = &self.genesis().chain_id;
         let mut digests = Vec::new();
@@ -159,19 +190,33 @@ impl Chain {
             .iter()
             .map(|r| precheck(r, chain_id, &ring))
             .collect();
-        for (r, id) in records.iter().zip(&pre) {
+        let mut unverified = Vec::with_capacity(records.len());
+        for (i, (r, id)) in records.iter().zip(&pre).enumerate() {
             if let Ok(id) = id {
-                r.signed_digests(*id, &mut digests);
+                if !already_verified(*id, r) {
+                    r.signed_digests(*id, &mut digests);
+                    unverified.push(i);
+                }
             }
         }
         if verify_batch(&ring, &digests).is_ok() {
             return pre;
         }
-        records
+        let mut verdicts = pre;
+        let rechecked: Vec<(usize, Result<RecordId, AdmitError>)> = unverified
             .par_iter()
-            .zip(pre)
-            .map(|(r, pre)| pre.and_then(|id| verify_one_record(r, id, &ring)))
-            .collect()
+            .map(|&i| {
+                let verdict = verdicts[i].clone();
+                (
+                    i,
+                    verdict.and_then(|id| verify_one_record(&records[i], id, &ring)),
+                )
+            })
+            .collect();
+        for (i, verdict) in rechecked {
+            verdicts[i] = verdict;
+        }
+        verdicts
     }
 
     /// Turns a committed Raft entry into a block and commits it with the
@@ -201,7 +246,8 @@ impl Chain {
             ));
         }
         let head = self.store.head()?;
-        let block = self.build_block(&head, batch, records)?;
+        let ids: Vec<RecordId> = slots.iter().map(|&slot| placements[slot].0).collect();
+        let block = self.build_block(&head, batch, records, &ids)?;
         let height = block.0.header().height;
         for (index, slot) in slots.into_iter().enumerate() {
             placements[slot].1 = Placement::Included {
@@ -225,7 +271,7 @@ impl Chain {
     /// block, and a placement for every record of the batch (the included
     /// ones are filled in once the block has its height).
     fn select(&self, batch: &Batch) -> Result<Selection, ChainError> {
-        let verdicts = self.admit(&batch.records);
+        let verdicts = self.admit_for_block(&batch.records);
         let mut seen = std::collections::BTreeSet::new();
         let mut selection = Selection::default();
         for (record, verdict) in batch.records.iter().zip(verdicts) {
@@ -255,6 +301,7 @@ impl Chain {
         head: &Head,
         batch: &Batch,
         records: Vec<SignedRecord>,
+        ids: &[RecordId],
     ) -> Result<(VerifiedBlock, Vec<StateWrite>), ChainError> {
         let height = head.height.next();
         let ctx = BlockContext {
@@ -264,7 +311,8 @@ impl Chain {
             timestamp_ms: batch.timestamp_ms.max(head.timestamp_ms + 1),
             prev_state_root: head.state_root,
         };
-        let exec = execute_block(&ctx, &records, &StoreState(&self.store)).map_err(|e| {
+        let identified = ids.iter().copied().zip(&records);
+        let exec = execute_identified(&ctx, identified, &StoreState(&self.store)).map_err(|e| {
             ChainError::Execution {
                 height,
                 reason: e.to_string(),

@@ -21,6 +21,7 @@ pub mod raft;
 pub mod roster;
 pub mod submit;
 pub mod vault;
+pub mod verified;
 pub mod wire;
 
 /// The whole `fundtrail` command: parse arguments, start logging, run.
