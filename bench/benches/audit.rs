@@ -10,6 +10,8 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+fundtrail_bench::use_node_allocator!();
+
 fn main() {
     fundtrail_bench::audit::run(
         env_or("FUNDTRAIL_BENCH_BLOCKS", 50),

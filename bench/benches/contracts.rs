@@ -4,6 +4,8 @@
 
 use fundtrail_bench::{contracts, limit};
 
+fundtrail_bench::use_node_allocator!();
+
 fn main() {
     let records = std::env::var("FUNDTRAIL_BENCH_RECORDS")
         .ok()

@@ -9,6 +9,8 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+fundtrail_bench::use_node_allocator!();
+
 fn main() {
     let report = fundtrail_bench::ledger::run(
         env_or("FUNDTRAIL_BENCH_BLOCKS", 100),

@@ -8,3 +8,16 @@ pub mod audit;
 pub mod contracts;
 pub mod ledger;
 pub mod limit;
+
+/// The `fundtrail` binary's allocator (mimalloc), re-exported so that the
+/// `cargo bench` targets measure what `fundtrail bench` measures.
+pub use mimalloc::MiMalloc;
+
+/// Installs the `fundtrail` binary's allocator in a bench target.
+#[macro_export]
+macro_rules! use_node_allocator {
+    () => {
+        #[global_allocator]
+        static ALLOCATOR: $crate::MiMalloc = $crate::MiMalloc;
+    };
+}

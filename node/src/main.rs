@@ -2,6 +2,12 @@
 
 use std::process::ExitCode;
 
+/// mimalloc rather than the system allocator: contract execution and block
+/// apply make many small, short-lived allocations, where glibc's malloc was
+/// about a fifth of the profile (docs/PERFORMANCE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match fundtrail_node::main_entry() {
         Ok(()) => ExitCode::SUCCESS,
