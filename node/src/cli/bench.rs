@@ -143,7 +143,12 @@ async fn cluster(b: ClusterBench) -> Result<()> {
     devnet.start().await?;
     let result = drive(&devnet, chunks, &b).await;
     devnet.stop()?;
-    let (committed, elapsed, mut latencies) = result?;
+    let Driven {
+        committed,
+        elapsed,
+        mut latencies,
+        windows,
+    } = result?;
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
     let rate = committed as f64 / elapsed.as_secs_f64();
@@ -155,6 +160,14 @@ async fn cluster(b: ClusterBench) -> Result<()> {
         elapsed.as_secs_f64()
     );
     println!("committed: {committed} records, {rate:.0} records/s");
+    let per_window: Vec<String> = full_windows(&windows, elapsed)
+        .map(|n| format!("{:.0}", n as f64 / WINDOW.as_secs_f64()))
+        .collect();
+    println!(
+        "records/s in each {} s window: {}",
+        WINDOW.as_secs(),
+        per_window.join(", ")
+    );
     println!(
         "submit-to-commit latency: p50 {:.0} ms, p99 {:.0} ms",
         pct(0.50).as_secs_f64() * 1e3,
@@ -183,13 +196,37 @@ fn generate(records: usize, chunk: usize) -> Vec<Vec<SignedRecord>> {
     out
 }
 
-type DriveResult = (usize, Duration, Vec<Duration>);
+/// The span the committed rate is also reported over, to show it is
+/// sustained rather than an average over bursts.
+const WINDOW: Duration = Duration::from_secs(10);
+
+struct Driven {
+    committed: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    /// Records committed in each [`WINDOW`] since the start.
+    windows: Vec<usize>,
+}
+
+/// The counts of the windows that lie wholly inside the run.
+fn full_windows(windows: &[usize], elapsed: Duration) -> impl Iterator<Item = usize> + '_ {
+    let full = (elapsed.as_secs_f64() / WINDOW.as_secs_f64()) as usize;
+    (0..full).map(|w| windows.get(w).copied().unwrap_or(0))
+}
+
+fn add_to_window(windows: &mut Vec<usize>, at: Duration, records: usize) {
+    let w = (at.as_secs_f64() / WINDOW.as_secs_f64()) as usize;
+    if windows.len() <= w {
+        windows.resize(w + 1, 0);
+    }
+    windows[w] += records;
+}
 
 async fn drive(
     devnet: &Devnet,
     chunks: Arc<Vec<Vec<SignedRecord>>>,
     b: &ClusterBench,
-) -> Result<DriveResult> {
+) -> Result<Driven> {
     let clients = devnet.clients()?;
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -201,6 +238,7 @@ async fn drive(
         tasks.push(tokio::spawn(async move {
             let mut committed = 0usize;
             let mut latencies = Vec::new();
+            let mut windows = Vec::new();
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(chunk) = chunks.get(i) else { break };
@@ -213,20 +251,28 @@ async fn drive(
                     .count();
                 committed += ok;
                 latencies.extend(std::iter::repeat_n(took, ok));
+                add_to_window(&mut windows, start.elapsed(), ok);
             }
-            anyhow::Ok((committed, latencies))
+            anyhow::Ok((committed, latencies, windows))
         }));
     }
-    let mut committed = 0;
-    let mut latencies = Vec::new();
+    let mut driven = Driven {
+        committed: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+        windows: Vec::new(),
+    };
     for t in tasks {
-        let (c, l) = t.await??;
-        committed += c;
-        latencies.extend(l);
+        let (c, l, w) = t.await??;
+        driven.committed += c;
+        driven.latencies.extend(l);
+        for (i, n) in w.into_iter().enumerate() {
+            add_to_window(&mut driven.windows, WINDOW * i as u32, n);
+        }
     }
-    let elapsed = start.elapsed();
-    if latencies.is_empty() {
+    driven.elapsed = start.elapsed();
+    if driven.latencies.is_empty() {
         bail!("no record was committed");
     }
-    Ok((committed, elapsed, latencies))
+    Ok(driven)
 }
