@@ -3,12 +3,7 @@
 //! FUNDTRAIL_BENCH_BLOCKS and FUNDTRAIL_BENCH_PER_BLOCK to change the size
 //! (default 50 x 2,000 = 100,000 records).
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use fundtrail_bench::env_or;
 
 fundtrail_bench::use_node_allocator!();
 

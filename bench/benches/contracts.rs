@@ -7,10 +7,7 @@ use fundtrail_bench::{contracts, limit};
 fundtrail_bench::use_node_allocator!();
 
 fn main() {
-    let records = std::env::var("FUNDTRAIL_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    let records = fundtrail_bench::env_or("FUNDTRAIL_BENCH_RECORDS", 200_000);
     let report = contracts::run(records);
     let verify = limit::batch_verify_rate(16_384, 3);
     println!(

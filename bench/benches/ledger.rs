@@ -2,12 +2,7 @@
 //! the machine's batch-verify limit. Set FUNDTRAIL_BENCH_BLOCKS and
 //! FUNDTRAIL_BENCH_PER_BLOCK to change the size.
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use fundtrail_bench::env_or;
 
 fundtrail_bench::use_node_allocator!();
 

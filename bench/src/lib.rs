@@ -9,6 +9,15 @@ pub mod contracts;
 pub mod ledger;
 pub mod limit;
 
+/// A size from the environment (`cargo bench` takes no arguments), or
+/// `default` when unset or not a number.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The `fundtrail` binary's allocator (mimalloc), re-exported so that the
 /// `cargo bench` targets measure what `fundtrail bench` measures.
 pub use mimalloc::MiMalloc;

@@ -3,34 +3,18 @@
 //! the RocksDB store that is closed and reopened half-way and continues from
 //! the persisted state alone.
 
-use std::borrow::Cow;
-
 use fundtrail_contracts::testkit::workload::Workload;
 use fundtrail_contracts::testkit::Harness;
-use fundtrail_contracts::{
-    execute_block, genesis_state, genesis_state_root, BlockContext, State, StateError,
-};
+use fundtrail_contracts::{execute_block, genesis_state, genesis_state_root, BlockContext};
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::store::Store;
 use fundtrail_ledger::types::{Height, Role};
 use fundtrail_ledger::verify::BlockDraft;
+use fundtrail_node::chain::StoreState;
 
 const BLOCKS: usize = 24;
 const PER_BLOCK: usize = 150;
-
-/// Contract state read straight from the store.
-struct StoreState<'a>(&'a Store);
-
-impl State for StoreState<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Cow<'_, [u8]>>, StateError> {
-        let value = self
-            .0
-            .state_get(key)
-            .map_err(|e| StateError(e.to_string()))?;
-        Ok(value.map(Cow::Owned))
-    }
-}
 
 /// Executes one block on the store and commits it with its writes.
 fn commit_on_store(
