@@ -2,6 +2,9 @@
 //! `policy/default.toml` (compiled in, so reading them is not I/O), and the
 //! lookup of the policy that applies to a claim.
 
+use std::ops::Deref;
+use std::rc::Rc;
+
 use fundtrail_ledger::record::{PolicyBody, PolicyParams};
 use fundtrail_ledger::types::{Date, RegionCode};
 
@@ -39,20 +42,32 @@ pub fn default_policy(region: RegionCode, year: u16) -> PolicyBody {
     }
 }
 
+/// The policy in force for one claim: a handle into the block's cached
+/// list of that region and year, so nothing is copied per record.
+pub struct PolicyInForce {
+    list: Rc<Policies>,
+    index: usize,
+}
+
+impl Deref for PolicyInForce {
+    type Target = PolicyParams;
+
+    fn deref(&self) -> &PolicyParams {
+        &self.list[self.index].params
+    }
+}
+
 /// The policy for care insured in `region` on `date`: of that year's
 /// policies, the latest whose `effective_from` is on or before `date`.
 pub fn policy_for(
     tx: &Tx,
     region: &RegionCode,
     date: Date,
-) -> Result<Option<PolicyParams>, ExecError> {
+) -> Result<Option<PolicyInForce>, ExecError> {
     let year = u16::try_from(date.year()).unwrap_or(u16::MAX);
-    let policies = tx.policies(&key::policy(region, year))?;
-    Ok(policies
-        .iter()
-        .rev()
-        .find(|p| p.effective_from <= date)
-        .map(|p| p.params.clone()))
+    let list = tx.policies(&key::policy(region, year))?;
+    let index = list.iter().rposition(|p| p.effective_from <= date);
+    Ok(index.map(|index| PolicyInForce { list, index }))
 }
 
 /// Adds `body` to its region and year, keeping `effective_from` order (a

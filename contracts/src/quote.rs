@@ -12,7 +12,7 @@ use fundtrail_ledger::types::{Amount, Bp, Category, InsuredType};
 use crate::codes::RuleCode;
 use crate::engine::Fail;
 use crate::model::{eligible_on, key, ClaimEntry, Eligibility, PersonYear, Tier};
-use crate::policy::policy_for;
+use crate::policy::{policy_for, PolicyInForce};
 use crate::state::{BlockOverlay, State, Tx};
 
 /// The split of one claim. `out_of_pocket` is what the patient still pays.
@@ -211,7 +211,7 @@ fn assistance(input: &QuoteInput, remaining: Amount, category: Category) -> Tier
 
 /// The state a quote reads for one claim.
 pub struct Loaded {
-    pub policy: PolicyParams,
+    pub policy: PolicyInForce,
     pub year: PersonYear,
     pub eligible: Vec<Category>,
 }
@@ -247,7 +247,11 @@ fn to_quote(claim: &ClaimEntry, tiers: &[TierQuote; 4], category: Option<Categor
 
 /// The split of `claim` given what is in `tx`.
 pub fn quote_entry(tx: &Tx, claim: &ClaimEntry) -> Result<Quote, Fail> {
-    let l = load(tx, claim)?;
+    Ok(quote_loaded(claim, &load(tx, claim)?))
+}
+
+/// The split of `claim` given the state [`load`] read for it.
+pub fn quote_loaded(claim: &ClaimEntry, l: &Loaded) -> Quote {
     let input = QuoteInput {
         claim,
         policy: &l.policy,
@@ -255,7 +259,7 @@ pub fn quote_entry(tx: &Tx, claim: &ClaimEntry) -> Result<Quote, Fail> {
         eligible: &l.eligible,
     };
     let (tiers, category) = chain(&input, None);
-    Ok(to_quote(claim, &tiers, category))
+    to_quote(claim, &tiers, category)
 }
 
 /// The entitlement split of an accepted claim, counting what has already

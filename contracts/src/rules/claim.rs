@@ -4,12 +4,12 @@
 //! and frequent-region-change signals.
 
 use fundtrail_ledger::record::{ClaimBody, SignalParams};
-use fundtrail_ledger::types::{Admission, Date};
+use fundtrail_ledger::types::{Admission, Amount, Date};
 
 use crate::codes::RuleCode;
 use crate::engine::{reject, RecordCtx, RuleResult};
 use crate::model::{key, ClaimEntry, FilingEntry, History, PersonYear};
-use crate::quote::quote_entry;
+use crate::quote::{self, Loaded};
 use crate::state::Tx;
 
 use super::plus;
@@ -23,15 +23,14 @@ pub fn apply(tx: &mut Tx, _ctx: &RecordCtx, body: &ClaimBody) -> RuleResult {
         return reject(RuleCode::DuplicateClaim);
     }
     let claim = ClaimEntry::from_body(body);
-    let Some(policy) = crate::policy::policy_for(tx, &claim.insured_region, claim.service_date)?
-    else {
-        return reject(RuleCode::NoPolicy);
-    };
+    let loaded = quote::load(tx, &claim)?;
     if claim.cross_region() && !has_filing(tx, &claim)? {
         return reject(RuleCode::NoFiling);
     }
+    let out_of_pocket = quote::quote_loaded(&claim, &loaded).out_of_pocket;
+    let Loaded { policy, year, .. } = loaded;
     let mut signals = Vec::new();
-    if high_cost(tx, &claim, &policy.signals)? {
+    if high_cost(tx, &claim, year, out_of_pocket, &policy.signals) {
         signals.push(RuleCode::HighCost);
     }
     signals.extend(history_signals(tx, &claim, &policy.signals)?);
@@ -53,15 +52,14 @@ fn has_filing(tx: &Tx, c: &ClaimEntry) -> Result<bool, crate::engine::Fail> {
 fn high_cost(
     tx: &mut Tx,
     claim: &ClaimEntry,
+    mut year: PersonYear,
+    out_of_pocket: Amount,
     p: &SignalParams,
-) -> Result<bool, crate::engine::Fail> {
-    let q = quote_entry(tx, claim)?;
-    let yk = key::person_year(&claim.person, claim.year());
-    let mut year: PersonYear = tx.load(&yk)?.unwrap_or_default();
-    year.out_of_pocket = plus(year.out_of_pocket, q.out_of_pocket);
+) -> bool {
+    year.out_of_pocket = plus(year.out_of_pocket, out_of_pocket);
     let above = year.out_of_pocket > p.per_capita_disposable_income.mul_bp(p.high_cost_share);
-    tx.store(yk, &year);
-    Ok(above)
+    tx.store(key::person_year(&claim.person, claim.year()), &year);
+    above
 }
 
 fn history_signals(
