@@ -275,16 +275,16 @@ fn outcome(record_id: RecordId, verdict: Result<Vec<RuleCode>, RuleCode>) -> Out
 
 /// The submitter's organisation and role, or why the key may not submit.
 fn identify(tx: &Tx, record: &SignedRecord) -> Result<Result<(OrgId, Role), RuleCode>, ExecError> {
-    let Some(k): Option<KeyEntry> = tx.load(&key::key(&record.envelope.submitter_key))? else {
+    let Some(k) = tx.shared::<KeyEntry>(&key::key(&record.envelope.submitter_key))? else {
         return Ok(Err(RuleCode::UnknownKey));
     };
     if k.role != KeyRole::Submitter {
         return Ok(Err(RuleCode::RoleNotAllowed));
     }
-    let Some(org): Option<OrgEntry> = tx.load(&key::org(&k.org))? else {
+    let Some(org) = tx.shared::<OrgEntry>(&key::org(&k.org))? else {
         return Ok(Err(RuleCode::UnknownKey));
     };
-    Ok(Ok((k.org, org.role)))
+    Ok(Ok((k.org.clone(), org.role)))
 }
 
 /// Which roles may submit each kind (design §3). Reversals are further

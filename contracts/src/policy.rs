@@ -65,7 +65,7 @@ pub fn policy_for(
     date: Date,
 ) -> Result<Option<PolicyInForce>, ExecError> {
     let year = u16::try_from(date.year()).unwrap_or(u16::MAX);
-    let list = tx.policies(&key::policy(region, year))?;
+    let list: Rc<Policies> = tx.shared(&key::policy(region, year))?.unwrap_or_default();
     let index = list.iter().rposition(|p| p.effective_from <= date);
     Ok(index.map(|index| PolicyInForce { list, index }))
 }

@@ -7,9 +7,11 @@
 //! Reads lend bytes rather than copy them: [`State::get`] may return a
 //! borrowed value, and the layers hand values to a decoding closure.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use fundtrail_ledger::block::StateWrite;
 use fundtrail_ledger::codec;
@@ -105,13 +107,13 @@ impl State for MemoryState {
 type Writes = LookupMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// Values of the few keys nearly every record reads (keys, organisations,
-/// policies), kept for one block. A committed write under one of these
-/// prefixes empties the cache; a record that wrote a key itself reads it
-/// past the cache.
+/// policies), kept for one block as bytes and, once a rule has decoded one,
+/// decoded. A committed write under one of these prefixes empties the
+/// cache; a record that wrote a key itself reads it past the cache.
 #[derive(Default)]
 struct Cache {
     values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    policies: BTreeMap<Vec<u8>, std::rc::Rc<crate::model::Policies>>,
+    decoded: BTreeMap<Vec<u8>, Option<Rc<dyn Any>>>,
 }
 
 const CACHED_PREFIXES: [&[u8]; 4] = [b"key/", b"org/", b"orgs", b"policy/"];
@@ -207,24 +209,31 @@ impl Tx<'_, '_> {
             reason: e.reason,
         })
     }
-    /// The decoded policies under `key`, decoded once per block unless
-    /// this record wrote them.
-    pub fn policies(&self, key: &[u8]) -> Result<std::rc::Rc<crate::model::Policies>, ExecError> {
-        if self.writes.contains_key(key) {
-            let p: crate::model::Policies = self.load(key)?.unwrap_or_default();
-            return Ok(std::rc::Rc::new(p));
+
+    /// The decoded value under a cached `key` (a key, organisation or
+    /// policy entry), decoded once per block unless this record wrote it.
+    pub fn shared<T: DeserializeOwned + 'static>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<Rc<T>>, ExecError> {
+        if self.writes.contains_key(key) || !is_cached(key) {
+            return Ok(self.load(key)?.map(Rc::new));
         }
-        if let Some(p) = self.block.cache.borrow().policies.get(key) {
-            return Ok(p.clone());
+        if let Some(cached) = self.block.cache.borrow().decoded.get(key) {
+            match cached.clone().map(Rc::downcast::<T>) {
+                None => return Ok(None),
+                Some(Ok(value)) => return Ok(Some(value)),
+                Some(Err(_)) => {}
+            }
         }
-        let p: std::rc::Rc<crate::model::Policies> =
-            std::rc::Rc::new(self.load(key)?.unwrap_or_default());
+        let value: Option<Rc<T>> = self.load(key)?.map(Rc::new);
+        let erased = value.clone().map(|v| v as Rc<dyn Any>);
         self.block
             .cache
             .borrow_mut()
-            .policies
-            .insert(key.to_vec(), p.clone());
-        Ok(p)
+            .decoded
+            .insert(key.to_vec(), erased);
+        Ok(value)
     }
 
     pub fn store<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
@@ -240,7 +249,7 @@ impl Tx<'_, '_> {
         if self.writes.keys().any(|k| is_cached(k)) {
             let mut cache = self.block.cache.borrow_mut();
             cache.values.clear();
-            cache.policies.clear();
+            cache.decoded.clear();
         }
         self.block.writes.extend(self.writes);
     }
