@@ -153,6 +153,7 @@ impl TestCluster {
     pub async fn converge(&self, limit: Duration) -> Result<Value> {
         let start = Instant::now();
         loop {
+            self.check_none_exited()?;
             let mut heads = Vec::new();
             for i in 0..self.node_count() {
                 if self.devnet.nodes[i].pid.is_some_and(alive) {
@@ -184,12 +185,30 @@ impl TestCluster {
         }
     }
 
+    /// Fails, with the end of its log, if a node the test did not stop has
+    /// exited: a crash must not pass as a node that is merely down.
+    pub fn check_none_exited(&self) -> Result<()> {
+        for (i, node) in self.devnet.nodes.iter().enumerate() {
+            if node.pid.is_some_and(|pid| !alive(pid)) {
+                let log = self.log(i);
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                bail!(
+                    "node {i} exited on its own; its log ends:\n{}",
+                    tail.join("\n")
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Exports node `i`'s chain and verifies it offline, requiring every
     /// block to be attested by `orgs` organisations (retrying while
     /// attestations are still arriving).
     pub async fn verified_export(&self, i: usize, orgs: usize) -> Result<(Vec<u8>, ChainSummary)> {
         let start = Instant::now();
         loop {
+            self.check_none_exited()?;
             let bytes = self.client(i).export().await?;
             match verify(&bytes, orgs) {
                 Ok(summary) => return Ok((bytes, summary)),
