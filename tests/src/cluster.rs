@@ -191,8 +191,8 @@ impl TestCluster {
         for (i, node) in self.devnet.nodes.iter().enumerate() {
             if node.pid.is_some_and(|pid| !alive(pid)) {
                 let log = self.log(i);
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(40)..];
                 bail!(
                     "node {i} exited on its own; its log ends:\n{}",
                     tail.join("\n")
