@@ -83,6 +83,13 @@ struct Selection {
     placements: Vec<(RecordId, Placement)>,
 }
 
+/// The applied Raft entry, membership and head a snapshot stands at.
+pub struct SnapshotPoint {
+    pub applied: Option<LogId>,
+    pub membership: StoredMembership,
+    pub head: Head,
+}
+
 pub struct Chain {
     store: Arc<Store>,
     ring: RwLock<KeyRing>,
@@ -363,22 +370,31 @@ impl Chain {
         Ok((applied, membership))
     }
 
-    /// The chain up to the applied block as a chain file, with the applied
-    /// index and membership it corresponds to.
-    pub fn snapshot(&self) -> Result<(Option<LogId>, StoredMembership, Vec<u8>), ChainError> {
-        let (applied, membership, head) = {
-            let _guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
-            let (applied, membership) = self.applied_state()?;
-            (applied, membership, self.store.head()?)
-        };
+    /// Where a snapshot taken now stands: the applied index, membership and
+    /// head, read as one consistent triple.
+    pub fn snapshot_point(&self) -> Result<SnapshotPoint, ChainError> {
+        let _guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
+        let (applied, membership) = self.applied_state()?;
+        Ok(SnapshotPoint {
+            applied,
+            membership,
+            head: self.store.head()?,
+        })
+    }
+
+    /// The chain up to the applied block as a chain file, with the point it
+    /// stands at.
+    pub fn snapshot(&self) -> Result<(SnapshotPoint, Vec<u8>), ChainError> {
+        let point = self.snapshot_point()?;
+        let height = point.head.height;
         let mut bytes = Vec::new();
         self.store
-            .export_to(&mut bytes, head.height)
+            .export_to(&mut bytes, height)
             .map_err(|e| StoreError::Corrupt {
                 what: format!("export for snapshot failed: {e}"),
-                height: head.height,
+                height,
             })?;
-        Ok((applied, membership, bytes))
+        Ok((point, bytes))
     }
 
     /// Installs a received chain: verifies every block (links, roots,

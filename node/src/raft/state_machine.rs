@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::{read_err, write_err, BatchApplied, LogId, NodeId, StorageError, StoredMembership};
 use super::{Batch, TypeConfig};
-use crate::chain::{Chain, ChainError};
+use crate::chain::{Chain, ChainError, SnapshotPoint};
 use crate::metrics::Metrics;
 
 pub struct StateMachine {
@@ -130,32 +130,50 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
+    /// The chain file up to the applied block, exported now: what Raft
+    /// sends a follower that is behind the purged log.
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let mut builder = self.get_snapshot_builder().await;
-        builder.build_snapshot().await.map(Some)
+        let (point, bytes) =
+            tokio::task::block_in_place(|| self.chain.snapshot()).map_err(read_err)?;
+        let meta = snapshot_meta(point);
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = bytes.len(), "exported chain snapshot");
+        Ok(Some(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        }))
     }
 }
 
-/// Builds a snapshot: the chain file up to the applied block.
+/// Takes a snapshot. The chain is append-only and every committed block
+/// stays in the store, so the blocks up to the applied one already are the
+/// snapshot, durably: taking one only fixes its point, which lets Raft
+/// purge the log behind it. Raft keeps nothing of a built snapshot but its
+/// meta; the chain file is exported by `get_current_snapshot` when a
+/// follower needs it. (Exporting the whole chain here, on every node every
+/// `snapshot_every` entries, cost seconds of CPU that grew with the chain.)
 pub struct SnapshotBuilder {
     chain: Arc<Chain>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let (applied, membership, bytes) =
-            tokio::task::block_in_place(|| self.chain.snapshot()).map_err(read_err)?;
-        let snapshot_id = match &applied {
-            Some(id) => format!("{}-{}-{}", id.leader_id, id.index, self.chain.head().height),
-            None => "empty".to_string(),
-        };
+        let meta = snapshot_meta(self.chain.snapshot_point().map_err(read_err)?);
+        tracing::info!(snapshot = %meta.snapshot_id, "snapshot point taken");
         Ok(Snapshot {
-            meta: SnapshotMeta {
-                last_log_id: applied,
-                last_membership: membership,
-                snapshot_id,
-            },
-            snapshot: Box::new(Cursor::new(bytes)),
+            meta,
+            snapshot: Box::new(Cursor::new(Vec::new())),
         })
+    }
+}
+
+fn snapshot_meta(point: SnapshotPoint) -> SnapshotMeta<NodeId, openraft::BasicNode> {
+    let snapshot_id = match &point.applied {
+        Some(id) => format!("{}-{}-{}", id.leader_id, id.index, point.head.height),
+        None => "empty".to_string(),
+    };
+    SnapshotMeta {
+        last_log_id: point.applied,
+        last_membership: point.membership,
+        snapshot_id,
     }
 }
