@@ -22,6 +22,7 @@ use fundtrail_ledger::record::{MemberBody, RecordBody, RecordError, RecordId, Si
 use fundtrail_ledger::store::{Head, Store, StoreError};
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::{BlockDraft, ChainVerifier, VerifiedBlock};
+use fundtrail_ledger::PublicKey;
 use rayon::prelude::*;
 use tokio::sync::watch;
 
@@ -30,6 +31,9 @@ use crate::verified::VerifiedRecords;
 
 const META_APPLIED: &[u8] = b"raft_applied";
 const META_MEMBERSHIP: &[u8] = b"raft_membership";
+/// Every key accepted `member` records added since genesis, rewritten with
+/// each block so that opening the store need not read the whole chain.
+const META_MEMBER_KEYS: &[u8] = b"member_keys";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -90,9 +94,15 @@ pub struct SnapshotPoint {
     pub head: Head,
 }
 
+/// The keys that may sign: genesis keys plus those `member` records added.
+struct Members {
+    ring: KeyRing,
+    added: Vec<PublicKey>,
+}
+
 pub struct Chain {
     store: Arc<Store>,
-    ring: RwLock<KeyRing>,
+    members: RwLock<Members>,
     verified: VerifiedRecords,
     /// Held while a block (or snapshot) commits, so a snapshot reads the
     /// head and the applied index as one consistent pair.
@@ -125,11 +135,11 @@ impl Chain {
                 configured: genesis.hash().to_hex(),
             });
         }
-        let ring = initial_ring(&store)?;
+        let members = load_members(&store)?;
         let head = store.head()?;
         Ok(Chain {
             store: Arc::new(store),
-            ring: RwLock::new(ring),
+            members: RwLock::new(members),
             verified: VerifiedRecords::default(),
             commit: Mutex::new(()),
             head: watch::channel(head).0,
@@ -157,11 +167,11 @@ impl Chain {
     /// leader checks on records another node already admitted (every node
     /// verifies the signatures again when it applies the block).
     pub fn precheck(&self, records: &[SignedRecord]) -> Vec<Result<RecordId, AdmitError>> {
-        let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
         let chain_id = &self.genesis().chain_id;
         records
             .iter()
-            .map(|r| precheck(r, chain_id, &ring))
+            .map(|r| precheck(r, chain_id, &members.ring))
             .collect()
     }
 
@@ -190,12 +200,13 @@ impl Chain {
         records: &[SignedRecord],
         already_verified: impl Fn(RecordId, &SignedRecord) -> bool,
     ) -> Vec<Result<RecordId, AdmitError>> {
-        let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
+        let ring = &members.ring;
         let chain_id = &self.genesis().chain_id;
         let mut digests = Vec::new();
         let pre: Vec<Result<RecordId, AdmitError>> = records
             .iter()
-            .map(|r| precheck(r, chain_id, &ring))
+            .map(|r| precheck(r, chain_id, ring))
             .collect();
         let mut unverified = Vec::with_capacity(records.len());
         for (i, (r, id)) in records.iter().zip(&pre).enumerate() {
@@ -206,7 +217,7 @@ impl Chain {
                 }
             }
         }
-        if verify_batch(&ring, &digests).is_ok() {
+        if verify_batch(ring, &digests).is_ok() {
             return pre;
         }
         let mut verdicts = pre;
@@ -216,7 +227,7 @@ impl Chain {
                 let verdict = verdicts[i].clone();
                 (
                     i,
-                    verdict.and_then(|id| verify_one_record(&records[i], id, &ring)),
+                    verdict.and_then(|id| verify_one_record(&records[i], id, ring)),
                 )
             })
             .collect();
@@ -241,7 +252,7 @@ impl Chain {
             slots,
             mut placements,
         } = self.select(batch)?;
-        let meta = applied_meta(applied, membership);
+        let mut meta = applied_meta(applied, membership);
         if records.is_empty() {
             self.write_meta(&meta)?;
             return Ok((
@@ -262,8 +273,10 @@ impl Chain {
                 index: index as u32,
             };
         }
+        let added = added_keys(block.0.block());
+        meta.push(self.member_keys_meta(&added));
         let new_head = self.store.commit_block(&block.0, &block.1, &meta)?;
-        self.enrol_added_keys(block.0.block());
+        self.enrol(added);
         self.head.send_replace(new_head);
         Ok((
             BatchApplied {
@@ -445,8 +458,10 @@ impl Chain {
             }
         } else {
             let writes = self.replay(&vb)?;
-            self.store.commit_block(&vb, &writes, &[])?;
-            self.enrol_added_keys(vb.block());
+            let added = added_keys(vb.block());
+            let meta = [self.member_keys_meta(&added)];
+            self.store.commit_block(&vb, &writes, &meta)?;
+            self.enrol(added);
         }
         for a in atts {
             self.store.put_attestation(a)?;
@@ -489,10 +504,18 @@ impl Chain {
         Ok(true)
     }
 
-    fn enrol_added_keys(&self, block: &Block) {
-        let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
-        for key in added_keys(block) {
-            let _ = ring.enrol(key);
+    /// The member-keys entry to commit with a block that adds `added`.
+    fn member_keys_meta(&self, added: &[PublicKey]) -> (&'static [u8], Vec<u8>) {
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
+        let all: Vec<&PublicKey> = members.added.iter().chain(added).collect();
+        (META_MEMBER_KEYS, codec::encode(&all))
+    }
+
+    fn enrol(&self, added: Vec<PublicKey>) {
+        let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
+        for key in added {
+            let _ = members.ring.enrol(key);
+            members.added.push(key);
         }
     }
 }
@@ -530,7 +553,7 @@ fn verify_one_record(
 }
 
 /// Keys that accepted `member` records in `block` enrolled.
-fn added_keys(block: &Block) -> Vec<fundtrail_ledger::PublicKey> {
+fn added_keys(block: &Block) -> Vec<PublicKey> {
     block
         .records
         .iter()
@@ -543,8 +566,10 @@ fn added_keys(block: &Block) -> Vec<fundtrail_ledger::PublicKey> {
         .collect()
 }
 
-/// Genesis keys plus every key a committed `member` record added.
-fn initial_ring(store: &Store) -> Result<KeyRing, ChainError> {
+/// Genesis keys plus every key a committed `member` record added: from the
+/// member-keys entry, or, in a store written before there was one, from
+/// the blocks.
+fn load_members(store: &Store) -> Result<Members, ChainError> {
     let mut ring = KeyRing::new();
     for org in &store.genesis().orgs {
         for k in &org.keys {
@@ -552,12 +577,20 @@ fn initial_ring(store: &Store) -> Result<KeyRing, ChainError> {
                 .map_err(|e| ChainError::BadGenesisKey(e.to_string()))?;
         }
     }
-    for block in store.blocks_from(Height(1)) {
-        for key in added_keys(&block?) {
-            let _ = ring.enrol(key);
+    let added = match store.meta_get(META_MEMBER_KEYS)? {
+        Some(bytes) => decode_meta(&bytes)?,
+        None => {
+            let mut added = Vec::new();
+            for block in store.blocks_from(Height(1)) {
+                added.extend(added_keys(&block?));
+            }
+            added
         }
+    };
+    for key in &added {
+        let _ = ring.enrol(*key);
     }
-    Ok(ring)
+    Ok(Members { ring, added })
 }
 
 fn applied_meta(applied: &LogId, membership: &StoredMembership) -> Vec<(&'static [u8], Vec<u8>)> {
@@ -574,4 +607,71 @@ fn decode_meta<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ChainE
             height: Height(0),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fundtrail_contracts::testkit::bodies::grant;
+    use fundtrail_contracts::testkit::Kit;
+    use fundtrail_ledger::crypto::Keypair;
+    use fundtrail_ledger::record::Envelope;
+    use fundtrail_ledger::store::cf;
+    use fundtrail_ledger::types::{Category, KeyRole, Role};
+
+    fn newcomer_admitted(chain: &Chain, record: &SignedRecord) -> bool {
+        match &chain.admit(std::slice::from_ref(record))[0] {
+            Ok(_) => true,
+            Err(AdmitError::UnknownKey(_)) => false,
+            Err(e) => panic!("unexpected admission error: {e}"),
+        }
+    }
+
+    /// A key that a `member` record added may still sign after the node
+    /// restarts: from the member-keys entry, and, in a store written before
+    /// that entry existed, from the blocks.
+    #[test]
+    fn keys_added_by_member_records_survive_a_restart() {
+        let kit = Kit::new(7);
+        let genesis = kit.genesis();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let newcomer = Keypair::from_seed([42; 32]);
+        let civil = kit.org(Role::CivilAffairs);
+        let add = RecordBody::Member(MemberBody::AddKey {
+            org: civil.id.clone(),
+            key: newcomer.public(),
+            key_role: KeyRole::Submitter,
+        });
+        let add = kit.sign_by_orgs(Role::Insurance, add, 1, &[Role::Health, Role::Finance]);
+        let body = grant(kit.person(1), Category::Dibao, "2026-01-01", "2026-12-31");
+        let by_newcomer =
+            Envelope::new(kit.chain_id.clone(), body, newcomer.public(), 2).sign(&newcomer);
+
+        let chain = Chain::open(dir.path(), &genesis).expect("open");
+        assert!(!newcomer_admitted(&chain, &by_newcomer));
+        let batch = Batch {
+            proposer: civil.submitter.public(),
+            timestamp_ms: 1,
+            records: vec![add],
+        };
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), 1);
+        let (_, block) = chain
+            .apply_batch(&batch, &log_id, &StoredMembership::default())
+            .expect("apply");
+        assert!(block.expect("a block").outcomes[0].is_accepted());
+        assert!(newcomer_admitted(&chain, &by_newcomer));
+        drop(chain);
+
+        let chain = Chain::open(dir.path(), &genesis).expect("reopen");
+        assert!(newcomer_admitted(&chain, &by_newcomer));
+        let store = chain.store();
+        store
+            .db()
+            .delete_cf(store.cf(cf::META), META_MEMBER_KEYS)
+            .expect("delete the entry");
+        drop(chain);
+
+        let chain = Chain::open(dir.path(), &genesis).expect("reopen without the entry");
+        assert!(newcomer_admitted(&chain, &by_newcomer));
+    }
 }

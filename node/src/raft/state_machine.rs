@@ -22,6 +22,9 @@ pub struct StateMachine {
     node_key: Arc<Keypair>,
     attestations: mpsc::UnboundedSender<Attestation>,
     membership: StoredMembership,
+    /// Whether openraft has asked for the current snapshot since this
+    /// process started; see `get_current_snapshot`.
+    snapshot_asked: bool,
 }
 
 impl StateMachine {
@@ -40,6 +43,7 @@ impl StateMachine {
             node_key,
             attestations,
             membership,
+            snapshot_asked: false,
         })
     }
 
@@ -131,8 +135,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     /// The chain file up to the applied block, exported now: what Raft
-    /// sends a follower that is behind the purged log.
+    /// sends a follower that is behind the purged log. No snapshot file is
+    /// kept, so the first request, which openraft makes when it starts and
+    /// only for the meta, is answered with none; openraft then takes a
+    /// snapshot point itself if it has purged log. That spares every start
+    /// an export of the whole chain.
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        if !std::mem::replace(&mut self.snapshot_asked, true) {
+            return Ok(None);
+        }
         let (point, bytes) =
             tokio::task::block_in_place(|| self.chain.snapshot()).map_err(read_err)?;
         let meta = snapshot_meta(point);
