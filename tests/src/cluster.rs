@@ -323,6 +323,19 @@ impl TestCluster {
             .context("the head has no height")
     }
 
+    /// Waits until node `i` has applied `height` (a record committed through
+    /// another node reaches it a little later).
+    pub async fn wait_for_height(&self, i: usize, height: u64, limit: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.height(i).await.unwrap_or(0) < height {
+            if tokio::time::Instant::now() > deadline {
+                bail!("node {i} did not reach height {height} within {limit:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     /// The genesis the cluster was laid out with.
     pub fn genesis(&self) -> Result<fundtrail_ledger::Genesis> {
         fundtrail_node::config::read_genesis(&self.devnet.dir.join("genesis.json"))

@@ -238,7 +238,11 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
         3,
         0,
     );
-    submit_one(&cluster, HEALTH, &of_payout).await;
+    let (height, _) = submit_one(&cluster, HEALTH, &of_payout).await;
+    cluster
+        .wait_for_height(INSURANCE, height, Duration::from_secs(10))
+        .await
+        .expect("insurance applies the block");
     let r = fetch(&cluster, INSURANCE, of_payout.id()).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json()["verified"], true);
