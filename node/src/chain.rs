@@ -32,7 +32,8 @@ use crate::verified::VerifiedRecords;
 const META_APPLIED: &[u8] = b"raft_applied";
 const META_MEMBERSHIP: &[u8] = b"raft_membership";
 /// Every key accepted `member` records added since genesis, rewritten with
-/// each block so that opening the store need not read the whole chain.
+/// each block that adds one, so that opening the store need not read the
+/// whole chain.
 const META_MEMBER_KEYS: &[u8] = b"member_keys";
 
 #[derive(Debug, thiserror::Error)]
@@ -274,7 +275,7 @@ impl Chain {
             };
         }
         let added = added_keys(block.0.block());
-        meta.push(self.member_keys_meta(&added));
+        meta.extend(self.member_keys_meta(&added));
         let new_head = self.store.commit_block(&block.0, &block.1, &meta)?;
         self.enrol(added);
         self.head.send_replace(new_head);
@@ -459,7 +460,7 @@ impl Chain {
         } else {
             let writes = self.replay(&vb)?;
             let added = added_keys(vb.block());
-            let meta = [self.member_keys_meta(&added)];
+            let meta: Vec<_> = self.member_keys_meta(&added).into_iter().collect();
             self.store.commit_block(&vb, &writes, &meta)?;
             self.enrol(added);
         }
@@ -504,11 +505,15 @@ impl Chain {
         Ok(true)
     }
 
-    /// The member-keys entry to commit with a block that adds `added`.
-    fn member_keys_meta(&self, added: &[PublicKey]) -> (&'static [u8], Vec<u8>) {
+    /// The member-keys entry to commit with a block that adds `added`, if
+    /// it adds any.
+    fn member_keys_meta(&self, added: &[PublicKey]) -> Option<(&'static [u8], Vec<u8>)> {
+        if added.is_empty() {
+            return None;
+        }
         let members = self.members.read().unwrap_or_else(|p| p.into_inner());
         let all: Vec<&PublicKey> = members.added.iter().chain(added).collect();
-        (META_MEMBER_KEYS, codec::encode(&all))
+        Some((META_MEMBER_KEYS, codec::encode(&all)))
     }
 
     fn enrol(&self, added: Vec<PublicKey>) {
@@ -567,8 +572,8 @@ fn added_keys(block: &Block) -> Vec<PublicKey> {
 }
 
 /// Genesis keys plus every key a committed `member` record added: from the
-/// member-keys entry, or, in a store written before there was one, from
-/// the blocks.
+/// member-keys entry, or, in a store that has none yet (new, or written
+/// before there was one), from the blocks, writing the entry.
 fn load_members(store: &Store) -> Result<Members, ChainError> {
     let mut ring = KeyRing::new();
     for org in &store.genesis().orgs {
@@ -584,6 +589,7 @@ fn load_members(store: &Store) -> Result<Members, ChainError> {
             for block in store.blocks_from(Height(1)) {
                 added.extend(added_keys(&block?));
             }
+            store.meta_put(META_MEMBER_KEYS, &codec::encode(&added))?;
             added
         }
     };
