@@ -7,9 +7,11 @@
 //! replaying it.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use fundtrail_contracts::replay::{replay_verified, ReplayError};
 use fundtrail_contracts::{execute_identified, genesis_state, genesis_state_root, BlockContext};
@@ -79,6 +81,21 @@ impl State for StoreState<'_> {
     }
 }
 
+/// [`StoreState`] adding up the time its reads take.
+struct TimedReads<'a> {
+    state: StoreState<'a>,
+    spent: Cell<Duration>,
+}
+
+impl State for TimedReads<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Cow<'_, [u8]>>, StateError> {
+        let started = Instant::now();
+        let value = self.state.get(key);
+        self.spent.set(self.spent.get() + started.elapsed());
+        value
+    }
+}
+
 /// The records a block will hold, where each sits among the batch's
 /// placements, and a placement for every record of the batch.
 #[derive(Default)]
@@ -86,6 +103,32 @@ struct Selection {
     records: Vec<SignedRecord>,
     slots: Vec<usize>,
     placements: Vec<(RecordId, Placement)>,
+}
+
+/// A sealed block, its state writes, and a placement for every record of
+/// its batch.
+type SealedBlock = (VerifiedBlock, Vec<StateWrite>, Vec<(RecordId, Placement)>);
+
+/// What applying one Raft entry produced.
+pub struct AppliedBatch {
+    pub applied: BatchApplied,
+    /// The committed block; `None` when no record of the batch remained.
+    pub block: Option<Block>,
+    pub phases: ApplyPhases,
+}
+
+/// Wall time of each phase of applying a batch, for the node's log: where
+/// a slow block spent its time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApplyPhases {
+    /// Admission: form, keys, signatures, and the duplicate lookups.
+    pub admit: Duration,
+    /// Contract execution and sealing, including `state_reads`.
+    pub execute: Duration,
+    /// The contracts' reads of committed state from the store.
+    pub state_reads: Duration,
+    /// The one atomic, fsynced store write.
+    pub commit: Duration,
 }
 
 /// The applied Raft entry, membership and head a snapshot stands at.
@@ -246,46 +289,68 @@ impl Chain {
         batch: &Batch,
         applied: &LogId,
         membership: &StoredMembership,
-    ) -> Result<(BatchApplied, Option<Block>), ChainError> {
+    ) -> Result<AppliedBatch, ChainError> {
         let _guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
+        let mut phases = ApplyPhases::default();
+        let started = Instant::now();
+        let selection = self.select(batch)?;
+        phases.admit = started.elapsed();
+        let mut meta = applied_meta(applied, membership);
+        if selection.records.is_empty() {
+            self.write_meta(&meta)?;
+            return Ok(AppliedBatch {
+                applied: BatchApplied {
+                    height: None,
+                    placements: selection.placements,
+                },
+                block: None,
+                phases,
+            });
+        }
+        let (block, writes, placements) = self.seal_selection(batch, selection, &mut phases)?;
+        let started = Instant::now();
+        let added = added_keys(block.block());
+        meta.extend(self.member_keys_meta(&added));
+        let new_head = self.store.commit_block(&block, &writes, &meta)?;
+        phases.commit = started.elapsed();
+        self.enrol(added);
+        self.head.send_replace(new_head);
+        Ok(AppliedBatch {
+            applied: BatchApplied {
+                height: Some(new_head.height),
+                placements,
+            },
+            block: Some(block.into_block()),
+            phases,
+        })
+    }
+
+    /// Executes the selected records and seals them into the next block;
+    /// the included records' placements are filled in with its height.
+    fn seal_selection(
+        &self,
+        batch: &Batch,
+        selection: Selection,
+        phases: &mut ApplyPhases,
+    ) -> Result<SealedBlock, ChainError> {
         let Selection {
             records,
             slots,
             mut placements,
-        } = self.select(batch)?;
-        let mut meta = applied_meta(applied, membership);
-        if records.is_empty() {
-            self.write_meta(&meta)?;
-            return Ok((
-                BatchApplied {
-                    height: None,
-                    placements,
-                },
-                None,
-            ));
-        }
+        } = selection;
+        let started = Instant::now();
         let head = self.store.head()?;
         let ids: Vec<RecordId> = slots.iter().map(|&slot| placements[slot].0).collect();
-        let block = self.build_block(&head, batch, records, &ids)?;
-        let height = block.0.header().height;
+        let (block, writes) = self.build_block(&head, batch, records, &ids, phases)?;
+        phases.execute = started.elapsed();
+        let height = block.header().height;
         for (index, slot) in slots.into_iter().enumerate() {
             placements[slot].1 = Placement::Included {
                 height,
                 index: index as u32,
             };
         }
-        let added = added_keys(block.0.block());
-        meta.extend(self.member_keys_meta(&added));
-        let new_head = self.store.commit_block(&block.0, &block.1, &meta)?;
-        self.enrol(added);
-        self.head.send_replace(new_head);
-        Ok((
-            BatchApplied {
-                height: Some(height),
-                placements,
-            },
-            Some(block.0.into_block()),
-        ))
+        Ok((block, writes, placements))
     }
 
     /// Admission plus de-duplication, in batch order: the records for the
@@ -323,6 +388,7 @@ impl Chain {
         batch: &Batch,
         records: Vec<SignedRecord>,
         ids: &[RecordId],
+        phases: &mut ApplyPhases,
     ) -> Result<(VerifiedBlock, Vec<StateWrite>), ChainError> {
         let height = head.height.next();
         let ctx = BlockContext {
@@ -333,12 +399,16 @@ impl Chain {
             prev_state_root: head.state_root,
         };
         let identified = ids.iter().copied().zip(&records);
-        let exec = execute_identified(&ctx, identified, &StoreState(&self.store)).map_err(|e| {
-            ChainError::Execution {
+        let state = TimedReads {
+            state: StoreState(&self.store),
+            spent: Cell::default(),
+        };
+        let exec =
+            execute_identified(&ctx, identified, &state).map_err(|e| ChainError::Execution {
                 height,
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
+        phases.state_reads = state.spent.get();
         let block = BlockDraft {
             chain_id: self.genesis().chain_id.clone(),
             height,
@@ -661,10 +731,10 @@ mod tests {
             records: vec![add],
         };
         let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), 1);
-        let (_, block) = chain
+        let applied = chain
             .apply_batch(&batch, &log_id, &StoredMembership::default())
             .expect("apply");
-        assert!(block.expect("a block").outcomes[0].is_accepted());
+        assert!(applied.block.expect("a block").outcomes[0].is_accepted());
         assert!(newcomer_admitted(&chain, &by_newcomer));
         drop(chain);
 

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::{read_err, write_err, BatchApplied, LogId, NodeId, StorageError, StoredMembership};
 use super::{Batch, TypeConfig};
-use crate::chain::{Chain, ChainError, SnapshotPoint};
+use crate::chain::{AppliedBatch, Chain, ChainError, SnapshotPoint};
 use crate::metrics::Metrics;
 
 pub struct StateMachine {
@@ -49,7 +49,11 @@ impl StateMachine {
 
     fn apply_batch(&self, batch: &Batch, log_id: &LogId) -> Result<BatchApplied, ChainError> {
         let started = std::time::Instant::now();
-        let (applied, block) = tokio::task::block_in_place(|| {
+        let AppliedBatch {
+            applied,
+            block,
+            phases,
+        } = tokio::task::block_in_place(|| {
             self.chain.apply_batch(batch, log_id, &self.membership)
         })?;
         let took = started.elapsed();
@@ -59,6 +63,10 @@ impl StateMachine {
                 height = %block.header.height,
                 records = block.records.len(),
                 apply_ms = took.as_millis() as u64,
+                admit_ms = phases.admit.as_millis() as u64,
+                execute_ms = phases.execute.as_millis() as u64,
+                state_reads_ms = phases.state_reads.as_millis() as u64,
+                commit_ms = phases.commit.as_millis() as u64,
                 "block committed"
             );
             self.metrics.block_committed(&block);
