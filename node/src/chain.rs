@@ -341,8 +341,13 @@ impl Chain {
         let started = Instant::now();
         let head = self.store.head()?;
         let ids: Vec<RecordId> = slots.iter().map(|&slot| placements[slot].0).collect();
-        let (block, writes) = self.build_block(&head, batch, records, &ids, phases)?;
+        let state = TimedReads {
+            state: StoreState(&self.store),
+            spent: Cell::default(),
+        };
+        let (block, writes) = self.build_block(&head, batch, records, &ids, &state)?;
         phases.execute = started.elapsed();
+        phases.state_reads = state.spent.get();
         let height = block.header().height;
         for (index, slot) in slots.into_iter().enumerate() {
             placements[slot].1 = Placement::Included {
@@ -388,7 +393,7 @@ impl Chain {
         batch: &Batch,
         records: Vec<SignedRecord>,
         ids: &[RecordId],
-        phases: &mut ApplyPhases,
+        state: &dyn State,
     ) -> Result<(VerifiedBlock, Vec<StateWrite>), ChainError> {
         let height = head.height.next();
         let ctx = BlockContext {
@@ -399,16 +404,11 @@ impl Chain {
             prev_state_root: head.state_root,
         };
         let identified = ids.iter().copied().zip(&records);
-        let state = TimedReads {
-            state: StoreState(&self.store),
-            spent: Cell::default(),
-        };
         let exec =
-            execute_identified(&ctx, identified, &state).map_err(|e| ChainError::Execution {
+            execute_identified(&ctx, identified, state).map_err(|e| ChainError::Execution {
                 height,
                 reason: e.to_string(),
             })?;
-        phases.state_reads = state.spent.get();
         let block = BlockDraft {
             chain_id: self.genesis().chain_id.clone(),
             height,
