@@ -349,10 +349,12 @@ impl Chain {
         phases.execute = started.elapsed();
         phases.state_reads = state.spent.get();
         let height = block.header().height;
-        for (index, slot) in slots.into_iter().enumerate() {
+        let outcomes = &block.block().outcomes;
+        for (index, (slot, outcome)) in slots.into_iter().zip(outcomes).enumerate() {
             placements[slot].1 = Placement::Included {
                 height,
                 index: index as u32,
+                outcome: outcome.clone(),
             };
         }
         Ok((block, writes, placements))

@@ -332,7 +332,16 @@ impl Batcher {
                 record_id: *id,
                 reason,
             }),
-            Placement::Included { .. } | Placement::Duplicate => committed_receipt(&self.chain, id)
+            Placement::Included {
+                height,
+                index,
+                outcome,
+            } => Ok(Receipt::Committed {
+                height,
+                index,
+                outcome,
+            }),
+            Placement::Duplicate => committed_receipt(&self.chain, id)
                 .ok_or_else(|| SubmitError::Internal("committed record not found".into())),
         }
     }

@@ -9,6 +9,7 @@ pub mod state_machine;
 
 use std::io::Cursor;
 
+use fundtrail_ledger::block::Outcome;
 use fundtrail_ledger::crypto::PublicKey;
 use fundtrail_ledger::record::{RecordId, SignedRecord};
 use fundtrail_ledger::types::Height;
@@ -54,8 +55,13 @@ pub struct BatchApplied {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Placement {
-    /// In the new block at this index (accepted or rejected by the rules).
-    Included { height: Height, index: u32 },
+    /// In the new block at this index, with the contracts' verdict, so the
+    /// client's receipt needs no read of the record just committed.
+    Included {
+        height: Height,
+        index: u32,
+        outcome: Outcome,
+    },
     /// Already on the chain (a retried submission): no second effect.
     Duplicate,
     /// Never entered a block: it fails a check every node makes before the
