@@ -7,7 +7,7 @@ use std::time::Instant;
 use fundtrail_ledger::block::{next_state_root, Attestation, Block};
 use fundtrail_ledger::chainfile::{verify_stream, ChainReader, ChainWriter};
 use fundtrail_ledger::fixtures::{ChainBuilder, Consortium};
-use fundtrail_ledger::store::Store;
+use fundtrail_ledger::store::{Durability, Store};
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::ChainVerifier;
 use serde::Serialize;
@@ -69,7 +69,9 @@ fn time_append(c: &Consortium, chain: &[(Block, Vec<Attestation>)]) -> f64 {
     let start = Instant::now();
     for records in inputs {
         let block = builder.block(records);
-        store.commit_block(&block, &[], &[]).expect("commit");
+        store
+            .commit_block(&block, &[], &[], Durability::Synced)
+            .expect("commit");
     }
     start.elapsed().as_secs_f64()
 }

@@ -4,8 +4,12 @@
 //!
 //! A block, its records and outcomes, its state writes, its indexes, the new
 //! head and any caller metadata (the Raft applied index) go into **one**
-//! `WriteBatch` written with fsync, so a crash never leaves half a block.
-//! Key layouts are in docs/ENCODING.md §Store.
+//! `WriteBatch`, so a crash never leaves half a block. The batch is either
+//! fsynced through the write-ahead log, or, for a caller that keeps its own
+//! durable log to redo it from (the node's Raft log), left out of the WAL
+//! and made durable by the next flush; see [`Durability`]. Every column
+//! family flushes atomically, so a crash loses a suffix of such commits and
+//! never part of one. Key layouts are in docs/ENCODING.md §Store.
 
 use std::path::Path;
 
@@ -116,6 +120,29 @@ pub struct Store {
     genesis: Genesis,
 }
 
+/// How a commit reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Through the write-ahead log, fsynced before the call returns.
+    Synced,
+    /// Not through the write-ahead log: a crash loses it until RocksDB next
+    /// flushes ([`Store::flush`], or a memtable filling up). Only for a
+    /// caller that can redo the commit from a durable log of its own and
+    /// keeps that log until [`Store::flush`] has returned.
+    Redoable,
+}
+
+impl Durability {
+    fn write_options(self) -> WriteOptions {
+        let mut w = WriteOptions::default();
+        match self {
+            Durability::Synced => w.set_sync(true),
+            Durability::Redoable => w.disable_wal(true),
+        }
+        w
+    }
+}
+
 fn db_options() -> Options {
     let mut o = Options::default();
     o.create_if_missing(true);
@@ -188,6 +215,9 @@ fn open_db(path: &Path) -> Result<DB, StoreError> {
         .iter()
         .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
     let mut o = db_options();
+    // A commit left out of the WAL spans several families; flushing them
+    // together keeps what survives a crash a whole prefix of the chain.
+    o.set_atomic_flush(true);
     // Hash-bucketed memtables take one writer at a time; the node has one
     // committing writer anyway.
     o.set_allow_concurrent_memtable_write(false);
@@ -267,7 +297,7 @@ impl Store {
                 batch.put_cf(state, k, v);
             }
         }
-        db.write_opt(batch, &sync_write())?;
+        db.write_opt(batch, &Durability::Synced.write_options())?;
         Ok(Store {
             db,
             genesis: genesis.clone(),
@@ -329,12 +359,14 @@ impl Store {
     }
 
     /// Commits one block atomically with its state writes and any extra
-    /// metadata (e.g. the Raft applied index), then fsyncs.
+    /// metadata (e.g. the Raft applied index), as durably as `durability`
+    /// says.
     pub fn commit_block(
         &self,
         block: &VerifiedBlock,
         state_writes: &[StateWrite],
         extra_meta: &[(&[u8], Vec<u8>)],
+        durability: Durability,
     ) -> Result<Head, StoreError> {
         let head = self.head()?;
         let header = block.header();
@@ -356,7 +388,7 @@ impl Store {
         for (k, v) in extra_meta {
             batch.put_cf(self.cf(cf::META), k, v);
         }
-        self.db.write_opt(batch, &sync_write())?;
+        self.db.write_opt(batch, &durability.write_options())?;
         Ok(new_head)
     }
 
@@ -618,9 +650,32 @@ impl Store {
 
     /// Writes a metadata value durably (fsync) on its own.
     pub fn meta_put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.meta_write(&[(key, value.to_vec())], Durability::Synced)
+    }
+
+    /// Writes metadata values in one batch, as durably as `durability`
+    /// says; metadata that must agree with [`Durability::Redoable`] commits
+    /// (the Raft applied index) is written the same way.
+    pub fn meta_write(
+        &self,
+        entries: &[(&[u8], Vec<u8>)],
+        durability: Durability,
+    ) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(cf::META), key, value);
-        self.db.write_opt(batch, &sync_write())?;
+        for (k, v) in entries {
+            batch.put_cf(self.cf(cf::META), k, v);
+        }
+        self.db.write_opt(batch, &durability.write_options())?;
+        Ok(())
+    }
+
+    /// Makes every commit so far durable: all column families are flushed
+    /// together, and the call returns once the table files are written.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let families: Vec<&rocksdb::ColumnFamily> = cf::ALL.iter().map(|n| self.cf(n)).collect();
+        let mut options = rocksdb::FlushOptions::default();
+        options.set_wait(true);
+        self.db.flush_cfs_opt(&families, &options)?;
         Ok(())
     }
 
@@ -649,7 +704,12 @@ impl Store {
                 source: Box::new(e),
             };
             store
-                .commit_block(&vb, &[], &[(META_STATE_DETACHED, vec![1])])
+                .commit_block(
+                    &vb,
+                    &[],
+                    &[(META_STATE_DETACHED, vec![1])],
+                    Durability::Synced,
+                )
                 .map_err(sink_err)?;
             atts.iter()
                 .try_for_each(|a| store.put_attestation(a))
@@ -671,12 +731,6 @@ struct RecordEntryRef<'a> {
     index: u32,
     record: &'a SignedRecord,
     outcome: &'a Outcome,
-}
-
-fn sync_write() -> WriteOptions {
-    let mut w = WriteOptions::default();
-    w.set_sync(true);
-    w
 }
 
 #[derive(Debug, thiserror::Error)]

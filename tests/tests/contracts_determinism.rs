@@ -8,7 +8,7 @@ use fundtrail_contracts::testkit::Harness;
 use fundtrail_contracts::{execute_block, genesis_state, genesis_state_root, BlockContext};
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::SignedRecord;
-use fundtrail_ledger::store::Store;
+use fundtrail_ledger::store::{Durability, Store};
 use fundtrail_ledger::types::{Height, Role};
 use fundtrail_ledger::verify::BlockDraft;
 use fundtrail_node::chain::StoreState;
@@ -43,7 +43,7 @@ fn commit_on_store(
     }
     .seal();
     store
-        .commit_block(&block, &exec.writes, &[])
+        .commit_block(&block, &exec.writes, &[], Durability::Synced)
         .unwrap()
         .state_root
 }

@@ -177,6 +177,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // Applied blocks skip the WAL: make them durable before dropping
+        // the entries a restart would otherwise apply again.
+        self.store.flush().map_err(write_err)?;
         self.meta_put(LAST_PURGED, &log_id)?;
         let mut batch = WriteBatch::default();
         let log = self.store.cf(cf::RAFT_LOG);

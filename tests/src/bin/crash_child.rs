@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use fundtrail_ledger::block::next_state_root;
 use fundtrail_ledger::fixtures::{accepted_outcomes, sample_bodies, submitter_role, Consortium};
-use fundtrail_ledger::store::Store;
+use fundtrail_ledger::store::{Durability, Store};
 use fundtrail_ledger::verify::BlockDraft;
 use fundtrail_ledger::SignedRecord;
 
@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
             outcomes,
         }
         .seal();
-        let new_head = store.commit_block(&block, &writes, &[])?;
+        let new_head = store.commit_block(&block, &writes, &[], Durability::Synced)?;
         let mut out = stdout.lock();
         writeln!(out, "committed {} {}", new_head.height, new_head.hash)?;
         out.flush()?;
