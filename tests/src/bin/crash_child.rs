@@ -1,8 +1,13 @@
 //! Crash-safety child: appends blocks to a RocksDB store in a loop and prints
-//! `committed <height> <hash>` after each commit returns. The parent kills it
+//! `committed <height> <hash>` once a block is durable. The parent kills it
 //! with SIGKILL at random moments and checks every reported block survived.
 //!
-//! Usage: crash-child DATA_DIR RECORDS_PER_BLOCK
+//! Usage: crash-child DATA_DIR RECORDS_PER_BLOCK [redoable]
+//!
+//! By default each block is committed `Durability::Synced` and reported as
+//! soon as the commit returns. With `redoable`, blocks are committed outside
+//! the WAL, as the node applies them, and reported only after the
+//! `Store::flush` that follows every fifth block.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,6 +29,12 @@ fn main() -> anyhow::Result<()> {
             .context("usage: crash-child DATA_DIR RECORDS_PER_BLOCK")?,
     );
     let per_block: u64 = args.next().context("missing RECORDS_PER_BLOCK")?.parse()?;
+    let redoable = args.next().as_deref() == Some("redoable");
+    let durability = if redoable {
+        Durability::Redoable
+    } else {
+        Durability::Synced
+    };
     let c = Consortium::new(SEED);
     let store = if dir.join("CURRENT").exists() {
         Store::open(&dir)?
@@ -62,7 +73,13 @@ fn main() -> anyhow::Result<()> {
             outcomes,
         }
         .seal();
-        let new_head = store.commit_block(&block, &writes, &[], Durability::Synced)?;
+        let new_head = store.commit_block(&block, &writes, &[], durability)?;
+        if redoable {
+            if new_head.height.0 % 5 != 0 {
+                continue;
+            }
+            store.flush()?;
+        }
         let mut out = stdout.lock();
         writeln!(out, "committed {} {}", new_head.height, new_head.hash)?;
         out.flush()?;
