@@ -2,7 +2,7 @@
 //! `committed <height> <hash>` once a block is durable. The parent kills it
 //! with SIGKILL at random moments and checks every reported block survived.
 //!
-//! Usage: crash-child DATA_DIR RECORDS_PER_BLOCK [redoable]
+//! Usage: `crash-child DATA_DIR RECORDS_PER_BLOCK [redoable]`
 //!
 //! By default each block is committed `Durability::Synced` and reported as
 //! soon as the commit returns. With `redoable`, blocks are committed outside
