@@ -447,8 +447,7 @@ impl Chain {
     }
 
     fn write_meta(&self, meta: &[(&'static [u8], Vec<u8>)]) -> Result<(), ChainError> {
-        let entries: Vec<(&[u8], Vec<u8>)> = meta.iter().map(|(k, v)| (*k, v.clone())).collect();
-        Ok(self.store.meta_write(&entries, APPLIED)?)
+        Ok(self.store.meta_write(meta, APPLIED)?)
     }
 
     /// The last applied Raft log id and membership, as committed.
