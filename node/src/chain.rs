@@ -217,6 +217,20 @@ impl Chain {
         self.head.subscribe()
     }
 
+    /// Waits, at most `limit`, until this node has applied `height`.
+    /// Returns whether it has.
+    pub async fn applied_through(&self, height: Height, limit: Duration) -> bool {
+        let mut heads = self.subscribe();
+        let deadline = tokio::time::Instant::now() + limit;
+        while heads.borrow_and_update().height < height {
+            let changed = tokio::time::timeout_at(deadline, heads.changed()).await;
+            if !matches!(changed, Ok(Ok(()))) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Form, chain and key checks only, without signatures: what the
     /// leader checks on records another node already admitted (every node
     /// verifies the signatures again when it applies the block).

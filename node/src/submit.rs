@@ -26,6 +26,8 @@ use crate::roster::Roster;
 /// How long a submission keeps retrying before it reports a timeout.
 const SUBMIT_DEADLINE: Duration = Duration::from_secs(60);
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// How long a receipt waits for this node to apply its block.
+const LOCAL_APPLY_LIMIT: Duration = Duration::from_secs(10);
 /// Raft entries the leader keeps in flight at once.
 const IN_FLIGHT_BATCHES: usize = 4;
 
@@ -104,7 +106,9 @@ impl Submitter {
     }
 
     /// Submits records from a client and waits until each is committed
-    /// (or refused). Receipts come back in the order of `records`.
+    /// (or refused) and its block is applied on this node, so the client
+    /// can read what it wrote here. Receipts come back in the order of
+    /// `records`.
     pub async fn submit(&self, records: Vec<SignedRecord>) -> Vec<Result<Receipt, SubmitError>> {
         let admitted = self.inner.chain.admit(&records);
         let (mut results, pending) = self.triage(records, admitted);
@@ -112,7 +116,31 @@ impl Submitter {
         for (slot, result) in slots.into_iter().zip(self.route(records).await) {
             results[slot] = Some(result);
         }
-        finish(results)
+        let results = finish(results);
+        self.apply_locally(&results).await;
+        results
+    }
+
+    /// Waits for this node to apply the highest block in `results`. A
+    /// follower hears of a commit a moment after the leader answers; past
+    /// the limit the receipts stand anyway, as they are committed.
+    async fn apply_locally(&self, results: &[Result<Receipt, SubmitError>]) {
+        let highest = results.iter().filter_map(|r| match r {
+            Ok(Receipt::Committed { height, .. }) => Some(*height),
+            _ => None,
+        });
+        let Some(height) = highest.max() else { return };
+        if !self
+            .inner
+            .chain
+            .applied_through(height, LOCAL_APPLY_LIMIT)
+            .await
+        {
+            tracing::warn!(
+                height = height.0,
+                "committed, but not yet applied on this node; answering anyway"
+            );
+        }
     }
 
     /// Answers what can be answered without ordering: refused records and
