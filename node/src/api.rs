@@ -32,7 +32,7 @@ use crate::p2p::{Net, WireRequest, WireResponse};
 use crate::proof::ProofFile;
 use crate::raft::Raft;
 use crate::roster::Roster;
-use crate::submit::{Receipt, SubmitError, Submitter};
+use crate::submit::{AnswerWhen, Receipt, SubmitError, Submitter};
 use crate::vault::{DisclosureRequest, DisclosureResponse, Vault, VaultEntry};
 
 /// Most records one submit request may carry.
@@ -129,7 +129,12 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(t)| Params(t))
-            .map_err(|_| bad_request("malformed query: `from` is a height, `follow` true or false"))
+            .map_err(|e| {
+                bad_request(format!(
+                    "malformed query: {}",
+                    fundtrail_ledger::intake::redact(&e.body_text())
+                ))
+            })
     }
 }
 
@@ -152,8 +157,15 @@ pub enum SubmitLine {
     Error { error: SubmitError },
 }
 
+#[derive(Deserialize)]
+struct SubmitQuery {
+    #[serde(default)]
+    wait: AnswerWhen,
+}
+
 async fn submit(
     State(api): State<Api>,
+    Params(q): Params<SubmitQuery>,
     body: Result<Json<Vec<SignedRecord>>, JsonRejection>,
 ) -> ApiResult<Vec<SubmitLine>> {
     let Json(records) = body.map_err(malformed)?;
@@ -167,7 +179,7 @@ async fn submit(
     m.records_submitted.inc_by(records.len() as u64);
     let lines: Vec<SubmitLine> = api
         .submitter
-        .submit(records)
+        .submit(records, q.wait)
         .await
         .into_iter()
         .map(|r| match r {

@@ -57,6 +57,18 @@ pub enum SubmitError {
     Internal(String),
 }
 
+/// When a submission is answered. The leader applies a block before
+/// anyone hears it is committed; a follower applies it a moment later (up
+/// to a second or so under full load), so a client that reads back through
+/// the node it submitted to asks for `Applied`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerWhen {
+    #[default]
+    Committed,
+    Applied,
+}
+
 type Waiter = oneshot::Sender<Result<Receipt, SubmitError>>;
 
 #[derive(Clone)]
@@ -106,10 +118,13 @@ impl Submitter {
     }
 
     /// Submits records from a client and waits until each is committed
-    /// (or refused) and its block is applied on this node, so the client
-    /// can read what it wrote here. Receipts come back in the order of
-    /// `records`.
-    pub async fn submit(&self, records: Vec<SignedRecord>) -> Vec<Result<Receipt, SubmitError>> {
+    /// (or refused), and with [`AnswerWhen::Applied`] until this node has
+    /// applied it too. Receipts come back in the order of `records`.
+    pub async fn submit(
+        &self,
+        records: Vec<SignedRecord>,
+        when: AnswerWhen,
+    ) -> Vec<Result<Receipt, SubmitError>> {
         let admitted = self.inner.chain.admit(&records);
         let (mut results, pending) = self.triage(records, admitted);
         let (slots, records): (Vec<usize>, Vec<SignedRecord>) = pending.into_iter().unzip();
@@ -117,7 +132,9 @@ impl Submitter {
             results[slot] = Some(result);
         }
         let results = finish(results);
-        self.apply_locally(&results).await;
+        if when == AnswerWhen::Applied {
+            self.apply_locally(&results).await;
+        }
         results
     }
 

@@ -239,14 +239,21 @@ async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
         Some("DUPLICATE_PAYMENT")
     );
 
-    // --- POST /v1/records: each record through a different node. ---
+    // --- POST /v1/records?wait=applied: each record through a different
+    // node, which can show it as soon as it answers. ---
     let mut placed = std::collections::BTreeMap::new();
     for (i, (r, verdict)) in flow.records.iter().enumerate() {
         let lines = cluster
             .client(i % 3)
-            .submit(std::slice::from_ref(r))
+            .submit_applied(std::slice::from_ref(r))
             .await
             .unwrap();
+        let read_back = cluster
+            .client(i % 3)
+            .get(&format!("/v1/records/{}", r.id()))
+            .await
+            .expect("the node that answered has the record");
+        assert_eq!(read_back["outcome"]["record_id"], json!(r.id()));
         assert_eq!(lines.len(), 1);
         let (height, index, outcome) = committed(&lines[0])
             .unwrap_or_else(|| panic!("{} not committed: {:?}", r.kind().name(), lines[0]));
@@ -288,6 +295,12 @@ async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
         .await
         .unwrap();
     assert_json_error(&r, 400, "an object instead of an array");
+    let r = cluster
+        .http_post(1, "/v1/records?wait=soon", "[]")
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "an unknown wait");
+    assert!(r.error().unwrap().contains("malformed query"), "{r:?}");
     let mut forged = kit.sign(Role::Finance, credit.envelope.body.clone(), 9_999, 0);
     forged.signature.0[3] ^= 0x40;
     let r = cluster

@@ -31,9 +31,12 @@ const HEALTH: usize = 2;
 /// The health department's claim line (examples/claim.jsonl, line 1).
 const CLAIM_LINE: &str = r#"{"kind":"claim","id_card":"440106195803120419","institution":"H44010600001","bill_no":"ZY2026-0000123","institution_level":"tertiary","insured_type":"resident","insured_region":"440100","care_region":"440100","service_date":"2026-03-01","admission":"inpatient","total":"100000.00","in_scope":"90000.00","drg_or_dip_group":"ES23","supplementary_cover":false}"#;
 
+/// Submits through `node` and answers once that node has applied the
+/// record, so the test can read it back there.
 async fn submit_one(cluster: &TestCluster, node: usize, record: &SignedRecord) -> (u64, u32) {
     let lines = cluster
-        .submit(node, std::slice::from_ref(record))
+        .client(node)
+        .submit_applied(std::slice::from_ref(record))
         .await
         .unwrap();
     let (height, index, outcome) =

@@ -31,11 +31,22 @@ impl NodeClient {
         &self.base
     }
 
-    /// Submits records and waits for their receipts (one per record).
+    /// Submits records and waits for their receipts (one per record),
+    /// which come once the records are committed.
     pub async fn submit(&self, records: &[SignedRecord]) -> Result<Vec<SubmitLine>> {
+        self.submit_to("/v1/records", records).await
+    }
+
+    /// Submits records; the receipts come once this node has applied them,
+    /// so a read from it right after sees them.
+    pub async fn submit_applied(&self, records: &[SignedRecord]) -> Result<Vec<SubmitLine>> {
+        self.submit_to("/v1/records?wait=applied", records).await
+    }
+
+    async fn submit_to(&self, path: &str, records: &[SignedRecord]) -> Result<Vec<SubmitLine>> {
         let response = self
             .http
-            .post(format!("{}/v1/records", self.base))
+            .post(format!("{}{path}", self.base))
             .json(records)
             .send()
             .await

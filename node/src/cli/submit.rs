@@ -112,7 +112,7 @@ async fn signer(args: &SubmitArgs, client: &NodeClient) -> Result<Signer> {
 async fn submit_all(client: &NodeClient, signed: &[(usize, Signed)], vault: bool) -> Result<()> {
     for chunk in signed.chunks(CHUNK) {
         let records: Vec<_> = chunk.iter().map(|(_, s)| s.record.clone()).collect();
-        let receipts = client.submit(&records).await?;
+        let receipts = client.submit_applied(&records).await?;
         for ((n, _), receipt) in chunk.iter().zip(&receipts) {
             let mut line = serde_json::to_value(receipt)?;
             if let Value::Object(map) = &mut line {
