@@ -163,12 +163,41 @@ struct SubmitQuery {
     wait: AnswerWhen,
 }
 
+/// Content type of a submission in the records' canonical encoding: a BCS
+/// sequence of signed records (docs/ENCODING.md), for systems that submit
+/// at volume and already hold the bytes they signed.
+pub const BCS_CONTENT_TYPE: &str = "application/x-bcs";
+
+/// The records of a submit request, from a JSON array or, under
+/// [`BCS_CONTENT_TYPE`], their BCS encoding.
+struct SubmittedRecords(Vec<SignedRecord>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for SubmittedRecords {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bcs = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes() == BCS_CONTENT_TYPE.as_bytes());
+        if !bcs {
+            let Json(records) = Json::from_request(req, state).await.map_err(malformed)?;
+            return Ok(SubmittedRecords(records));
+        }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| bad_request(format!("unreadable request body: {}", e.body_text())))?;
+        codec::decode("submitted records", &body)
+            .map(SubmittedRecords)
+            .map_err(|e| bad_request(format!("malformed request: {e}")))
+    }
+}
+
 async fn submit(
     State(api): State<Api>,
     Params(q): Params<SubmitQuery>,
-    body: Result<Json<Vec<SignedRecord>>, JsonRejection>,
+    SubmittedRecords(records): SubmittedRecords,
 ) -> ApiResult<Vec<SubmitLine>> {
-    let Json(records) = body.map_err(malformed)?;
     if records.len() > MAX_SUBMIT_RECORDS {
         return Err(bad_request(format!(
             "{} records in one request; at most {MAX_SUBMIT_RECORDS}",

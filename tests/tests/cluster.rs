@@ -14,7 +14,8 @@ use fundtrail_ledger::block::Verdict;
 use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::types::Role;
 use fundtrail_ledger::RecordId;
-use fundtrail_node::api::SubmitLine;
+use fundtrail_node::api::{SubmitLine, BCS_CONTENT_TYPE};
+use fundtrail_node::cli::client::BodyEncoding;
 use fundtrail_node::submit::Receipt;
 use fundtrail_tests::cluster::{record_ids, serial, TestCluster};
 
@@ -299,7 +300,7 @@ async fn bad_input_is_refused_and_the_cluster_keeps_serving() {
     let wrong_role = kit.sign(Role::Health, budget_credit(), 3, 0);
     let before = cluster.client(0).get("/v1/head").await.unwrap()["height"].clone();
 
-    let lines = cluster.client(0).submit(&[bad_sig]).await.unwrap();
+    let lines = cluster.client(0).submit(&[bad_sig.clone()]).await.unwrap();
     assert!(
         matches!(&lines[0], SubmitLine::Receipt(Receipt::Refused { reason, .. }) if reason.contains("does not verify")),
         "{lines:?}"
@@ -332,7 +333,40 @@ async fn bad_input_is_refused_and_the_cluster_keeps_serving() {
         "{body}"
     );
 
-    let lines = cluster.client(2).submit(&[good]).await.unwrap();
+    // The same in the records' canonical encoding: a cut-off body is a
+    // clear error and submits nothing; a bad signature is refused.
+    let encoded = fundtrail_ledger::codec::encode(&[&bad_sig]);
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/records", cluster.devnet.nodes[2].api))
+        .header("content-type", BCS_CONTENT_TYPE)
+        .body(encoded[..encoded.len() - 7].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("malformed request"),
+        "{body}"
+    );
+    let lines = cluster
+        .client(2)
+        .submit_as(&[bad_sig], BodyEncoding::Bcs)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&lines[0], SubmitLine::Receipt(Receipt::Refused { reason, .. }) if reason.contains("does not verify")),
+        "{lines:?}"
+    );
+
+    let lines = cluster
+        .client(2)
+        .submit_as(&[good], BodyEncoding::Bcs)
+        .await
+        .unwrap();
     match &lines[0] {
         SubmitLine::Receipt(Receipt::Committed { outcome, .. }) => {
             assert_eq!(outcome.verdict, Verdict::Accepted)

@@ -14,6 +14,7 @@ use fundtrail_contracts::testkit::{Harness, Kit};
 use fundtrail_ledger::record::SignedRecord;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::client::BodyEncoding;
 use super::devnet::{Devnet, Plan};
 use crate::api::SubmitLine;
 use crate::config::BatchConfig;
@@ -53,6 +54,10 @@ pub enum BenchTarget {
         /// Records per submit request.
         #[arg(long, default_value_t = 250)]
         chunk: usize,
+        /// How the clients send records: their canonical BCS encoding, as a
+        /// department system submitting at volume would, or JSON.
+        #[arg(long, value_enum, default_value_t = BodyEncoding::Bcs)]
+        encoding: BodyEncoding,
         /// Records the leader puts in one block at most.
         #[arg(long, default_value_t = 4000)]
         batch: usize,
@@ -92,6 +97,7 @@ pub fn run(target: BenchTarget) -> Result<()> {
             seconds,
             clients,
             chunk,
+            encoding,
             batch,
             base_port,
             dir,
@@ -101,6 +107,7 @@ pub fn run(target: BenchTarget) -> Result<()> {
             duration: Duration::from_secs(seconds),
             clients,
             chunk,
+            encoding,
             batch,
             base_port,
         })),
@@ -123,6 +130,7 @@ struct ClusterBench {
     duration: Duration,
     clients: usize,
     chunk: usize,
+    encoding: BodyEncoding,
     batch: usize,
     base_port: u16,
 }
@@ -153,10 +161,11 @@ async fn cluster(b: ClusterBench) -> Result<()> {
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
     let rate = committed as f64 / elapsed.as_secs_f64();
     println!(
-        "cluster: {} nodes, {} clients x {} records/request, {:.0} s",
+        "cluster: {} nodes, {} clients x {} records/request as {:?}, {:.0} s",
         b.nodes,
         b.clients,
         b.chunk,
+        b.encoding,
         elapsed.as_secs_f64()
     );
     println!("committed: {committed} records, {rate:.0} records/s");
@@ -234,7 +243,7 @@ async fn drive(
     let mut tasks = Vec::new();
     for c in 0..b.clients {
         let client = clients[c % clients.len()].clone();
-        let (chunks, next) = (chunks.clone(), next.clone());
+        let (chunks, next, encoding) = (chunks.clone(), next.clone(), b.encoding);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut windows = Vec::new();
@@ -242,7 +251,7 @@ async fn drive(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(chunk) = chunks.get(i) else { break };
                 let sent = Instant::now();
-                let lines = client.submit(chunk).await?;
+                let lines = client.submit_as(chunk, encoding).await?;
                 let took = sent.elapsed();
                 let ok = lines
                     .iter()

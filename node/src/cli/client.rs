@@ -4,10 +4,19 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use fundtrail_ledger::codec;
 use fundtrail_ledger::record::SignedRecord;
 use serde_json::Value;
 
-use crate::api::SubmitLine;
+use crate::api::{SubmitLine, BCS_CONTENT_TYPE};
+
+/// How a submission's records travel: a JSON array, or their canonical BCS
+/// encoding (smaller, and cheaper for both sides to produce and read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BodyEncoding {
+    Json,
+    Bcs,
+}
 
 #[derive(Clone)]
 pub struct NodeClient {
@@ -34,20 +43,40 @@ impl NodeClient {
     /// Submits records and waits for their receipts (one per record),
     /// which come once the records are committed.
     pub async fn submit(&self, records: &[SignedRecord]) -> Result<Vec<SubmitLine>> {
-        self.submit_to("/v1/records", records).await
+        self.submit_to("/v1/records", records, BodyEncoding::Json)
+            .await
     }
 
     /// Submits records; the receipts come once this node has applied them,
     /// so a read from it right after sees them.
     pub async fn submit_applied(&self, records: &[SignedRecord]) -> Result<Vec<SubmitLine>> {
-        self.submit_to("/v1/records?wait=applied", records).await
+        self.submit_to("/v1/records?wait=applied", records, BodyEncoding::Json)
+            .await
     }
 
-    async fn submit_to(&self, path: &str, records: &[SignedRecord]) -> Result<Vec<SubmitLine>> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(records)
+    /// [`NodeClient::submit`] with the records sent as `encoding`.
+    pub async fn submit_as(
+        &self,
+        records: &[SignedRecord],
+        encoding: BodyEncoding,
+    ) -> Result<Vec<SubmitLine>> {
+        self.submit_to("/v1/records", records, encoding).await
+    }
+
+    async fn submit_to(
+        &self,
+        path: &str,
+        records: &[SignedRecord],
+        encoding: BodyEncoding,
+    ) -> Result<Vec<SubmitLine>> {
+        let request = self.http.post(format!("{}{path}", self.base));
+        let request = match encoding {
+            BodyEncoding::Json => request.json(records),
+            BodyEncoding::Bcs => request
+                .header(reqwest::header::CONTENT_TYPE, BCS_CONTENT_TYPE)
+                .body(codec::encode(&records)),
+        };
+        let response = request
             .send()
             .await
             .with_context(|| format!("submitting to {}", self.base))?;
