@@ -58,9 +58,14 @@ pub enum BenchTarget {
         /// department system submitting at volume would, or JSON.
         #[arg(long, value_enum, default_value_t = BodyEncoding::Bcs)]
         encoding: BodyEncoding,
-        /// Records the leader puts in one block at most.
-        #[arg(long, default_value_t = 4000)]
-        batch: usize,
+        /// Records the leader puts in one block at most [default: the
+        /// node's own, `[batch] max_records`].
+        #[arg(long)]
+        batch: Option<usize>,
+        /// How long the leader waits to fill a block, in milliseconds
+        /// [default: the node's own, `[batch] max_wait_ms`].
+        #[arg(long)]
+        batch_wait_ms: Option<u64>,
         #[arg(long, default_value_t = 7400)]
         base_port: u16,
         /// Keep the cluster's directory (keys, data, node logs) here
@@ -99,6 +104,7 @@ pub fn run(target: BenchTarget) -> Result<()> {
             chunk,
             encoding,
             batch,
+            batch_wait_ms,
             base_port,
             dir,
         } => super::runtime()?.block_on(cluster(ClusterBench {
@@ -109,6 +115,7 @@ pub fn run(target: BenchTarget) -> Result<()> {
             chunk,
             encoding,
             batch,
+            batch_wait_ms,
             base_port,
         })),
     }
@@ -131,7 +138,8 @@ struct ClusterBench {
     clients: usize,
     chunk: usize,
     encoding: BodyEncoding,
-    batch: usize,
+    batch: Option<usize>,
+    batch_wait_ms: Option<u64>,
     base_port: u16,
 }
 
@@ -143,10 +151,15 @@ async fn cluster(b: ClusterBench) -> Result<()> {
     let temp = tempfile::tempdir()?;
     let dir = b.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let mut plan = Plan::from_kit(&Kit::new(7));
+    let defaults = BatchConfig::default();
     plan.batch = BatchConfig {
-        max_records: b.batch,
-        max_wait_ms: 10,
+        max_records: b.batch.unwrap_or(defaults.max_records),
+        max_wait_ms: b.batch_wait_ms.unwrap_or(defaults.max_wait_ms),
     };
+    println!(
+        "blocks: at most {} records or {} ms",
+        plan.batch.max_records, plan.batch.max_wait_ms
+    );
     let mut devnet = Devnet::create(&dir, b.nodes, &plan, b.base_port)?;
     devnet.start().await?;
     let result = drive(&devnet, chunks, &b).await;
