@@ -56,7 +56,7 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
-            max_records: 1000,
+            max_records: 4000,
             max_wait_ms: 50,
         }
     }

@@ -241,8 +241,7 @@ async fn start_raft(
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(rc.snapshot_every),
         max_in_snapshot_log_to_keep: rc.keep_logs,
         install_snapshot_timeout: 10_000,
-        // Entries are whole blocks: a few per AppendEntries keeps frames small.
-        max_payload_entries: 8,
+        max_payload_entries: crate::submit::ENTRIES_PER_APPEND,
         ..Default::default()
     }
     .validate()

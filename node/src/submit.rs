@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fundtrail_ledger::block::Outcome;
-use fundtrail_ledger::record::{RecordId, SignedRecord};
+use fundtrail_ledger::record::{RecordId, SignedRecord, MAX_RECORD_BYTES};
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::PublicKey;
 use openraft::error::{ClientWriteError, RaftError};
@@ -30,6 +30,12 @@ const RETRY_PAUSE: Duration = Duration::from_millis(250);
 const LOCAL_APPLY_LIMIT: Duration = Duration::from_secs(10);
 /// Raft entries the leader keeps in flight at once.
 const IN_FLIGHT_BATCHES: usize = 4;
+/// Raft entries (whole blocks) one AppendEntries carries at most.
+pub const ENTRIES_PER_APPEND: u64 = 8;
+/// Encoded records one block holds at most, whatever `max_records` says:
+/// with [`ENTRIES_PER_APPEND`] blocks per frame, a frame stays under the
+/// wire's limit even if every record is as large as a record may be.
+const MAX_BLOCK_BYTES: usize = 4 * 1024 * 1024;
 
 /// What happened to one submitted record.
 /// (Externally tagged: it crosses the wire in BCS, which has no internal
@@ -308,12 +314,17 @@ impl Batcher {
     async fn run(self, mut queue: mpsc::UnboundedReceiver<(SignedRecord, Waiter)>) {
         let this = Arc::new(self);
         while let Some(first) = queue.recv().await {
+            let mut fill = BlockFill::new(this.config.max_records);
+            fill.add(encoded_len(&first.0));
             let mut batch = vec![first];
             let deadline = tokio::time::Instant::now() + this.config.max_wait();
-            while batch.len() < this.config.max_records {
+            while !fill.is_full() {
                 tokio::select! {
                     item = queue.recv() => match item {
-                        Some(item) => batch.push(item),
+                        Some(item) => {
+                            fill.add(encoded_len(&item.0));
+                            batch.push(item);
+                        }
                         None => break,
                     },
                     _ = tokio::time::sleep_until(deadline) => break,
@@ -392,6 +403,36 @@ impl Batcher {
     }
 }
 
+/// How full the block being cut is: by record count and by encoded bytes.
+struct BlockFill {
+    max_records: usize,
+    records: usize,
+    bytes: usize,
+}
+
+impl BlockFill {
+    fn new(max_records: usize) -> BlockFill {
+        BlockFill {
+            max_records,
+            records: 0,
+            bytes: 0,
+        }
+    }
+
+    fn add(&mut self, encoded_bytes: usize) {
+        self.records += 1;
+        self.bytes += encoded_bytes;
+    }
+
+    fn is_full(&self) -> bool {
+        self.records >= self.max_records || self.bytes >= MAX_BLOCK_BYTES
+    }
+}
+
+fn encoded_len(record: &SignedRecord) -> usize {
+    bcs::serialized_size(record).unwrap_or(MAX_RECORD_BYTES)
+}
+
 /// The leader's wall clock, proposed with each batch (blocks make it
 /// monotone).
 fn now_ms() -> u64 {
@@ -399,4 +440,34 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::MAX_FRAME_BYTES;
+
+    #[test]
+    fn a_block_of_the_largest_records_is_cut_by_bytes() {
+        let mut fill = BlockFill::new(4000);
+        let mut records = 0;
+        while !fill.is_full() {
+            fill.add(MAX_RECORD_BYTES);
+            records += 1;
+        }
+        assert_eq!(records, MAX_BLOCK_BYTES / MAX_RECORD_BYTES);
+        let frame = ENTRIES_PER_APPEND as usize * (fill.bytes + MAX_RECORD_BYTES);
+        assert!(frame < MAX_FRAME_BYTES, "{frame}");
+    }
+
+    #[test]
+    fn a_block_of_small_records_is_cut_by_count() {
+        let mut fill = BlockFill::new(1000);
+        for _ in 0..999 {
+            fill.add(450);
+            assert!(!fill.is_full());
+        }
+        fill.add(450);
+        assert!(fill.is_full());
+    }
 }
