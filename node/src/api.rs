@@ -504,16 +504,10 @@ const VAULT_WAIT: Duration = Duration::from_secs(10);
 /// committed through another node may be a moment from applied here; the
 /// department deposits its raw bills as soon as its claims are committed.
 async fn applied(api: &Api, id: &RecordId, limit: Duration) {
-    let mut heads = api.chain.subscribe();
-    let deadline = tokio::time::Instant::now() + limit;
-    while matches!(api.chain.store().record(id), Ok(None)) {
-        if tokio::time::timeout_at(deadline, heads.changed())
-            .await
-            .map_or(true, |r| r.is_err())
-        {
-            return;
-        }
-    }
+    let store = api.chain.store();
+    api.chain
+        .wait_until(limit, |_| !matches!(store.record(id), Ok(None)))
+        .await;
 }
 
 /// Asks the holder named in an accepted on-chain disclosure for the raw

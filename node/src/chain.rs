@@ -220,15 +220,28 @@ impl Chain {
     /// Waits, at most `limit`, until this node has applied `height`.
     /// Returns whether it has.
     pub async fn applied_through(&self, height: Height, limit: Duration) -> bool {
+        self.wait_until(limit, |head| head.height >= height).await
+    }
+
+    /// Waits, at most `limit`, until `reached` holds, asking it now and
+    /// after every commit. Returns whether it held.
+    pub async fn wait_until(
+        &self,
+        limit: Duration,
+        mut reached: impl FnMut(&Head) -> bool,
+    ) -> bool {
         let mut heads = self.subscribe();
         let deadline = tokio::time::Instant::now() + limit;
-        while heads.borrow_and_update().height < height {
+        loop {
+            let head = *heads.borrow_and_update();
+            if reached(&head) {
+                return true;
+            }
             let changed = tokio::time::timeout_at(deadline, heads.changed()).await;
             if !matches!(changed, Ok(Ok(()))) {
                 return false;
             }
         }
-        true
     }
 
     /// Form, chain and key checks only, without signatures: what the
