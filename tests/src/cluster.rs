@@ -193,8 +193,14 @@ impl TestCluster {
                 let log = self.log(i);
                 let lines: Vec<&str> = log.lines().collect();
                 let tail = &lines[lines.len().saturating_sub(40)..];
+                // A panic's backtrace fills the tail; its message is above.
+                let panic = lines
+                    .iter()
+                    .position(|l| l.contains("panicked at"))
+                    .map(|at| lines[at..lines.len().min(at + 3)].join("\n"))
+                    .unwrap_or_default();
                 bail!(
-                    "node {i} exited on its own; its log ends:\n{}",
+                    "node {i} exited on its own; {panic}\nits log ends:\n{}",
                     tail.join("\n")
                 );
             }
