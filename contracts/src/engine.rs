@@ -188,7 +188,7 @@ pub fn execute_identified<'r>(
             version: rules_version,
         });
     }
-    let mut overlay = BlockOverlay::new(state);
+    let mut overlay = BlockOverlay::with_capacity(state, records.len() * WRITES_PER_RECORD);
     let mut outcomes = Vec::with_capacity(records.len());
     for (id, record) in records {
         let outcome = match rules_version {
@@ -211,6 +211,10 @@ pub fn execute_identified<'r>(
         rules_version,
     })
 }
+
+/// About how many keys an accepted claim or payout writes, with its record
+/// entry: enough that a block's write map rarely grows.
+const WRITES_PER_RECORD: usize = 4;
 
 fn execute_record_v1(
     ctx: &BlockContext,

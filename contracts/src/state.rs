@@ -106,6 +106,10 @@ impl State for MemoryState {
 
 type Writes = LookupMap<Vec<u8>, Option<Vec<u8>>>;
 
+/// One record's writes: a handful, so a list beats a hash map's
+/// allocation and hashing.
+type TxWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// Values of the few keys nearly every record reads (keys, organisations,
 /// policies), kept for one block as bytes and, once a rule has decoded one,
 /// decoded. A committed write under one of these prefixes empties the
@@ -131,9 +135,14 @@ pub struct BlockOverlay<'s> {
 
 impl<'s> BlockOverlay<'s> {
     pub fn new(base: &'s dyn State) -> BlockOverlay<'s> {
+        BlockOverlay::with_capacity(base, 0)
+    }
+
+    /// Room for about `writes` distinct keys before the block grows its map.
+    pub fn with_capacity(base: &'s dyn State, writes: usize) -> BlockOverlay<'s> {
         BlockOverlay {
             base,
-            writes: Writes::default(),
+            writes: Writes::with_capacity_and_hasher(writes, Default::default()),
             cache: RefCell::default(),
         }
     }
@@ -163,7 +172,7 @@ impl<'s> BlockOverlay<'s> {
     pub fn tx(&mut self) -> Tx<'_, 's> {
         Tx {
             block: self,
-            writes: Writes::default(),
+            writes: TxWrites::new(),
         }
     }
 
@@ -179,14 +188,14 @@ impl<'s> BlockOverlay<'s> {
 /// [`Tx::commit`], dropped otherwise.
 pub struct Tx<'b, 's> {
     block: &'b mut BlockOverlay<'s>,
-    writes: Writes,
+    writes: TxWrites,
 }
 
 impl Tx<'_, '_> {
     /// Hands the value under `key` (this record's own write first, then
     /// the block's, then committed state) to `f`.
     pub fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, StateError> {
-        match self.writes.get(key) {
+        match self.own_write(key) {
             Some(v) => Ok(f(v.as_deref())),
             None if is_cached(key) => self.block.read_cached(key, f),
             None => self.block.read(key, f),
@@ -216,7 +225,7 @@ impl Tx<'_, '_> {
         &self,
         key: &[u8],
     ) -> Result<Option<Rc<T>>, ExecError> {
-        if self.writes.contains_key(key) || !is_cached(key) {
+        if self.own_write(key).is_some() || !is_cached(key) {
             return Ok(self.load(key)?.map(Rc::new));
         }
         if let Some(cached) = self.block.cache.borrow().decoded.get(key) {
@@ -237,20 +246,73 @@ impl Tx<'_, '_> {
     }
 
     pub fn store<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
-        self.writes.insert(key, Some(codec::encode(value)));
+        self.put(key, Some(codec::encode(value)));
     }
 
     pub fn remove(&mut self, key: Vec<u8>) {
-        self.writes.insert(key, None);
+        self.put(key, None);
+    }
+
+    fn own_write(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
+        self.writes.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        match self.writes.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.writes.push((key, value)),
+        }
     }
 
     /// Makes this record's writes part of the block.
     pub fn commit(self) {
-        if self.writes.keys().any(|k| is_cached(k)) {
+        if self.writes.iter().any(|(k, _)| is_cached(k)) {
             let mut cache = self.block.cache.borrow_mut();
             cache.values.clear();
             cache.decoded.clear();
         }
         self.block.writes.extend(self.writes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed(pairs: &[(&str, &str)]) -> MemoryState {
+        let mut state = MemoryState::new();
+        let writes: Vec<StateWrite> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), Some(codec::encode(&v.to_string()))))
+            .collect();
+        state.apply_owned(writes);
+        state
+    }
+
+    fn text(tx: &Tx, key: &str) -> Option<String> {
+        tx.load::<String>(key.as_bytes()).expect("decodes")
+    }
+
+    #[test]
+    fn a_record_reads_its_own_latest_write_and_a_dropped_one_leaves_nothing() {
+        let state = committed(&[("person/a", "old")]);
+        let mut overlay = BlockOverlay::new(&state);
+        let mut tx = overlay.tx();
+        tx.store(b"person/a".to_vec(), &"first".to_string());
+        tx.store(b"person/a".to_vec(), &"second".to_string());
+        assert_eq!(text(&tx, "person/a").as_deref(), Some("second"));
+        tx.remove(b"person/a".to_vec());
+        assert_eq!(text(&tx, "person/a"), None);
+        drop(tx);
+        assert_eq!(text(&overlay.tx(), "person/a").as_deref(), Some("old"));
+
+        let mut tx = overlay.tx();
+        tx.store(b"person/b".to_vec(), &"new".to_string());
+        tx.remove(b"person/a".to_vec());
+        tx.commit();
+        let writes = overlay.into_writes();
+        let keys: Vec<&[u8]> = writes.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(keys, [b"person/a".as_slice(), b"person/b".as_slice()]);
+        assert_eq!(writes[0].1, None);
     }
 }
