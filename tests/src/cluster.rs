@@ -185,22 +185,25 @@ impl TestCluster {
         }
     }
 
-    /// Fails, with the end of its log, if a node the test did not stop has
-    /// exited: a crash must not pass as a node that is merely down.
+    /// Fails if a node the test did not stop has exited, or if any node's
+    /// log shows a panic (openraft's core can panic and leave the process
+    /// up): a crash must not pass as a node that is merely down.
     pub fn check_none_exited(&self) -> Result<()> {
         for (i, node) in self.devnet.nodes.iter().enumerate() {
-            if node.pid.is_some_and(|pid| !alive(pid)) {
-                let log = self.log(i);
+            let exited = node.pid.is_some_and(|pid| !alive(pid));
+            let log = self.log(i);
+            let panic = first_panic(&log);
+            if exited || panic.is_some() {
                 let lines: Vec<&str> = log.lines().collect();
                 let tail = &lines[lines.len().saturating_sub(40)..];
-                // A panic's backtrace fills the tail; its message is above.
-                let panic = lines
-                    .iter()
-                    .position(|l| l.contains("panicked at"))
-                    .map(|at| lines[at..lines.len().min(at + 3)].join("\n"))
-                    .unwrap_or_default();
+                let what = if exited {
+                    "exited on its own"
+                } else {
+                    "panicked"
+                };
                 bail!(
-                    "node {i} exited on its own; {panic}\nits log ends:\n{}",
+                    "node {i} {what}; {}\nits log ends:\n{}",
+                    panic.unwrap_or_default(),
                     tail.join("\n")
                 );
             }
@@ -247,12 +250,18 @@ pub fn record_ids(bytes: &[u8]) -> Result<Vec<fundtrail_ledger::RecordId>> {
     Ok(ids)
 }
 
+/// Stops every node. A test that passed still fails here if a node panicked
+/// or died on its own at any point, even after its last check.
 impl Drop for TestCluster {
     fn drop(&mut self) {
+        let crashed = self.check_none_exited().err();
         for node in &self.devnet.nodes {
             if let Some(pid) = node.pid {
                 signal(pid, "KILL");
             }
+        }
+        if let Some(e) = crashed.filter(|_| !std::thread::panicking()) {
+            panic!("{e:#}");
         }
     }
 }
@@ -364,4 +373,12 @@ pub fn committed(line: &SubmitLine) -> Option<(u64, u32, &fundtrail_ledger::Outc
 /// (base+100..base+105) are free now, for a devnet a test lays out itself.
 pub fn free_base_port() -> u16 {
     base_port()
+}
+
+/// A panic's message and location: the lines after "panicked at", above
+/// the backtrace that fills the rest of the log.
+fn first_panic(log: &str) -> Option<String> {
+    let lines: Vec<&str> = log.lines().collect();
+    let at = lines.iter().position(|l| l.contains("panicked at"))?;
+    Some(lines[at..lines.len().min(at + 3)].join("\n"))
 }
