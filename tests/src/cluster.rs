@@ -153,7 +153,7 @@ impl TestCluster {
     pub async fn converge(&self, limit: Duration) -> Result<Value> {
         let start = Instant::now();
         loop {
-            self.check_none_exited()?;
+            self.check_none_crashed()?;
             let mut heads = Vec::new();
             for i in 0..self.node_count() {
                 if self.devnet.nodes[i].pid.is_some_and(alive) {
@@ -188,7 +188,7 @@ impl TestCluster {
     /// Fails if a node the test did not stop has exited, or if any node's
     /// log shows a panic (openraft's core can panic and leave the process
     /// up): a crash must not pass as a node that is merely down.
-    pub fn check_none_exited(&self) -> Result<()> {
+    pub fn check_none_crashed(&self) -> Result<()> {
         for (i, node) in self.devnet.nodes.iter().enumerate() {
             let exited = node.pid.is_some_and(|pid| !alive(pid));
             let log = self.log(i);
@@ -217,7 +217,7 @@ impl TestCluster {
     pub async fn verified_export(&self, i: usize, orgs: usize) -> Result<(Vec<u8>, ChainSummary)> {
         let start = Instant::now();
         loop {
-            self.check_none_exited()?;
+            self.check_none_crashed()?;
             let bytes = self.client(i).export().await?;
             match verify(&bytes, orgs) {
                 Ok(summary) => return Ok((bytes, summary)),
@@ -254,7 +254,7 @@ pub fn record_ids(bytes: &[u8]) -> Result<Vec<fundtrail_ledger::RecordId>> {
 /// or died on its own at any point, even after its last check.
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        let crashed = self.check_none_exited().err();
+        let crashed = self.check_none_crashed().err();
         for node in &self.devnet.nodes {
             if let Some(pid) = node.pid {
                 signal(pid, "KILL");
