@@ -322,11 +322,24 @@ impl TestCluster {
 
     /// POST `body` as JSON to `path` on node `i`, whatever the status.
     pub async fn http_post(&self, i: usize, path: &str, body: impl Into<String>) -> Result<Http> {
+        self.http_post_as(i, path, "application/json", body.into())
+            .await
+    }
+
+    /// POST `body` as `content_type` to `path` on node `i`, whatever the
+    /// status.
+    pub async fn http_post_as(
+        &self,
+        i: usize,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Result<Http> {
         http(
             reqwest::Client::new()
                 .post(format!("{}{path}", self.api(i)))
-                .header("content-type", "application/json")
-                .body(body.into()),
+                .header("content-type", content_type)
+                .body(body),
         )
         .await
     }

@@ -319,38 +319,32 @@ async fn bad_input_is_refused_and_the_cluster_keeps_serving() {
         other => panic!("expected a recorded rejection, got {other:?}"),
     }
 
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/records", cluster.devnet.nodes[2].api))
-        .header("content-type", "application/json")
-        .body("[{\"envelope\": ")
-        .send()
+    let response = cluster
+        .http_post(2, "/v1/records", "[{\"envelope\": ")
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
-    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(response.status, 400);
     assert!(
-        body["error"].as_str().unwrap().contains("malformed"),
-        "{body}"
+        response.error().unwrap().contains("malformed"),
+        "{response:?}"
     );
 
     // The same in the records' canonical encoding: a cut-off body is a
     // clear error and submits nothing; a bad signature is refused.
     let encoded = fundtrail_ledger::codec::encode(&[&bad_sig]);
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/records", cluster.devnet.nodes[2].api))
-        .header("content-type", BCS_CONTENT_TYPE)
-        .body(encoded[..encoded.len() - 7].to_vec())
-        .send()
+    let response = cluster
+        .http_post_as(
+            2,
+            "/v1/records",
+            BCS_CONTENT_TYPE,
+            encoded[..encoded.len() - 7].to_vec(),
+        )
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
-    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(response.status, 400);
     assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("malformed request"),
-        "{body}"
+        response.error().unwrap().contains("malformed request"),
+        "{response:?}"
     );
     let lines = cluster
         .client(2)
