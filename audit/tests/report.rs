@@ -168,7 +168,7 @@ fn scenario() -> Scenario {
             0,
         ),
         c.record(Role::Insurance, reverse, 0),
-        c.record(Role::Auditor, disclose(auditor.clone()), 0),
+        c.record(Role::Auditor, disclose(auditor.clone()), 1),
         c.record(Role::Auditor, disclose(health.clone()), 0),
     ];
     let disclosure = records[2].id();

@@ -125,7 +125,9 @@ impl RuleCode {
         match self {
             UnknownKey => "submitter key not enrolled or revoked",
             RoleNotAllowed => "organisation may not submit this kind of record",
-            MissingApproval => "too few officer approvals for the amount",
+            MissingApproval => {
+                "too few officer approvals (large payout, fund transfer or disclosure)"
+            }
             Quorum => "membership change without a quorum of organisations",
             UnknownOrg => "organisation is not a member",
             DuplicateRecord => "the same signed record submitted again",

@@ -498,7 +498,20 @@ fn unknown_references() {
         0,
     );
     accepted(h.block(std::slice::from_ref(&some)).outcomes.remove(0));
-    accepted(h.submit(Role::Auditor, disclose(some.id()), 0));
+    // Seeing a raw record takes an officer of the requesting organisation
+    // besides the submitter.
+    assert_eq!(
+        code(&h.submit(Role::Auditor, disclose(some.id()), 0)),
+        "MISSING_APPROVAL"
+    );
+    let by_holder = h
+        .kit
+        .sign_by_orgs(Role::Auditor, disclose(some.id()), 90, &[Role::Health]);
+    assert_eq!(
+        code(&h.block(&[by_holder]).outcomes.remove(0)),
+        "MISSING_APPROVAL"
+    );
+    accepted(h.submit(Role::Auditor, disclose(some.id()), 1));
     // A claim is evidence, not a payout: it cannot be reversed.
     let rev = RecordBody::Reversal(ReversalBody {
         target: some.id(),

@@ -201,6 +201,10 @@ pub struct DisclosureLine {
     pub purpose: DisclosurePurpose,
     #[serde(default)]
     pub case_ref: Option<GroupCode>,
+    /// How many officer approvals of the requesting organisation to attach
+    /// (the rules need one).
+    #[serde(default)]
+    pub approvals: u8,
 }
 
 impl SubmissionLine {
@@ -231,6 +235,7 @@ impl SubmissionLine {
             SubmissionLine::Settlement(s) => s.approvals,
             SubmissionLine::Assistance(a) => a.approvals,
             SubmissionLine::FundCredit(f) => f.approvals,
+            SubmissionLine::Disclosure(d) => d.approvals,
             _ => 0,
         }
     }

@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use fundtrail_contracts::lookup::StateLookup;
 use fundtrail_contracts::model::{key, ClaimEntry, FundEntry, PersonYear};
+use fundtrail_ledger::block::Verdict;
 use fundtrail_ledger::codec;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::intake::{Lookup, PayoutTier};
@@ -522,6 +523,12 @@ async fn fetch_disclosed(State(api): State<Api>, Path(id): Path<String>) -> ApiR
         return Err(ApiError(
             StatusCode::FORBIDDEN,
             "the disclosure was filed by another organisation".into(),
+        ));
+    }
+    if let Verdict::Rejected { code } = &entry.outcome.verdict {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("the disclosure record was rejected by the rules ({code})"),
         ));
     }
     let holder = api

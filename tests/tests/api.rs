@@ -218,8 +218,8 @@ async fn every_endpoint_answers_with_the_chain_s_content_and_json_errors() {
             case_ref: Some("SJ-2026-017".parse().unwrap()),
         })
     };
-    let insurers_disclosure = flow.sign(Role::Insurance, disclosure("gd-insurance"), 0);
-    let auditors_disclosure = flow.sign(Role::Auditor, disclosure("gd-audit"), 0);
+    let insurers_disclosure = flow.sign(Role::Insurance, disclosure("gd-insurance"), 1);
+    let auditors_disclosure = flow.sign(Role::Auditor, disclosure("gd-audit"), 1);
 
     let code = |v: &Verdict| match v {
         Verdict::Rejected { code } => Some(code.to_string()),

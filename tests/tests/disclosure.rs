@@ -1,10 +1,11 @@
 //! 可用不可见 across node processes: the health department's node keeps a
 //! claim's raw bill in its vault; another department gets it only through
 //! an accepted disclosure record on the chain that names it as requester
-//! and health as holder. Without one, the holder refuses, whether asked
+//! and health as holder. Without one, or with one the rules rejected for
+//! want of an officer's approval, the holder refuses, whether asked
 //! through the requester's node or directly over libp2p; with one, the raw
-//! bill is delivered and matches the claim's commitment, and the
-//! disclosure shows in the record's history.
+//! bill is delivered and matches the claim's commitment, and every
+//! disclosure, refused or not, shows in the record's history.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use fundtrail_ledger::intake::{canonical_raw_bill, parse_line, SubmissionLine};
 use fundtrail_ledger::pseudonym::raw_commitment;
 use fundtrail_ledger::record::{DisclosureBody, DisclosurePurpose, RecordBody};
 use fundtrail_ledger::types::Role;
-use fundtrail_ledger::{Hash32, RecordId, SignedRecord};
+use fundtrail_ledger::{Hash32, Outcome, RecordId, SignedRecord, Verdict};
 use fundtrail_node::cli::sign::{HttpLookup, Signer};
 use fundtrail_node::p2p::{NetConfig, WireRequest, WireResponse};
 use fundtrail_node::vault::{DisclosureRequest, DisclosureResponse, VaultEntry};
@@ -32,20 +33,23 @@ const HEALTH: usize = 2;
 const CLAIM_LINE: &str = r#"{"kind":"claim","id_card":"440106195803120419","institution":"H44010600001","bill_no":"ZY2026-0000123","institution_level":"tertiary","insured_type":"resident","insured_region":"440100","care_region":"440100","service_date":"2026-03-01","admission":"inpatient","total":"100000.00","in_scope":"90000.00","drg_or_dip_group":"ES23","supplementary_cover":false}"#;
 
 /// Submits through `node` and answers once that node has applied the
-/// record, so the test can read it back there.
-async fn submit_one(cluster: &TestCluster, node: usize, record: &SignedRecord) -> (u64, u32) {
+/// record, so the test can read it back there: its height and outcome.
+async fn submit(cluster: &TestCluster, node: usize, record: &SignedRecord) -> (u64, Outcome) {
     let lines = cluster
         .client(node)
         .submit_applied(std::slice::from_ref(record))
         .await
         .unwrap();
-    let (height, index, outcome) =
+    let (height, _, outcome) =
         committed(&lines[0]).unwrap_or_else(|| panic!("not committed: {:?}", lines[0]));
-    assert!(
-        outcome.verdict == fundtrail_ledger::Verdict::Accepted,
-        "{outcome:?}"
-    );
-    (height, index)
+    (height, outcome.clone())
+}
+
+/// [`submit`] of a record the rules must accept; returns its height.
+async fn submit_one(cluster: &TestCluster, node: usize, record: &SignedRecord) -> u64 {
+    let (height, outcome) = submit(cluster, node, record).await;
+    assert_eq!(outcome.verdict, Verdict::Accepted, "{outcome:?}");
+    height
 }
 
 fn disclosure(target: RecordId, requester: &str, case: &str) -> RecordBody {
@@ -191,12 +195,40 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
     let reason = refusal(&answers[1]);
     assert!(reason.contains("not a disclosure"), "{reason}");
 
-    // --- A disclosure filed by insurance, naming health as holder. ---
+    // --- A disclosure without an officer's approval: on the chain, but
+    // rejected by the rules, so the holder refuses it. ---
+    let unapproved = kit.sign(
+        Role::Insurance,
+        disclosure(claim.id(), "gd-insurance", "SJ-2026-016"),
+        2,
+        0,
+    );
+    let (_, outcome) = submit(&cluster, INSURANCE, &unapproved).await;
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Rejected {
+            code: "MISSING_APPROVAL".parse().unwrap()
+        }
+    );
+    let r = fetch(&cluster, INSURANCE, unapproved.id()).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    assert!(
+        r.text.contains("rejected by the rules (MISSING_APPROVAL)"),
+        "{r:?}"
+    );
+    assert!(!r.text.contains(&raw_hex(&raw_bill)), "{r:?}");
+    // The holder checks for itself, whoever asks.
+    let answers = ask_holder_directly(&cluster, &[unapproved.id()]).await;
+    let reason = refusal(&answers[0]);
+    assert!(reason.contains("rejected by the rules"), "{reason}");
+
+    // --- A disclosure filed by insurance with its officer's approval,
+    // naming health as holder. ---
     let filed = kit.sign(
         Role::Insurance,
         disclosure(claim.id(), "gd-insurance", "SJ-2026-017"),
-        2,
-        0,
+        3,
+        1,
     );
     submit_one(&cluster, INSURANCE, &filed).await;
     let v = cluster
@@ -238,10 +270,10 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
     let of_payout = kit.sign(
         Role::Insurance,
         disclosure(settlement.id(), "gd-insurance", "SJ-2026-018"),
-        3,
-        0,
+        4,
+        1,
     );
-    let (height, _) = submit_one(&cluster, HEALTH, &of_payout).await;
+    let height = submit_one(&cluster, HEALTH, &of_payout).await;
     cluster
         .wait_for_height(INSURANCE, height, Duration::from_secs(10))
         .await
@@ -258,7 +290,11 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
             .get(&format!("/v1/records/{}", claim.id()))
             .await
             .unwrap();
-        assert_eq!(v["acted_on_by"], json!([filed.id()]), "node {node}");
+        assert_eq!(
+            v["acted_on_by"],
+            json!([unapproved.id(), filed.id()]),
+            "node {node}: the refused request is history too"
+        );
         let v = cluster
             .client(node)
             .get(&format!("/v1/records/{}", settlement.id()))
@@ -284,7 +320,7 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
         .get(&format!("/v1/records/{}", claim.id()))
         .await
         .unwrap();
-    assert_eq!(v["acted_on_by"], json!([filed.id()]));
+    assert_eq!(v["acted_on_by"], json!([unapproved.id(), filed.id()]));
     // The raw bill never left the health node's vault in the export.
     let bytes = cluster.client(HEALTH).export().await.unwrap();
     assert!(!contains(&bytes, &raw_bill), "the vault is never exported");

@@ -26,6 +26,7 @@ use super::{
 };
 use crate::model::Tier;
 use crate::quote::Quote;
+use crate::RuleCode;
 
 /// A person's second claim is a readmission this often (per cent).
 const READMISSION_PERCENT: u32 = 20;
@@ -67,6 +68,21 @@ fn accept(role: Role, line: SubmissionLine) -> Submission {
         role,
         line,
         expect: Expect::Accept,
+    }
+}
+
+/// `disclosure` filed again without its officer's approval, which the
+/// rules refuse: one request that must not open a vault.
+fn unapproved(disclosure: &Submission) -> Submission {
+    let mut line = disclosure.line.clone();
+    if let SubmissionLine::Disclosure(d) = &mut line {
+        d.approvals = 0;
+        d.case_ref = Some(label(&format!("SJ-{YEAR}-000")));
+    }
+    Submission {
+        role: disclosure.role,
+        line,
+        expect: Expect::Reject(RuleCode::MissingApproval),
     }
 }
 
@@ -455,8 +471,12 @@ impl Generator {
                 requester: requester.clone(),
                 purpose: DisclosurePurpose::Audit,
                 case_ref: Some(label(&format!("SJ-{YEAR}-{:03}", n + 1))),
+                approvals: 1,
             };
             lines.push(accept(Role::Auditor, SubmissionLine::Disclosure(line)));
+        }
+        if let Some(first) = lines.first() {
+            lines.push(unapproved(first));
         }
         lines
     }

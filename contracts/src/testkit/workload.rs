@@ -342,7 +342,8 @@ impl Workload {
             purpose: DisclosurePurpose::Audit,
             case_ref: None,
         });
-        self.envelope(Role::Auditor, body, 0)
+        let approvals = usize::from(self.rng.gen_bool(0.9));
+        self.envelope(Role::Auditor, body, approvals)
     }
 
     /// A record from a role that may not submit its kind.
