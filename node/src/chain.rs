@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::io::Cursor;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -502,33 +502,31 @@ impl Chain {
         })
     }
 
-    /// The chain up to the applied block as a chain file, with the point it
-    /// stands at.
-    pub fn snapshot(&self) -> Result<(SnapshotPoint, Vec<u8>), ChainError> {
+    /// Writes the chain up to the applied block to `out` as a chain file,
+    /// and returns the point it stands at.
+    pub fn snapshot_into<W: Write>(&self, out: W) -> Result<SnapshotPoint, ChainError> {
         let point = self.snapshot_point()?;
         let height = point.head.height;
-        let mut bytes = Vec::new();
         self.store
-            .export_to(&mut bytes, height)
+            .export_to(out, height)
             .map_err(|e| StoreError::Corrupt {
                 what: format!("export for snapshot failed: {e}"),
                 height,
             })?;
-        Ok((point, bytes))
+        Ok(point)
     }
 
     /// Installs a received chain: verifies every block (links, roots,
     /// signatures, attestations), checks the blocks we already have are
     /// the same, replays the contracts on the new ones and commits them.
-    pub fn install(
+    pub fn install<R: Read>(
         &self,
-        chain_file: &[u8],
+        chain_file: R,
         applied: &Option<LogId>,
         membership: &StoredMembership,
     ) -> Result<Height, ChainError> {
         let _guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
-        let mut reader =
-            ChainReader::new(Cursor::new(chain_file)).map_err(ChainCheckError::from)?;
+        let mut reader = ChainReader::new(chain_file).map_err(ChainCheckError::from)?;
         if reader.genesis().hash() != self.genesis().hash() {
             return Err(ChainError::Diverged(Height(0)));
         }

@@ -78,6 +78,13 @@ pub struct RaftConfig {
     pub snapshot_every: u64,
     /// Log entries kept behind the latest snapshot before purging.
     pub keep_logs: u64,
+    /// Bytes per message when the chain is sent as a snapshot.
+    #[serde(default = "default_snapshot_chunk_bytes")]
+    pub snapshot_chunk_bytes: u64,
+}
+
+fn default_snapshot_chunk_bytes() -> u64 {
+    4 << 20
 }
 
 impl Default for RaftConfig {
@@ -88,6 +95,7 @@ impl Default for RaftConfig {
             election_timeout_max_ms: 2000,
             snapshot_every: 2000,
             keep_logs: 1000,
+            snapshot_chunk_bytes: default_snapshot_chunk_bytes(),
         }
     }
 }

@@ -64,8 +64,13 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     let (net, net_task) = start_network(&config, &node_key, &roster, &chain, services.clone())?;
     let (attest_tx, mut attest_rx) = tokio::sync::mpsc::unbounded_channel::<Attestation>();
     let metrics = Arc::new(Metrics::default());
-    let state_machine =
-        StateMachine::new(chain.clone(), node_key.clone(), attest_tx, metrics.clone())?;
+    let state_machine = StateMachine::new(
+        chain.clone(),
+        node_key.clone(),
+        attest_tx,
+        metrics.clone(),
+        config.data_dir.clone(),
+    )?;
     let raft = start_raft(&config, &me, &roster, &chain, &net, state_machine).await?;
     let submitter = Submitter::start(
         chain.clone(),
@@ -240,6 +245,7 @@ async fn start_raft(
         election_timeout_max: rc.election_timeout_max_ms,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(rc.snapshot_every),
         max_in_snapshot_log_to_keep: rc.keep_logs,
+        snapshot_max_chunk_size: rc.snapshot_chunk_bytes,
         install_snapshot_timeout: 10_000,
         max_payload_entries: crate::submit::ENTRIES_PER_APPEND,
         ..Default::default()

@@ -64,6 +64,8 @@ impl TestCluster {
             election_timeout_max_ms: 1200,
             snapshot_every: 20,
             keep_logs: 5,
+            // Small, so a snapshot crosses in many messages.
+            snapshot_chunk_bytes: 64 << 10,
         };
         let mut devnet = Devnet::create(dir.path(), nodes, &plan, base_port())?;
         devnet.start_with(exe).await?;

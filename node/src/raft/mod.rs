@@ -7,8 +7,6 @@ pub mod log_store;
 pub mod network;
 pub mod state_machine;
 
-use std::io::Cursor;
-
 use fundtrail_ledger::block::Outcome;
 use fundtrail_ledger::crypto::PublicKey;
 use fundtrail_ledger::record::{RecordId, SignedRecord};
@@ -23,7 +21,7 @@ openraft::declare_raft_types!(
         R = BatchApplied,
         NodeId = NodeId,
         Node = openraft::BasicNode,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
 );
 
 pub type Raft = openraft::Raft<TypeConfig>;

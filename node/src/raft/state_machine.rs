@@ -1,14 +1,22 @@
 //! The Raft state machine: the chain. Applying a batch entry commits a
 //! block (with the applied index in the same write batch) and signs an
 //! attestation of it; a snapshot is the chain file up to the applied block.
+//!
+//! A snapshot in transit (exported for a follower, or being received) is an
+//! unnamed temporary file in the data directory, never a buffer in memory:
+//! it is the whole chain. The file has no name, so it vanishes when openraft
+//! drops it or the process dies.
 
-use std::io::Cursor;
+use std::io::{BufReader, BufWriter, SeekFrom};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use fundtrail_ledger::block::Attestation;
 use fundtrail_ledger::crypto::Keypair;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use tokio::fs::File;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::{read_err, write_err, BatchApplied, LogId, NodeId, StorageError, StoredMembership};
@@ -25,16 +33,19 @@ pub struct StateMachine {
     /// Whether openraft has asked for the current snapshot since this
     /// process started; see `get_current_snapshot`.
     snapshot_asked: bool,
+    /// Where snapshot files in transit live (the data directory).
+    spool: PathBuf,
 }
 
 impl StateMachine {
     /// `attestations` receives this node's attestation of every block it
-    /// commits, for gossip.
+    /// commits, for gossip; snapshots in transit are spooled in `spool`.
     pub fn new(
         chain: Arc<Chain>,
         node_key: Arc<Keypair>,
         attestations: mpsc::UnboundedSender<Attestation>,
         metrics: Arc<Metrics>,
+        spool: PathBuf,
     ) -> Result<StateMachine, ChainError> {
         let (_, membership) = chain.applied_state()?;
         Ok(StateMachine {
@@ -44,7 +55,20 @@ impl StateMachine {
             attestations,
             membership,
             snapshot_asked: false,
+            spool,
         })
+    }
+
+    /// Exports the chain into a new spool file and returns it with the
+    /// point it stands at.
+    fn export(&self) -> std::io::Result<(SnapshotPoint, File)> {
+        let mut out = BufWriter::new(tempfile::tempfile_in(&self.spool)?);
+        let point = self
+            .chain
+            .snapshot_into(&mut out)
+            .map_err(std::io::Error::other)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        Ok((point, File::from_std(file)))
     }
 
     fn apply_batch(&self, batch: &Batch, log_id: &LogId) -> Result<BatchApplied, ChainError> {
@@ -119,25 +143,29 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
             chain: self.chain.clone(),
+            spool: self.spool.clone(),
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<File>, StorageError> {
+        Ok(Box::new(spool_file(&self.spool).map_err(write_err)?))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        mut snapshot: Box<File>,
     ) -> Result<(), StorageError> {
-        let bytes = snapshot.into_inner();
+        snapshot.flush().await.map_err(write_err)?;
+        let bytes = snapshot.seek(SeekFrom::End(0)).await.map_err(read_err)?;
+        snapshot.rewind().await.map_err(read_err)?;
+        let file = BufReader::new(snapshot.into_std().await);
         let height = tokio::task::block_in_place(|| {
             self.chain
-                .install(&bytes, &meta.last_log_id, &meta.last_membership)
+                .install(file, &meta.last_log_id, &meta.last_membership)
         })
         .map_err(write_err)?;
-        tracing::info!(%height, bytes = bytes.len(), "installed and verified chain snapshot");
+        tracing::info!(%height, bytes, "installed and verified chain snapshot");
         self.membership = meta.last_membership.clone();
         Ok(())
     }
@@ -152,13 +180,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if !std::mem::replace(&mut self.snapshot_asked, true) {
             return Ok(None);
         }
-        let (point, bytes) =
-            tokio::task::block_in_place(|| self.chain.snapshot()).map_err(read_err)?;
+        let (point, mut file) = tokio::task::block_in_place(|| self.export()).map_err(read_err)?;
+        let bytes = file.seek(SeekFrom::End(0)).await.map_err(read_err)?;
+        file.rewind().await.map_err(read_err)?;
         let meta = snapshot_meta(point);
-        tracing::info!(snapshot = %meta.snapshot_id, bytes = bytes.len(), "exported chain snapshot");
+        tracing::info!(snapshot = %meta.snapshot_id, bytes, "exported chain snapshot");
         Ok(Some(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Box::new(file),
         }))
     }
 }
@@ -172,6 +201,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 /// `snapshot_every` entries, cost seconds of CPU that grew with the chain.)
 pub struct SnapshotBuilder {
     chain: Arc<Chain>,
+    spool: PathBuf,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -180,9 +210,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         tracing::info!(snapshot = %meta.snapshot_id, "snapshot point taken");
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(Vec::new())),
+            snapshot: Box::new(spool_file(&self.spool).map_err(write_err)?),
         })
     }
+}
+
+/// A new, empty, unnamed file in `dir`.
+fn spool_file(dir: &std::path::Path) -> std::io::Result<File> {
+    tempfile::tempfile_in(dir).map(File::from_std)
 }
 
 fn snapshot_meta(point: SnapshotPoint) -> SnapshotMeta<NodeId, openraft::BasicNode> {
