@@ -180,7 +180,8 @@ impl Vault {
     }
 }
 
-fn check_commitment(claim: &RecordEntry, entry: &VaultEntry) -> Result<(), VaultError> {
+/// Whether `entry`'s raw bill and salt give `claim`'s `raw_commitment`.
+pub fn check_commitment(claim: &RecordEntry, entry: &VaultEntry) -> Result<(), VaultError> {
     let RecordBody::Claim(body) = &claim.record.envelope.body else {
         return Err(VaultError::NotAClaim(entry.record_id.to_hex()));
     };

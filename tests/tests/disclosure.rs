@@ -113,6 +113,55 @@ async fn fetch(cluster: &TestCluster, node: usize, id: RecordId) -> Http {
         .unwrap()
 }
 
+/// `fundtrail disclose` as insurance: the approved disclosure's bill lands
+/// in a file only its owner can read, and nothing of it is printed; the
+/// unapproved one fails with its code and writes nothing.
+async fn disclose_through_the_cli(
+    cluster: &TestCluster,
+    approved: RecordId,
+    unapproved: RecordId,
+    raw_bill: &[u8],
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |id: RecordId, out: std::path::PathBuf| {
+        tokio::process::Command::new(EXE)
+            .args(["disclose", "--node", cluster.api(INSURANCE)])
+            .arg(id.to_hex())
+            .arg("--out")
+            .arg(out)
+            .output()
+    };
+    let out = dir.path().join("bill");
+    let done = run(approved, out.clone()).await.unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(done.status.success(), "{printed}");
+    assert!(
+        printed.contains("matches its on-chain commitment"),
+        "{printed}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), raw_bill);
+    for raw in ["440106195803120419", "ZY2026-0000123"] {
+        assert!(
+            !printed.contains(raw),
+            "printed a raw identifier: {printed}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let refused_out = dir.path().join("refused");
+    let refused = run(unapproved, refused_out.clone()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("MISSING_APPROVAL"), "{stderr}");
+    assert!(!refused_out.exists(), "a refused disclosure writes no file");
+}
+
 fn refusal(r: &WireResponse) -> String {
     match r {
         WireResponse::Disclose(DisclosureResponse::Refused(reason)) => reason.clone(),
@@ -243,6 +292,7 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
     let delivered: VaultEntry = serde_json::from_value(v["entry"].clone()).unwrap();
     assert_eq!(delivered, entry);
     assert_eq!(delivered.raw_bill, raw_bill, "the bill as health keeps it");
+    disclose_through_the_cli(&cluster, filed.id(), unapproved.id(), &raw_bill).await;
     // ... and it matches the commitment on the chain, recomputed here.
     let on_chain = cluster
         .client(INSURANCE)

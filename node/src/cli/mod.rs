@@ -5,6 +5,7 @@ pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod devnet;
+pub mod disclose;
 pub mod genesis;
 pub mod query;
 pub mod sign;
@@ -106,6 +107,22 @@ pub enum Command {
         node: String,
         #[command(subcommand)]
         what: query::Target,
+    },
+    /// Fetch the raw bill behind an accepted disclosure your organisation
+    /// filed (submit the `disclosure` line first): your node asks the
+    /// holder; the bill is checked against the claim's on-chain commitment
+    /// and written to a file only you can read. Nothing of it is printed.
+    Disclose {
+        /// Your organisation's node API URL.
+        #[arg(long)]
+        node: String,
+        /// The disclosure record's id (hex).
+        disclosure: String,
+        /// Where to write the raw bill (created with mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
     /// The one-stop entitlement split (一站式结算) for a claim.
     Quote {
@@ -246,6 +263,12 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Devnet { action } => runtime()?.block_on(devnet_action(action)),
         Command::Query { node, what } => runtime()?.block_on(query::run(&node, what)),
+        Command::Disclose {
+            node,
+            disclosure,
+            out,
+            json,
+        } => runtime()?.block_on(disclose::run(&node, &disclosure, &out, json)),
         Command::Quote { node, claim } => runtime()?.block_on(query::quote(&node, &claim)),
         Command::Bench { target } => bench::run(target),
         Command::Prove {
