@@ -81,10 +81,19 @@ pub struct RaftConfig {
     /// Bytes per message when the chain is sent as a snapshot.
     #[serde(default = "default_snapshot_chunk_bytes")]
     pub snapshot_chunk_bytes: u64,
+    /// How long the leader waits for a snapshot's last message, which the
+    /// follower answers only once it has verified, replayed and installed
+    /// the whole chain.
+    #[serde(default = "default_snapshot_install_timeout_ms")]
+    pub snapshot_install_timeout_ms: u64,
 }
 
 fn default_snapshot_chunk_bytes() -> u64 {
     4 << 20
+}
+
+fn default_snapshot_install_timeout_ms() -> u64 {
+    10 * 60 * 1000
 }
 
 impl Default for RaftConfig {
@@ -96,6 +105,7 @@ impl Default for RaftConfig {
             snapshot_every: 2000,
             keep_logs: 1000,
             snapshot_chunk_bytes: default_snapshot_chunk_bytes(),
+            snapshot_install_timeout_ms: default_snapshot_install_timeout_ms(),
         }
     }
 }

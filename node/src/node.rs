@@ -246,7 +246,7 @@ async fn start_raft(
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(rc.snapshot_every),
         max_in_snapshot_log_to_keep: rc.keep_logs,
         snapshot_max_chunk_size: rc.snapshot_chunk_bytes,
-        install_snapshot_timeout: 10_000,
+        install_snapshot_timeout: rc.snapshot_install_timeout_ms,
         max_payload_entries: crate::submit::ENTRIES_PER_APPEND,
         ..Default::default()
     }

@@ -202,6 +202,11 @@ pub fn spawn(
     ))
 }
 
+/// libp2p's own deadline for a request. Every caller of [`Net::request`]
+/// sets a shorter one; this only has to outlast the longest of them, the
+/// last message of a Raft snapshot (`[raft] snapshot_install_timeout_ms`).
+const REQUEST_BACKSTOP: Duration = Duration::from_secs(60 * 60);
+
 fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>> {
     let mut allow = allow_block_list::Behaviour::<AllowedPeers>::default();
     for member in config.roster.members() {
@@ -210,7 +215,7 @@ fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>> {
     let rpc = request_response::Behaviour::with_codec(
         FrameCodec,
         [(RPC_PROTOCOL, ProtocolSupport::Full)],
-        request_response::Config::default().with_request_timeout(Duration::from_secs(60)),
+        request_response::Config::default().with_request_timeout(REQUEST_BACKSTOP),
     );
     let gossip = gossipsub(&config.keypair)?;
     let behaviour = Behaviour { allow, rpc, gossip };
