@@ -38,15 +38,19 @@ pub async fn run(node: &str, disclosure: &str, out: &Path, as_json: bool) -> Res
     Ok(())
 }
 
-/// Writes `bytes` to a new or emptied file with mode 0600.
+/// Writes `bytes` to a new or emptied file with mode 0600 (an existing
+/// file is narrowed to 0600 before anything is written to it).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting {} to its owner", path.display()))?;
     file.write_all(bytes)
         .and_then(|_| file.sync_all())
         .with_context(|| format!("writing {}", path.display()))
