@@ -140,3 +140,47 @@ pub fn read_genesis(path: &Path) -> Result<Genesis> {
         .with_context(|| format!("reading genesis {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing genesis {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_loads_with_every_documented_field() {
+        let mut text = include_str!("../../examples/node.toml").to_string();
+        for org in ["gd-civil-affairs", "gd-health", "gd-finance"] {
+            text = text.replace(&format!("<hex node key of {org}>"), &"11".repeat(32));
+        }
+        let config: NodeConfig = toml::from_str(&text).expect("example parses");
+        assert_eq!(config.peers.len(), 3);
+        assert_eq!(config.raft.snapshot_every, 2000);
+        assert_eq!(config.raft.snapshot_chunk_bytes, 4 << 20);
+        assert_eq!(config.raft.snapshot_install_timeout_ms, 600_000);
+    }
+
+    #[test]
+    fn a_raft_section_without_the_snapshot_transfer_fields_takes_their_defaults() {
+        let older = r#"
+            heartbeat_ms = 200
+            election_timeout_min_ms = 1000
+            election_timeout_max_ms = 2000
+            snapshot_every = 500
+            keep_logs = 100
+        "#;
+        let raft: RaftConfig = toml::from_str(older).expect("older section parses");
+        assert_eq!(raft.snapshot_every, 500);
+        assert_eq!(
+            raft.snapshot_chunk_bytes,
+            RaftConfig::default().snapshot_chunk_bytes
+        );
+        assert_eq!(
+            raft.snapshot_install_timeout_ms,
+            RaftConfig::default().snapshot_install_timeout_ms
+        );
+        let unknown = format!("{older}\nsnapshot_timeout = 5");
+        assert!(
+            toml::from_str::<RaftConfig>(&unknown).is_err(),
+            "a misspelt field is refused"
+        );
+    }
+}
