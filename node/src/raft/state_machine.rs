@@ -157,8 +157,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         mut snapshot: Box<File>,
     ) -> Result<(), StorageError> {
         snapshot.flush().await.map_err(write_err)?;
-        let bytes = snapshot.seek(SeekFrom::End(0)).await.map_err(read_err)?;
-        snapshot.rewind().await.map_err(read_err)?;
+        let bytes = rewound(&mut snapshot).await.map_err(read_err)?;
         let file = BufReader::new(snapshot.into_std().await);
         let height = tokio::task::block_in_place(|| {
             self.chain
@@ -181,8 +180,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(None);
         }
         let (point, mut file) = tokio::task::block_in_place(|| self.export()).map_err(read_err)?;
-        let bytes = file.seek(SeekFrom::End(0)).await.map_err(read_err)?;
-        file.rewind().await.map_err(read_err)?;
+        let bytes = rewound(&mut file).await.map_err(read_err)?;
         let meta = snapshot_meta(point);
         tracing::info!(snapshot = %meta.snapshot_id, bytes, "exported chain snapshot");
         Ok(Some(Snapshot {
@@ -213,6 +211,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             snapshot: Box::new(spool_file(&self.spool).map_err(write_err)?),
         })
     }
+}
+
+/// Puts `file` back at its start, ready to be read; returns its length.
+async fn rewound(file: &mut File) -> std::io::Result<u64> {
+    let len = file.seek(SeekFrom::End(0)).await?;
+    file.rewind().await?;
+    Ok(len)
 }
 
 /// A new, empty, unnamed file in `dir`.
