@@ -197,17 +197,15 @@ impl TestCluster {
             let log = self.log(i);
             let panic = first_panic(&log);
             if exited || panic.is_some() {
-                let lines: Vec<&str> = log.lines().collect();
-                let tail = &lines[lines.len().saturating_sub(40)..];
                 let what = if exited {
                     "exited on its own"
                 } else {
                     "panicked"
                 };
                 bail!(
-                    "node {i} {what}; {}\nits log ends:\n{}",
+                    "node {i} {what}; {}\n{}",
                     panic.unwrap_or_default(),
-                    tail.join("\n")
+                    lead_up(&log)
                 );
             }
         }
@@ -389,6 +387,22 @@ pub fn committed(line: &SubmitLine) -> Option<(u64, u32, &fundtrail_ledger::Outc
 /// (base+100..base+105) are free now, for a devnet a test lays out itself.
 pub fn free_base_port() -> u16 {
     base_port()
+}
+
+/// What led to a crash: the 60 log lines before the first panic (its
+/// backtrace fills the end of the log), or the last 40 lines without one.
+fn lead_up(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    match lines.iter().position(|l| l.contains("panicked at")) {
+        Some(at) => format!(
+            "its log before the panic:\n{}",
+            lines[at.saturating_sub(60)..at].join("\n")
+        ),
+        None => format!(
+            "its log ends:\n{}",
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        ),
+    }
 }
 
 /// A panic's message and location: the lines after "panicked at", above
