@@ -256,7 +256,7 @@ async fn start_raft(
         net: net.clone(),
         roster: roster.clone(),
     };
-    let log_store = LogStore::new(chain.store().clone());
+    let log_store = LogStore::new(chain.clone());
     let raft = Raft::new(
         me.id,
         Arc::new(raft_config),

@@ -14,6 +14,7 @@ use openraft::{Entry, OptionalSend, RaftLogReader, Vote};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 
 use super::{read_err, write_err, LogId, NodeId, StorageError, TypeConfig};
+use crate::chain::Chain;
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
@@ -22,6 +23,8 @@ const LAST_PURGED: &[u8] = b"last_purged";
 #[derive(Clone)]
 pub struct LogStore {
     store: Arc<Store>,
+    /// The state machine, whose applied index bounds what may be purged.
+    chain: Arc<Chain>,
 }
 
 fn index_key(index: u64) -> [u8; 8] {
@@ -35,8 +38,25 @@ fn synced() -> WriteOptions {
 }
 
 impl LogStore {
-    pub fn new(store: Arc<Store>) -> LogStore {
-        LogStore { store }
+    pub fn new(chain: Arc<Chain>) -> LogStore {
+        LogStore {
+            store: chain.store().clone(),
+            chain,
+        }
+    }
+
+    /// How far a purge up to `wanted` may go: no further than the state
+    /// machine has applied on disk. A follower purges for a snapshot as soon
+    /// as it accepts it, while the state machine may still be installing
+    /// it; had the log been purged past the applied index and the node then
+    /// been killed, it would restart with log the state does not cover
+    /// (openraft then stops on `purge_upto <= snapshot_last_log_id`). What
+    /// is left goes at the next purge. Call after a flush.
+    fn purge_bound(&self, wanted: LogId) -> Result<Option<LogId>, StorageError> {
+        let (applied, _) = self.chain.applied_state().map_err(read_err)?;
+        let upto = applied.map(|a| if a.index < wanted.index { a } else { wanted });
+        let purged: Option<LogId> = self.meta_get(LAST_PURGED)?;
+        Ok(upto.filter(|u| purged.is_none_or(|p| u.index > p.index)))
     }
 
     fn meta_get<T: serde::de::DeserializeOwned>(
@@ -180,6 +200,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Applied blocks skip the WAL: make them durable before dropping
         // the entries a restart would otherwise apply again.
         self.store.flush().map_err(write_err)?;
+        let Some(log_id) = self.purge_bound(log_id)? else {
+            return Ok(());
+        };
         self.meta_put(LAST_PURGED, &log_id)?;
         let mut batch = WriteBatch::default();
         let log = self.store.cf(cf::RAFT_LOG);
@@ -188,5 +211,57 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .db()
             .write_opt(batch, &synced())
             .map_err(write_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::{Batch, StoredMembership};
+    use fundtrail_contracts::testkit::Kit;
+    use fundtrail_ledger::types::Role;
+    use openraft::CommittedLeaderId;
+
+    fn log_id(index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(1, 0), index)
+    }
+
+    async fn last_purged(log: &mut LogStore) -> Option<u64> {
+        let state = log.get_log_state().await.expect("log state");
+        state.last_purged_log_id.map(|id| id.index)
+    }
+
+    #[tokio::test]
+    async fn the_log_is_never_purged_past_what_the_state_machine_applied() {
+        let kit = Kit::new(7);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chain = Arc::new(Chain::open(dir.path(), &kit.genesis()).expect("open"));
+        let mut log = LogStore::new(chain.clone());
+
+        log.purge(log_id(5)).await.expect("purge");
+        assert_eq!(last_purged(&mut log).await, None, "nothing applied yet");
+
+        let batch = Batch {
+            proposer: kit.org(Role::Insurance).submitter.public(),
+            timestamp_ms: 1,
+            records: Vec::new(),
+        };
+        chain
+            .apply_batch(&batch, &log_id(2), &StoredMembership::default())
+            .expect("apply");
+        log.purge(log_id(5)).await.expect("purge");
+        assert_eq!(
+            last_purged(&mut log).await,
+            Some(2),
+            "up to the applied entry"
+        );
+
+        chain
+            .apply_batch(&batch, &log_id(9), &StoredMembership::default())
+            .expect("apply");
+        log.purge(log_id(5)).await.expect("purge");
+        assert_eq!(last_purged(&mut log).await, Some(5), "all it was asked");
+        log.purge(log_id(3)).await.expect("purge");
+        assert_eq!(last_purged(&mut log).await, Some(5), "never backwards");
     }
 }
