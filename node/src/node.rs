@@ -18,6 +18,7 @@ use crate::chain::Chain;
 use crate::config::NodeConfig;
 use crate::metrics::Metrics;
 use crate::p2p::{self, Net, NetConfig, Reply, WireRequest, WireResponse};
+use crate::raft::install_quiet::InstallQuiet;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachine;
@@ -33,6 +34,7 @@ const REPAIR_EVERY: Duration = Duration::from_secs(2);
 /// What inbound requests are served by, once the node is up.
 struct Services {
     raft: Raft,
+    install_quiet: Arc<InstallQuiet<Raft>>,
     submitter: Submitter,
     chain: Arc<Chain>,
     vault: Vault,
@@ -82,8 +84,13 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         config.batch.clone(),
     );
     let vault = Vault::new(chain.store().clone(), me.org.clone());
+    let install_quiet = InstallQuiet::new(
+        raft.clone(),
+        Duration::from_millis(config.raft.election_timeout_max_ms),
+    );
     let _ = services.set(Services {
         raft: raft.clone(),
+        install_quiet,
         submitter: submitter.clone(),
         chain: chain.clone(),
         vault: vault.clone(),
@@ -206,6 +213,7 @@ fn serve(services: Arc<OnceLock<Services>>, peer: PeerId, request: WireRequest) 
             }
             WireRequest::Vote(r) => WireResponse::Vote(s.raft.vote(r).await),
             WireRequest::InstallSnapshot(r) => {
+                let _quiet = s.install_quiet.hold();
                 WireResponse::InstallSnapshot(s.raft.install_snapshot(r).await)
             }
             WireRequest::Submit(records) => {

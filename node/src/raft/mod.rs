@@ -3,6 +3,7 @@
 //! committed index live in the node's RocksDB; the state machine is the
 //! ledger plus the contracts; a snapshot is the chain itself.
 
+pub mod install_quiet;
 pub mod log_store;
 pub mod network;
 pub mod state_machine;
