@@ -38,6 +38,7 @@ victim=""
 for o in "${orgs[@]}"; do
   [ "$(head_of "$o" | field node_id)" != "$leader" ] && { victim=$o; break; }
 done
+[ -n "$victim" ] || { echo "no follower found (leader: '$leader')" >&2; exit 1; }
 echo "head at height $height, leader node $leader, wiping $victim"
 echo "before: $(terms)"
 
@@ -46,10 +47,12 @@ sleep 1
 rm -rf "$dir/nodes/$victim/data"
 start=$(date +%s%N)
 nohup "$bin" run --config "$dir/nodes/$victim/node.toml" >>"$dir/nodes/$victim/node.log" 2>&1 &
+caught_up=""
 for _ in $(seq 1 600); do
   sleep 1
-  [ "$(head_of "$victim" | field height)" = "$height" ] && break
+  if [ "$(head_of "$victim" | field height)" = "$height" ]; then caught_up=yes; break; fi
 done
+[ -n "$caught_up" ] || { echo "$victim did not reach height $height in 600 s" >&2; exit 1; }
 echo "caught up after $(( ($(date +%s%N) - start) / 1000000 )) ms"
 sleep 10
 echo "after:  $(terms)"

@@ -6,11 +6,11 @@
 //! the 2-core machine). Left alone, its election timer has run out by then:
 //! it campaigns, and its ever higher terms make the leader step down and
 //! the cluster elect again, for nothing (measured: 6 to 21 terms for one
-//! rejoin on a 789,500-record chain, docs/ARCHITECTURE.md). openraft 0.9 has no
-//! pre-vote, so its runtime switch for elections is used instead: off while
-//! any snapshot message is being handled, and on again one election timeout
-//! after the last one ends, by when the leader's heartbeats have renewed the
-//! follower's view of it. The hold ends with the message's handling, so an
+//! rejoin on a 789,500-record chain, docs/ARCHITECTURE.md). openraft 0.9
+//! has no pre-vote, so its runtime switch for elections is used instead:
+//! off while any snapshot message is being handled, and on again one
+//! election timeout after the last one ends, by when the leader's
+//! heartbeats have renewed the follower's view of it. The hold ends with the message's handling, so an
 //! abandoned transfer cannot leave elections off. Votes for other nodes are
 //! not affected: a quiet follower still helps elect a new leader.
 
