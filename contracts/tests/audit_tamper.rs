@@ -201,6 +201,34 @@ fn changed_record_byte_fails_its_signature() {
     }
 }
 
+/// The verifier checks a group's links, ids and keys beside its signature
+/// batch; a group that fails must still leave it as it was, so the honest
+/// group verifies next and the chain finishes.
+#[test]
+fn a_failed_group_leaves_the_verifier_where_it_was() {
+    let chain = honest();
+    let mut verifier = ChainVerifier::new(chain.genesis.clone())
+        .expect("genesis keys")
+        .require_attesting_orgs(DEPARTMENTS);
+    let batches: Vec<_> = chain.entries.chunks(BATCH).collect();
+    verifier
+        .verify_blocks(batches[0].to_vec())
+        .expect("first batch is honest");
+    let mut tampered = batches[1].to_vec();
+    tampered[2].0.records[7].signature.0[63] ^= 0x01;
+    let e = verifier
+        .verify_blocks(tampered)
+        .expect_err("a bad signature");
+    assert!(matches!(e.kind, VerifyErrorKind::Signature(_)), "{e}");
+    assert_eq!(verifier.next_height(), Height(BATCH as u64 + 1));
+    for batch in &batches[1..] {
+        verifier
+            .verify_blocks(batch.to_vec())
+            .expect("honest batches after the failure");
+    }
+    assert_eq!(verifier.finish(Height(chain.entries.len() as u64)), Ok(()));
+}
+
 #[test]
 fn changed_header_field_is_blamed_on_its_block() {
     type Change = fn(&mut Block);

@@ -6,6 +6,7 @@
 //! Blocks are checked in groups so signature batches span many blocks, and
 //! the error reported is always the first problem in chain order.
 
+use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -184,7 +185,8 @@ impl ChainVerifier {
     }
 
     /// Checks a run of consecutive blocks with their attestations. On success
-    /// the blocks are returned as [`VerifiedBlock`]s with a report each.
+    /// the blocks are returned as [`VerifiedBlock`]s with a report each; on
+    /// failure the verifier is left as it was before the call.
     pub fn verify_blocks(
         &mut self,
         entries: Vec<(Block, Vec<Attestation>)>,
@@ -193,15 +195,34 @@ impl ChainVerifier {
         // block itself (its attestations no longer match) is to blame: the
         // blocks before a broken link are checked first.
         let (linked, link_error) = self.linked_prefix(&entries);
-        let scans: Vec<BlockScan> = entries[..linked]
+        let linked_entries = &entries[..linked];
+        let scans: Vec<BlockScan> = linked_entries
             .par_iter()
             .map(|(b, a)| scan_block(b, a))
             .collect();
-        let reports = self.check_linked(&entries[..linked], &scans)?;
-        if let Some(e) = link_error {
-            return Err(e);
-        }
-        self.advance(&entries, &scans)?;
+        let before = self.position();
+        let ring = self.ring_with_new_keys(&scans);
+        let fallback = self.next_height;
+        // The signature batch keeps the cores busy; the sequential checks
+        // and the advance run beside it rather than after it.
+        let (signatures, (form, reports, advanced)) = rayon::join(
+            || check_signatures(&ring, &scans, fallback),
+            || {
+                let form = self.check_scans(linked_entries, &scans);
+                let reports = self.check_roots_and_attestations(linked_entries, &scans);
+                (form, reports, self.advance(linked_entries, &scans))
+            },
+        );
+        let outcome = first_error(form, signatures, reports)
+            .and_then(|reports| link_error.map_or(Ok(reports), Err))
+            .and_then(|reports| advanced.map(|()| reports));
+        let reports = match outcome {
+            Ok(reports) => reports,
+            Err(e) => {
+                self.rewind(before, &scans);
+                return Err(e);
+            }
+        };
         Ok(entries
             .into_iter()
             .zip(reports)
@@ -209,26 +230,28 @@ impl ChainVerifier {
             .collect())
     }
 
-    /// Form, signatures, roots and attestations of blocks whose links hold.
-    /// The error is the first in chain order (at one height, in that order
-    /// of checks).
-    fn check_linked(
-        &self,
-        entries: &[(Block, Vec<Attestation>)],
-        scans: &[BlockScan],
-    ) -> Result<Vec<BlockReport>, VerifyError> {
-        let form = self.check_scans(entries, scans);
-        let signatures = self.check_signatures(scans);
-        let reports = self.check_roots_and_attestations(entries, scans);
-        let earliest = [form.err(), signatures.err()]
-            .into_iter()
-            .flatten()
-            .chain(reports.as_ref().err().cloned())
-            .min_by_key(|e| e.height);
-        match earliest {
-            Some(e) => Err(e),
-            None => reports,
+    /// Where the verifier stands, to return to if a group fails.
+    fn position(&self) -> Position {
+        Position {
+            ring: self.ring.clone(),
+            prev_hash: self.prev_hash,
+            next_height: self.next_height,
+            last_timestamp: self.last_timestamp,
         }
+    }
+
+    /// Undoes [`ChainVerifier::advance`] for a group that failed, so a
+    /// failed call leaves the verifier as it was.
+    fn rewind(&mut self, to: Position, scans: &[BlockScan]) {
+        for id in scans.iter().flat_map(|s| &s.ids) {
+            if self.seen.get(id).is_some_and(|h| *h >= to.next_height) {
+                self.seen.remove(id);
+            }
+        }
+        self.ring = to.ring;
+        self.prev_hash = to.prev_hash;
+        self.next_height = to.next_height;
+        self.last_timestamp = to.last_timestamp;
     }
 
     /// How many leading blocks of `entries` link up, and what is wrong with
@@ -322,38 +345,6 @@ impl ChainVerifier {
             }
         }
         Ok(())
-    }
-
-    fn check_signatures(&self, scans: &[BlockScan]) -> Result<(), VerifyError> {
-        let ring = self.ring_with_new_keys(scans);
-        let all: Vec<SignedDigest> = scans
-            .iter()
-            .flat_map(|s| s.digests.iter().copied())
-            .collect();
-        let Err(e) = verify_batch(&ring, &all) else {
-            return Ok(());
-        };
-        let index = match &e {
-            CryptoError::BadSignature { index, .. } => *index,
-            _ => first_unknown_key(&ring, &all),
-        };
-        let mut offset = 0;
-        for scan in scans {
-            if index < offset + scan.digests.len() {
-                let record = scan.digest_owner[index - offset];
-                return Err(VerifyError {
-                    height: scan.height,
-                    record: Some(scan.ids[record]),
-                    kind: VerifyErrorKind::Signature(e),
-                });
-            }
-            offset += scan.digests.len();
-        }
-        Err(VerifyError {
-            height: self.next_height,
-            record: None,
-            kind: VerifyErrorKind::Signature(e),
-        })
     }
 
     /// Keys added by accepted `member` records in this group are enrolled
@@ -454,12 +445,19 @@ impl ChainVerifier {
         for ((block, _), scan) in entries.iter().zip(scans) {
             let height = block.header.height;
             for id in &scan.ids {
-                if let Some(first) = self.seen.insert(*id, height) {
-                    return Err(VerifyError {
-                        height,
-                        record: Some(*id),
-                        kind: VerifyErrorKind::RepeatedRecord { first },
-                    });
+                match self.seen.entry(*id) {
+                    Entry::Occupied(first) => {
+                        return Err(VerifyError {
+                            height,
+                            record: Some(*id),
+                            kind: VerifyErrorKind::RepeatedRecord {
+                                first: *first.get(),
+                            },
+                        })
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(height);
+                    }
                 }
             }
             // A key added by a member record signs only from the next block.
@@ -501,6 +499,71 @@ impl ChainVerifier {
         }
         Ok(())
     }
+}
+
+/// Every record and approval signature of the group in one batch, against
+/// `ring` (the group's provisional keys included). An error that names no
+/// digest of the group is put at `fallback`.
+fn check_signatures(
+    ring: &KeyRing,
+    scans: &[BlockScan],
+    fallback: Height,
+) -> Result<(), VerifyError> {
+    let all: Vec<SignedDigest> = scans
+        .iter()
+        .flat_map(|s| s.digests.iter().copied())
+        .collect();
+    let Err(e) = verify_batch(ring, &all) else {
+        return Ok(());
+    };
+    let index = match &e {
+        CryptoError::BadSignature { index, .. } => *index,
+        _ => first_unknown_key(ring, &all),
+    };
+    let mut offset = 0;
+    for scan in scans {
+        if index < offset + scan.digests.len() {
+            let record = scan.digest_owner[index - offset];
+            return Err(VerifyError {
+                height: scan.height,
+                record: Some(scan.ids[record]),
+                kind: VerifyErrorKind::Signature(e),
+            });
+        }
+        offset += scan.digests.len();
+    }
+    Err(VerifyError {
+        height: fallback,
+        record: None,
+        kind: VerifyErrorKind::Signature(e),
+    })
+}
+
+/// The reports unless a check failed, else the failure at the lowest
+/// height; at one height, form before signatures before roots and
+/// attestations.
+fn first_error(
+    form: Result<(), VerifyError>,
+    signatures: Result<(), VerifyError>,
+    reports: Result<Vec<BlockReport>, VerifyError>,
+) -> Result<Vec<BlockReport>, VerifyError> {
+    let earliest = [form.err(), signatures.err()]
+        .into_iter()
+        .flatten()
+        .chain(reports.as_ref().err().cloned())
+        .min_by_key(|e| e.height);
+    match earliest {
+        Some(e) => Err(e),
+        None => reports,
+    }
+}
+
+/// What [`ChainVerifier::rewind`] restores.
+struct Position {
+    ring: KeyRing,
+    prev_hash: Hash32,
+    next_height: Height,
+    last_timestamp: u64,
 }
 
 fn first_unknown_key(ring: &KeyRing, all: &[SignedDigest]) -> usize {
