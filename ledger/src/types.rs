@@ -67,9 +67,22 @@ fn check_label(what: &'static str, value: &str) -> Result<(), LabelError> {
 macro_rules! label {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
+
+        // By hand rather than `into = "String"`, which clones the label on
+        // every encode.
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $name::new(String::deserialize(d)?).map_err(D::Error::custom)
+            }
+        }
 
         impl $name {
             pub fn new(value: impl Into<String>) -> Result<Self, LabelError> {
