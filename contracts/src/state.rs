@@ -11,6 +11,8 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use fundtrail_ledger::block::StateWrite;
@@ -41,17 +43,59 @@ type LookupMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomSta
 
 /// Contract state in memory: tests, benchmarks and auditors' replays.
 ///
-/// A hash map, because the engine only looks keys up here (a B-tree spent
+/// A hash table, because the engine only looks keys up here (a B-tree spent
 /// most of replay comparing long common key prefixes); [`MemoryState::iter`]
-/// sorts, so no result depends on hash order.
-#[derive(Clone, Debug, Default)]
+/// sorts, so no result depends on hash order. Each key and its value share
+/// one allocation, so a lookup that finds its key has the value in the same
+/// cache lines: replay is bound by the latency of these lookups.
+#[derive(Clone, Default)]
 pub struct MemoryState {
-    entries: LookupMap<Vec<u8>, Vec<u8>>,
+    entries: hashbrown::HashTable<Entry>,
+    hasher: foldhash::fast::RandomState,
+}
+
+/// A key followed by its value, and where the one ends.
+#[derive(Clone)]
+struct Entry {
+    key_len: usize,
+    bytes: Box<[u8]>,
+}
+
+impl Entry {
+    fn new(key: &[u8], value: &[u8]) -> Entry {
+        let mut bytes = Vec::with_capacity(key.len() + value.len());
+        bytes.extend_from_slice(key);
+        bytes.extend_from_slice(value);
+        Entry {
+            key_len: key.len(),
+            bytes: bytes.into_boxed_slice(),
+        }
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.bytes[..self.key_len]
+    }
+
+    fn value(&self) -> &[u8] {
+        &self.bytes[self.key_len..]
+    }
+}
+
+impl fmt::Debug for MemoryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryState")
+            .field("entries", &self.entries.len())
+            .finish()
+    }
 }
 
 impl PartialEq for MemoryState {
     fn eq(&self, other: &MemoryState) -> bool {
-        self.entries == other.entries
+        self.len() == other.len()
+            && self
+                .entries
+                .iter()
+                .all(|e| other.value(e.key()) == Some(e.value()))
     }
 }
 
@@ -66,10 +110,15 @@ impl MemoryState {
     pub fn apply(&mut self, writes: &[StateWrite]) {
         for (k, v) in writes {
             match v {
-                Some(v) => self.entries.insert(k.clone(), v.clone()),
-                None => self.entries.remove(k),
-            };
+                Some(v) => self.put(k, v),
+                None => self.remove(k),
+            }
         }
+    }
+
+    /// Commits writes it may consume.
+    pub fn apply_owned(&mut self, writes: Vec<StateWrite>) {
+        self.apply(&writes);
     }
 
     pub fn len(&self) -> usize {
@@ -80,27 +129,46 @@ impl MemoryState {
         self.entries.is_empty()
     }
 
-    /// Commits writes it may consume (no copies).
-    pub fn apply_owned(&mut self, writes: Vec<StateWrite>) {
-        for (k, v) in writes {
-            match v {
-                Some(v) => self.entries.insert(k, v),
-                None => self.entries.remove(&k),
-            };
+    /// Every entry, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let mut entries: Vec<&Entry> = self.entries.iter().collect();
+        entries.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        entries.into_iter().map(|e| (e.key(), e.value()))
+    }
+
+    fn value(&self, key: &[u8]) -> Option<&[u8]> {
+        let hash = self.hasher.hash_one(key);
+        self.entries
+            .find(hash, |e| e.key() == key)
+            .map(Entry::value)
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        let MemoryState { entries, hasher } = self;
+        let entry = Entry::new(key, value);
+        match entries.entry(
+            hasher.hash_one(key),
+            |e| e.key() == key,
+            |e| hasher.hash_one(e.key()),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => *slot.get_mut() = entry,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(entry);
+            }
         }
     }
 
-    /// Every entry, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
-        let mut entries: Vec<_> = self.entries.iter().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        entries.into_iter()
+    fn remove(&mut self, key: &[u8]) {
+        let hash = self.hasher.hash_one(key);
+        if let Ok(slot) = self.entries.find_entry(hash, |e| e.key() == key) {
+            slot.remove();
+        }
     }
 }
 
 impl State for MemoryState {
     fn get(&self, key: &[u8]) -> Result<Option<Cow<'_, [u8]>>, StateError> {
-        Ok(self.entries.get(key).map(|v| Cow::Borrowed(v.as_slice())))
+        Ok(self.value(key).map(Cow::Borrowed))
     }
 }
 
@@ -291,6 +359,32 @@ mod tests {
 
     fn text(tx: &Tx, key: &str) -> Option<String> {
         tx.load::<String>(key.as_bytes()).expect("decodes")
+    }
+
+    fn write(k: &str, v: Option<&str>) -> StateWrite {
+        (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn memory_state_overwrites_removes_and_lists_in_key_order() {
+        let mut state = MemoryState::new();
+        state.apply(&[
+            write("b", Some("1")),
+            write("a", Some("22")),
+            write("", Some("e")),
+        ]);
+        state.apply(&[write("b", Some("333")), write("a", None), write("c", None)]);
+        assert_eq!(state.len(), 2);
+        assert_eq!(state.get(b"a").unwrap(), None);
+        assert_eq!(state.get(b"b").unwrap().as_deref(), Some(&b"333"[..]));
+        let listed: Vec<(&[u8], &[u8])> = state.iter().collect();
+        assert_eq!(listed, [(&b""[..], &b"e"[..]), (&b"b"[..], &b"333"[..])]);
+
+        let mut same = MemoryState::new();
+        same.apply(&[write("b", Some("333")), write("", Some("e"))]);
+        assert_eq!(state, same);
+        same.apply(&[write("b", Some("33"))]);
+        assert_ne!(state, same, "a shorter value under the same key differs");
     }
 
     #[test]

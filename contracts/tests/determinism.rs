@@ -37,7 +37,7 @@ fn resume_from_persisted_bytes_reaches_the_same_roots() {
     let entries: Vec<StateWrite> = second
         .state
         .iter()
-        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .map(|(k, v)| (k.to_vec(), Some(v.to_vec())))
         .collect();
     let persisted = codec::encode(&(entries, second.root, second.height));
     drop(second);

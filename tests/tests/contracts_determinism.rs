@@ -87,7 +87,7 @@ fn restart_mid_way_reaches_the_same_state_roots() {
     assert_eq!(roots_a, roots_b);
     // Every value of the in-memory state is in the store, byte for byte.
     for (k, v) in memory.state.iter() {
-        assert_eq!(store.state_get(k).unwrap().as_ref(), Some(v));
+        assert_eq!(store.state_get(k).unwrap().as_deref(), Some(v));
     }
     // And the roots are not trivially equal: every block changed state.
     let mut distinct = roots_a.clone();
