@@ -25,6 +25,9 @@ pub const FORMAT_VERSION: u16 = 1;
 /// Frames above this are refused before any allocation.
 pub const MAX_FRAME_BYTES: u32 = 256 * 1024 * 1024;
 
+/// Most of a frame's stated length reserved before reading it.
+const RESERVE_AHEAD_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameType {
@@ -355,7 +358,9 @@ fn read_any_frame<R: Read>(r: &mut R) -> Result<(FrameType, Vec<u8>), ChainFileE
     if len > MAX_FRAME_BYTES {
         return Err(ChainFileErrorKind::FrameTooLarge(len));
     }
-    let mut payload = Vec::new();
+    // Sized up front so a block is read without regrowing; a length the
+    // rest of the file does not back reserves no more than this.
+    let mut payload = Vec::with_capacity((len as usize).min(RESERVE_AHEAD_BYTES));
     let read = r.take(u64::from(len)).read_to_end(&mut payload)?;
     if read != len as usize {
         return Err(ChainFileErrorKind::Truncated);
