@@ -46,8 +46,8 @@ pub fn chain_file(blocks: usize, per_block: usize) -> (Vec<u8>, u64) {
     (w.finish().expect("finish in memory"), signatures)
 }
 
-/// One full audit of `bytes`: wall seconds, CPU seconds of all threads
-/// (when known), and the records it saw.
+/// One full audit of `bytes`, up to its verdict: wall seconds, CPU seconds
+/// of all threads (when known), and the records it saw.
 fn time_audit(bytes: &[u8]) -> (f64, Option<f64>, u64) {
     let cpu_before = process_cpu_seconds();
     let start = Instant::now();
@@ -65,6 +65,8 @@ fn time_audit(bytes: &[u8]) -> (f64, Option<f64>, u64) {
     let cpu = process_cpu_seconds()
         .zip(cpu_before)
         .map(|(after, before)| after - before);
+    // The clock stops at the verdict: freeing the replayed state is teardown.
+    drop(auditor);
     (wall, cpu, report.records)
 }
 

@@ -393,8 +393,9 @@ impl Auditor {
         }
     }
 
-    /// Ends the audit: fails unless the chain reached `expected_last`.
-    pub fn finish(self, expected_last: Height) -> Result<AuditReport, AuditError> {
+    /// The verdict at the end of the chain: fails unless it reached
+    /// `expected_last`.
+    pub fn finish(&self, expected_last: Height) -> Result<AuditReport, AuditError> {
         self.verifier.finish(expected_last)?;
         Ok(self.report())
     }
