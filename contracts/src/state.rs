@@ -116,7 +116,8 @@ impl MemoryState {
         }
     }
 
-    /// Commits writes it may consume.
+    /// [`MemoryState::apply`] for a caller done with the writes: each entry
+    /// is a fresh allocation either way.
     pub fn apply_owned(&mut self, writes: Vec<StateWrite>) {
         self.apply(&writes);
     }
