@@ -482,7 +482,7 @@ impl Replayer {
         let writes = genesis_state(genesis);
         let state_root = next_state_root(&genesis.hash().hash(), &writes);
         let mut state = MemoryState::new();
-        state.apply_owned(writes);
+        state.apply(&writes);
         Replayer {
             state,
             state_root,
@@ -503,7 +503,7 @@ impl Replayer {
         report: &BlockReport,
     ) -> Result<BlockAudit, ReplayError> {
         let exec = replay_verified(&block, &self.state_root, &self.state)?;
-        self.state.apply_owned(exec.writes);
+        self.state.apply(&exec.writes);
         self.state_root = exec.state_root;
         Ok(self.tally.add(block.block(), report))
     }

@@ -116,12 +116,6 @@ impl MemoryState {
         }
     }
 
-    /// [`MemoryState::apply`] for a caller done with the writes: each entry
-    /// is a fresh allocation either way.
-    pub fn apply_owned(&mut self, writes: Vec<StateWrite>) {
-        self.apply(&writes);
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -354,7 +348,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.as_bytes().to_vec(), Some(codec::encode(&v.to_string()))))
             .collect();
-        state.apply_owned(writes);
+        state.apply(&writes);
         state
     }
 

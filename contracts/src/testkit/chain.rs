@@ -84,7 +84,7 @@ impl ChainBuilder {
             prev_state_root: self.state_root,
         };
         let exec = execute_block(&ctx, &records, &self.state).expect("in-memory execution");
-        self.state.apply_owned(exec.writes);
+        self.state.apply(&exec.writes);
         self.state_root = exec.state_root;
         let block = BlockDraft {
             chain_id: self.genesis.chain_id.clone(),

@@ -233,7 +233,7 @@ impl Harness {
         };
         let mut exec = crate::engine::execute_identified(&ctx, records, &self.state)
             .expect("in-memory execution does not fail");
-        self.state.apply_owned(std::mem::take(&mut exec.writes));
+        self.state.apply(&std::mem::take(&mut exec.writes));
         self.root = exec.state_root;
         self.height = height;
         exec
