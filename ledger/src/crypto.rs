@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_core::CryptoRngCore;
@@ -197,6 +199,10 @@ const BATCH_CHUNK: usize = 256;
 /// Verifies every item, batching per chunk and spreading chunks across the
 /// rayon pool. On failure, names the first bad item (by index into `items`).
 pub fn verify_batch(ring: &KeyRing, items: &[SignedDigest]) -> Result<(), CryptoError> {
+    // One chunk is checked where it is asked for, not queued on the pool.
+    if items.len() <= BATCH_CHUNK {
+        return verify_chunk(ring, items, 0);
+    }
     let failures: Vec<CryptoError> = items
         .par_chunks(BATCH_CHUNK)
         .enumerate()
@@ -205,6 +211,62 @@ pub fn verify_batch(ring: &KeyRing, items: &[SignedDigest]) -> Result<(), Crypto
     match failures.into_iter().min_by_key(error_index) {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// A batch started by [`spawn_batch`]: its chunks are being checked on
+/// the rayon pool.
+#[must_use = "a started batch proves nothing until it is waited for"]
+pub struct SpawnedBatch {
+    results: Receiver<Result<(), CryptoError>>,
+    chunks: usize,
+}
+
+/// Starts checking `items` on the rayon pool, one job per chunk, and
+/// returns at once. Chunks of batches started one after another queue in
+/// that order, so a core that finishes the last chunk of one batch goes on
+/// to the next batch instead of waiting for the other cores.
+pub fn spawn_batch(ring: Arc<KeyRing>, items: Arc<[SignedDigest]>) -> SpawnedBatch {
+    let (sender, results) = mpsc::channel();
+    let chunks = items.len().div_ceil(BATCH_CHUNK);
+    for chunk_no in 0..chunks {
+        let (ring, items, sender) = (Arc::clone(&ring), Arc::clone(&items), sender.clone());
+        rayon::spawn(move || {
+            let start = chunk_no * BATCH_CHUNK;
+            let chunk = &items[start..items.len().min(start + BATCH_CHUNK)];
+            // The receiver is gone only if the caller gave up on the batch.
+            let _ = sender.send(verify_chunk(&ring, chunk, start));
+        });
+    }
+    SpawnedBatch { results, chunks }
+}
+
+impl SpawnedBatch {
+    /// Waits for every chunk. As [`verify_batch`], names the first bad
+    /// item by its index.
+    pub fn wait(self) -> Result<(), CryptoError> {
+        let failures: Vec<CryptoError> = (0..self.chunks)
+            .filter_map(|_| receive(&self.results).err())
+            .collect();
+        match failures.into_iter().min_by_key(error_index) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The next chunk's result. A rayon worker runs other queued work while it
+/// waits, so a chunk it queued itself cannot be stuck behind it.
+fn receive(results: &Receiver<Result<(), CryptoError>>) -> Result<(), CryptoError> {
+    loop {
+        if let Ok(result) = results.try_recv() {
+            return result;
+        }
+        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            return results
+                .recv()
+                .expect("every chunk job sends its result before it ends");
+        }
     }
 }
 
@@ -274,6 +336,29 @@ mod tests {
             Err(CryptoError::BadSignature { index, .. }) => assert_eq!(index, 700),
             other => panic!("expected bad signature, got {other:?}"),
         }
+    }
+
+    /// Spawned batches, several in flight at once as the auditor starts
+    /// them, each name their own first bad item (the lowest of two).
+    #[test]
+    fn spawned_batches_agree_with_verify_batch() {
+        let (ring, good) = items(1000);
+        let ring = Arc::new(ring);
+        let mut bad = good.clone();
+        bad[900].signature.0[5] ^= 1;
+        bad[300].digest.0[0] ^= 1;
+        let short = good[..3].to_vec();
+        let batches = [good, bad, short, Vec::new()].map(|items| {
+            let items: Arc<[SignedDigest]> = items.into();
+            spawn_batch(Arc::clone(&ring), items)
+        });
+        let verdicts = batches.map(SpawnedBatch::wait);
+        assert!(verdicts[0].is_ok(), "{:?}", verdicts[0]);
+        match &verdicts[1] {
+            Err(CryptoError::BadSignature { index, .. }) => assert_eq!(*index, 300),
+            other => panic!("expected bad signature, got {other:?}"),
+        }
+        assert!(verdicts[2].is_ok() && verdicts[3].is_ok(), "{verdicts:?}");
     }
 
     #[test]
