@@ -9,6 +9,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -16,7 +17,9 @@ use crate::block::{
     outcomes_root, Attestation, Block, BlockHash, BlockHeader, Genesis, BLOCK_VERSION,
 };
 use crate::codec;
-use crate::crypto::{verify_batch, CryptoError, KeyRing, PublicKey, SignedDigest};
+use crate::crypto::{
+    spawn_batch, verify_batch, CryptoError, KeyRing, PublicKey, SignedDigest, SpawnedBatch,
+};
 use crate::hash::{domain, hash_domain, Hash32};
 use crate::merkle;
 use crate::record::{MemberBody, RecordBody, RecordError, RecordId};
@@ -107,6 +110,9 @@ impl VerifiedBlock {
     }
 }
 
+/// Consecutive blocks that passed verification, each with its report.
+pub type VerifiedGroup = Vec<(VerifiedBlock, BlockReport)>;
+
 /// Per-block result of verification, for reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockReport {
@@ -190,44 +196,54 @@ impl ChainVerifier {
     pub fn verify_blocks(
         &mut self,
         entries: Vec<(Block, Vec<Attestation>)>,
-    ) -> Result<Vec<(VerifiedBlock, BlockReport)>, VerifyError> {
+    ) -> Result<VerifiedGroup, VerifyError> {
+        let before = self.position();
+        let (verdict, scans) = self.start_group(entries, Scan::Parallel).conclude();
+        verdict.inspect_err(|_| self.rewind(before, &scans))
+    }
+
+    /// [`ChainVerifier::verify_blocks`] without waiting for the group's
+    /// signatures: their batch runs on the rayon pool while the caller
+    /// stages the next group or replays an earlier one. Meant for a thread
+    /// of its own beside the pool: the records are scanned on the calling
+    /// thread, so staging never queues behind the batches it started.
+    ///
+    /// Every other check is done before this returns
+    /// ([`PendingBlocks::failed`]), and the verifier moves past the group
+    /// at once: after a failed [`PendingBlocks::finish`] it must not be fed
+    /// further blocks, and it is not rewound.
+    pub fn begin_blocks(&mut self, entries: Vec<(Block, Vec<Attestation>)>) -> PendingBlocks {
+        self.start_group(entries, Scan::Here)
+    }
+
+    fn start_group(
+        &mut self,
+        entries: Vec<(Block, Vec<Attestation>)>,
+        scan: Scan,
+    ) -> PendingBlocks {
         // A changed header breaks the next block's link, but the changed
         // block itself (its attestations no longer match) is to blame: the
         // blocks before a broken link are checked first.
         let (linked, link_error) = self.linked_prefix(&entries);
         let linked_entries = &entries[..linked];
-        let scans: Vec<BlockScan> = linked_entries
-            .par_iter()
-            .map(|(b, a)| scan_block(b, a))
-            .collect();
-        let before = self.position();
-        let ring = self.ring_with_new_keys(&scans);
-        let fallback = self.next_height;
-        // The signature batch keeps the cores busy; the sequential checks
-        // and the advance run beside it rather than after it.
-        let (signatures, (form, reports, advanced)) = rayon::join(
-            || check_signatures(&ring, &scans, fallback),
-            || {
-                let form = self.check_scans(linked_entries, &scans);
-                let reports = self.check_roots_and_attestations(linked_entries, &scans);
-                (form, reports, self.advance(linked_entries, &scans))
-            },
-        );
-        let outcome = first_error(form, signatures, reports)
-            .and_then(|reports| link_error.map_or(Ok(reports), Err))
-            .and_then(|reports| advanced.map(|()| reports));
-        let reports = match outcome {
-            Ok(reports) => reports,
-            Err(e) => {
-                self.rewind(before, &scans);
-                return Err(e);
-            }
+        let scans: Vec<BlockScan> = match scan {
+            Scan::Parallel => linked_entries.par_iter().map(scan_block).collect(),
+            Scan::Here => linked_entries.iter().map(scan_block).collect(),
         };
-        Ok(entries
-            .into_iter()
-            .zip(reports)
-            .map(|((block, _), report)| (VerifiedBlock::new_unchecked(block), report))
-            .collect())
+        let signatures =
+            PendingSignatures::start(self.ring_with_new_keys(&scans), &scans, self.next_height);
+        let checks = GroupChecks {
+            form: self.check_scans(linked_entries, &scans),
+            reports: self.check_roots_and_attestations(linked_entries, &scans),
+            link: link_error.map_or(Ok(()), Err),
+            advanced: self.advance(linked_entries, &scans),
+        };
+        PendingBlocks {
+            entries,
+            checks,
+            scans,
+            signatures,
+        }
     }
 
     /// Where the verifier stands, to return to if a group fails.
@@ -501,60 +517,136 @@ impl ChainVerifier {
     }
 }
 
-/// Every record and approval signature of the group in one batch, against
-/// `ring` (the group's provisional keys included). An error that names no
-/// digest of the group is put at `fallback`.
-fn check_signatures(
-    ring: &KeyRing,
-    scans: &[BlockScan],
-    fallback: Height,
-) -> Result<(), VerifyError> {
-    let all: Vec<SignedDigest> = scans
-        .iter()
-        .flat_map(|s| s.digests.iter().copied())
-        .collect();
-    let Err(e) = verify_batch(ring, &all) else {
-        return Ok(());
-    };
-    let index = match &e {
-        CryptoError::BadSignature { index, .. } => *index,
-        _ => first_unknown_key(ring, &all),
-    };
-    let mut offset = 0;
-    for scan in scans {
-        if index < offset + scan.digests.len() {
-            let record = scan.digest_owner[index - offset];
-            return Err(VerifyError {
-                height: scan.height,
-                record: Some(scan.ids[record]),
-                kind: VerifyErrorKind::Signature(e),
-            });
-        }
-        offset += scan.digests.len();
-    }
-    Err(VerifyError {
-        height: fallback,
-        record: None,
-        kind: VerifyErrorKind::Signature(e),
-    })
+/// Where a group's records are scanned.
+enum Scan {
+    Parallel,
+    Here,
 }
 
-/// The reports unless a check failed, else the failure at the lowest
-/// height; at one height, form before signatures before roots and
-/// attestations.
-fn first_error(
+/// A group's record and approval signatures, being batch-verified against
+/// the ring (the group's provisional keys included). An error that names
+/// no digest of the group is put at `fallback`.
+struct PendingSignatures {
+    batch: SpawnedBatch,
+    ring: Arc<KeyRing>,
+    digests: Arc<[SignedDigest]>,
+    fallback: Height,
+}
+
+impl PendingSignatures {
+    fn start(ring: KeyRing, scans: &[BlockScan], fallback: Height) -> PendingSignatures {
+        let ring = Arc::new(ring);
+        let digests: Arc<[SignedDigest]> = scans
+            .iter()
+            .flat_map(|s| s.digests.iter().copied())
+            .collect();
+        PendingSignatures {
+            batch: spawn_batch(Arc::clone(&ring), Arc::clone(&digests)),
+            ring,
+            digests,
+            fallback,
+        }
+    }
+
+    /// The batch's verdict, blamed on the record whose digest failed.
+    fn wait(self, scans: &[BlockScan]) -> Result<(), VerifyError> {
+        let Err(e) = self.batch.wait() else {
+            return Ok(());
+        };
+        let index = match &e {
+            CryptoError::BadSignature { index, .. } => *index,
+            _ => first_unknown_key(&self.ring, &self.digests),
+        };
+        let mut offset = 0;
+        for scan in scans {
+            if index < offset + scan.digests.len() {
+                let record = scan.digest_owner[index - offset];
+                return Err(VerifyError {
+                    height: scan.height,
+                    record: Some(scan.ids[record]),
+                    kind: VerifyErrorKind::Signature(e),
+                });
+            }
+            offset += scan.digests.len();
+        }
+        Err(VerifyError {
+            height: self.fallback,
+            record: None,
+            kind: VerifyErrorKind::Signature(e),
+        })
+    }
+}
+
+/// What a group's checks besides its signatures found.
+struct GroupChecks {
     form: Result<(), VerifyError>,
-    signatures: Result<(), VerifyError>,
     reports: Result<Vec<BlockReport>, VerifyError>,
-) -> Result<Vec<BlockReport>, VerifyError> {
-    let earliest = [form.err(), signatures.err()]
-        .into_iter()
-        .flatten()
-        .chain(reports.as_ref().err().cloned())
-        .min_by_key(|e| e.height);
-    match earliest {
-        Some(e) => Err(e),
-        None => reports,
+    /// A block that does not link to the one before it, after the blocks
+    /// that do.
+    link: Result<(), VerifyError>,
+    advanced: Result<(), VerifyError>,
+}
+
+impl GroupChecks {
+    fn passed(&self) -> bool {
+        self.form.is_ok() && self.reports.is_ok() && self.link.is_ok() && self.advanced.is_ok()
+    }
+
+    /// The reports unless a check failed, else the failure at the lowest
+    /// height; at one height, form before signatures before roots and
+    /// attestations. A broken link and what advancing found come after.
+    fn verdict(self, signatures: Result<(), VerifyError>) -> Result<Vec<BlockReport>, VerifyError> {
+        let earliest = [self.form.err(), signatures.err()]
+            .into_iter()
+            .flatten()
+            .chain(self.reports.as_ref().err().cloned())
+            .min_by_key(|e| e.height);
+        match earliest {
+            Some(e) => Err(e),
+            None => self.reports,
+        }
+        .and_then(|reports| self.link.map(|()| reports))
+        .and_then(|reports| self.advanced.map(|()| reports))
+    }
+}
+
+/// A group [`ChainVerifier::begin_blocks`] has checked but for its
+/// signatures, which are still being batch-verified.
+pub struct PendingBlocks {
+    entries: Vec<(Block, Vec<Attestation>)>,
+    checks: GroupChecks,
+    scans: Vec<BlockScan>,
+    signatures: PendingSignatures,
+}
+
+impl PendingBlocks {
+    /// Whether a check other than the signatures already failed.
+    pub fn failed(&self) -> bool {
+        !self.checks.passed()
+    }
+
+    /// Waits for the signature batch; the blocks with their reports, or
+    /// the group's first error.
+    pub fn finish(self) -> Result<VerifiedGroup, VerifyError> {
+        self.conclude().0
+    }
+
+    /// [`PendingBlocks::finish`], handing back the scans to rewind by.
+    fn conclude(self) -> (Result<VerifiedGroup, VerifyError>, Vec<BlockScan>) {
+        let PendingBlocks {
+            entries,
+            checks,
+            scans,
+            signatures,
+        } = self;
+        let verdict = checks.verdict(signatures.wait(&scans)).map(|reports| {
+            entries
+                .into_iter()
+                .zip(reports)
+                .map(|((block, _), report)| (VerifiedBlock::new_unchecked(block), report))
+                .collect()
+        });
+        (verdict, scans)
     }
 }
 
@@ -584,7 +676,7 @@ struct BlockScan {
     added_keys: Vec<PublicKey>,
 }
 
-fn scan_block(block: &Block, _atts: &[Attestation]) -> BlockScan {
+fn scan_block((block, _): &(Block, Vec<Attestation>)) -> BlockScan {
     let n = block.records.len();
     let mut scan = BlockScan {
         height: block.header.height,
