@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use fundtrail_ledger::block::{
     next_state_root, Attestation, Block, BlockHash, Code, Genesis, Outcome, Verdict,
@@ -16,7 +17,9 @@ use fundtrail_ledger::chainfile::{BlockEntry, ChainFileError};
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::RecordId;
 use fundtrail_ledger::types::{ChainId, Height};
-use fundtrail_ledger::verify::{BlockReport, ChainVerifier, VerifiedBlock, VerifyError};
+use fundtrail_ledger::verify::{
+    BlockReport, ChainVerifier, PendingBlocks, VerifiedBlock, VerifiedGroup, VerifyError,
+};
 use serde::Serialize;
 
 use crate::engine::{
@@ -288,7 +291,8 @@ pub struct AuditReport {
     pub rejected: u64,
     pub rejected_by_code: BTreeMap<Code, u64>,
     pub signals_by_code: BTreeMap<Code, u64>,
-    /// Height 0 and the genesis hash when the chain has no blocks.
+    /// The last block that passed both the ledger's checks and the
+    /// replay; height 0 and the genesis hash before any did.
     pub head_height: Height,
     pub head_hash: Hash32,
     /// Contract state root after the head, recomputed by the replay.
@@ -309,7 +313,7 @@ pub struct AttestationCoverage {
 /// Records per group handed to the ledger's verifier by
 /// [`Auditor::audit_stream`]: enough for signature batches to keep every
 /// core busy, small enough to bound memory.
-pub const GROUP_RECORDS: usize = 4_096;
+pub const GROUP_RECORDS: usize = 1_024;
 
 /// Audits a chain from its genesis, one batch of blocks at a time, keeping
 /// only the contract state: each batch goes through the ledger's
@@ -357,14 +361,17 @@ impl Auditor {
 
     /// Audits blocks as a reader yields them, e.g.
     /// `std::iter::from_fn(|| reader.next_entry().transpose())` over a
-    /// `ChainReader`, in groups of about [`GROUP_RECORDS`] records. Reading
-    /// and the ledger checks of one group share the rayon pool with the
-    /// replay of the group before it, so memory holds two groups at most.
+    /// `ChainReader`, in groups of about [`GROUP_RECORDS`] records. A
+    /// staging thread reads each group and puts it through the ledger's
+    /// checks, leaving its signature batch to the rayon pool, while this
+    /// thread replays the groups before it as their signatures pass; no
+    /// core waits for the last batch of a group. At most
+    /// [`STAGED_GROUPS`] groups wait between the two, which bounds memory.
     /// `progress` sees each block once it has passed both, a group at a
     /// time. A read error is reported after the blocks read before it.
     pub fn audit_stream<I>(
         &mut self,
-        mut entries: I,
+        entries: I,
         mut progress: impl FnMut(&BlockAudit),
     ) -> Result<(), AuditError>
     where
@@ -373,24 +380,11 @@ impl Auditor {
         let Auditor {
             verifier, replayer, ..
         } = self;
-        let mut verified = Vec::new();
-        let mut end = GroupEnd::More;
-        loop {
-            let reading = matches!(end, GroupEnd::More);
-            let (replayed, next) = rayon::join(
-                || replayer.replay_group(std::mem::take(&mut verified)),
-                || reading.then(|| read_and_verify(verifier, &mut entries)),
-            );
-            replayed?.iter().for_each(&mut progress);
-            let Some((group, group_end)) = next else {
-                return match end {
-                    GroupEnd::Failed(e) => Err(e.into()),
-                    _ => Ok(()),
-                };
-            };
-            verified = group?;
-            end = group_end;
-        }
+        let (staged, arriving) = mpsc::sync_channel(STAGED_GROUPS);
+        std::thread::scope(|scope| {
+            scope.spawn(move || stage_groups(verifier, entries, staged));
+            replay_arriving(replayer, arriving, &mut progress)
+        })
     }
 
     /// The verdict at the end of the chain: fails unless it reached
@@ -413,8 +407,8 @@ impl Auditor {
             rejected: tally.rejected.values().sum(),
             rejected_by_code: tally.rejected.clone(),
             signals_by_code: tally.signals.clone(),
-            head_height: Height(self.verifier.next_height().0.saturating_sub(1)),
-            head_hash: self.verifier.head_hash(),
+            head_height: tally.head.map_or(Height(0), |(height, _)| height),
+            head_hash: tally.head.map_or(genesis.hash().hash(), |(_, hash)| hash),
             state_root: self.replayer.state_root,
             attestations: AttestationCoverage {
                 required_orgs: self.required_orgs,
@@ -430,19 +424,60 @@ impl Auditor {
     }
 }
 
-type VerifiedGroup = Vec<(VerifiedBlock, BlockReport)>;
+/// Groups read and checked ahead of the replay, besides the one being
+/// replayed.
+pub const STAGED_GROUPS: usize = 4;
 
-/// The reading side of [`Auditor::audit_stream`]: the next group through
-/// the ledger's checks, and whether more follow.
-fn read_and_verify<I>(
-    verifier: &mut ChainVerifier,
-    entries: &mut I,
-) -> (Result<VerifiedGroup, VerifyError>, GroupEnd)
+/// What the staging side of [`Auditor::audit_stream`] hands on, in chain
+/// order.
+enum Staged {
+    Group(Box<PendingBlocks>),
+    ReadFailed(ChainFileError),
+}
+
+/// The staging side: reads each group and starts its checks until the
+/// entries end, a group fails a check, or the replaying side stops.
+fn stage_groups<I>(verifier: &mut ChainVerifier, mut entries: I, staged: SyncSender<Staged>)
 where
     I: Iterator<Item = Result<BlockEntry, ChainFileError>>,
 {
-    let (group, end) = read_group(entries);
-    (verifier.verify_blocks(group), end)
+    loop {
+        let (group, end) = read_group(&mut entries);
+        let pending = verifier.begin_blocks(group);
+        let failed = pending.failed();
+        if staged.send(Staged::Group(Box::new(pending))).is_err() || failed {
+            return;
+        }
+        match end {
+            GroupEnd::More => {}
+            GroupEnd::Done => return,
+            GroupEnd::Failed(e) => {
+                // Nothing is left to tell if the replaying side has stopped.
+                let _ = staged.send(Staged::ReadFailed(e));
+                return;
+            }
+        }
+    }
+}
+
+/// The replaying side: each staged group once its signatures pass, in
+/// order, until the first error.
+fn replay_arriving(
+    replayer: &mut Replayer,
+    arriving: Receiver<Staged>,
+    progress: &mut impl FnMut(&BlockAudit),
+) -> Result<(), AuditError> {
+    for staged in arriving {
+        let group = match staged {
+            Staged::Group(pending) => pending.finish()?,
+            Staged::ReadFailed(e) => return Err(e.into()),
+        };
+        replayer
+            .replay_group(group)?
+            .iter()
+            .for_each(&mut *progress);
+    }
+    Ok(())
 }
 
 enum GroupEnd {
@@ -518,6 +553,8 @@ struct Tally {
     signals: BTreeMap<Code, u64>,
     /// Fewest attesting organisations and the first height with that few.
     least_attested: Option<(usize, Height)>,
+    /// The last block that passed both the ledger's checks and the replay.
+    head: Option<(Height, Hash32)>,
 }
 
 impl Tally {
@@ -541,6 +578,7 @@ impl Tally {
         {
             self.least_attested = Some((report.attesting_orgs, report.height));
         }
+        self.head = Some((report.height, report.hash.hash()));
         BlockAudit {
             height: report.height,
             hash: report.hash,

@@ -229,6 +229,54 @@ fn a_failed_group_leaves_the_verifier_where_it_was() {
     assert_eq!(verifier.finish(Height(chain.entries.len() as u64)), Ok(()));
 }
 
+/// Streamed, a group's signatures are still being checked while the next
+/// group is staged and the one before is replayed. An error in a later
+/// group is still the one the batched audit reports, and only the blocks
+/// before its group have passed.
+#[test]
+fn ledger_errors_mid_stream_match_the_batched_audit() {
+    const {
+        assert!(
+            TAMPERED * PER_BLOCK > GROUP_RECORDS,
+            "tampering after the first group"
+        )
+    };
+    type Tamper = fn(&mut Chain);
+    let cases: [(&str, Tamper); 2] = [
+        ("record signature", |c| {
+            c.entries[TAMPERED].0.records[7].signature.0[63] ^= 0x01
+        }),
+        ("header timestamp", |c| {
+            c.entries[TAMPERED].0.header.timestamp_ms += 1
+        }),
+    ];
+    for (what, tamper) in cases {
+        let mut chain = honest().clone();
+        tamper(&mut chain);
+        let batched = ledger_error(&chain);
+        assert_eq!(batched.height, TAMPERED_HEIGHT, "{what}: {batched}");
+        let (streamed, blocks, _) = audit_file(&export(&chain));
+        match streamed {
+            // The same failure; a signature's index within its batch
+            // differs with the grouping.
+            Err(AuditError::Ledger(e)) => assert_eq!(
+                (e.height, e.record, std::mem::discriminant(&e.kind)),
+                (
+                    batched.height,
+                    batched.record,
+                    std::mem::discriminant(&batched.kind)
+                ),
+                "{what}: {e} against {batched}"
+            ),
+            other => panic!("{what}: expected a ledger error, got {other:?}"),
+        }
+        assert!(
+            blocks > 0 && blocks < TAMPERED_HEIGHT.0,
+            "{what}: {blocks} blocks passed before the error"
+        );
+    }
+}
+
 #[test]
 fn changed_header_field_is_blamed_on_its_block() {
     type Change = fn(&mut Block);
