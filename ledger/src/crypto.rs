@@ -208,10 +208,7 @@ pub fn verify_batch(ring: &KeyRing, items: &[SignedDigest]) -> Result<(), Crypto
         .enumerate()
         .filter_map(|(chunk_no, chunk)| verify_chunk(ring, chunk, chunk_no * BATCH_CHUNK).err())
         .collect();
-    match failures.into_iter().min_by_key(error_index) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    first_failure(failures)
 }
 
 /// A batch started by [`spawn_batch`]: its chunks are being checked on
@@ -248,10 +245,7 @@ impl SpawnedBatch {
         let failures: Vec<CryptoError> = (0..self.chunks)
             .filter_map(|_| receive(&self.results).err())
             .collect();
-        match failures.into_iter().min_by_key(error_index) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        first_failure(failures)
     }
 }
 
@@ -267,6 +261,15 @@ fn receive(results: &Receiver<Result<(), CryptoError>>) -> Result<(), CryptoErro
                 .recv()
                 .expect("every chunk job sends its result before it ends");
         }
+    }
+}
+
+/// The failure with the lowest item index, chunks having failed in any
+/// order.
+fn first_failure(failures: Vec<CryptoError>) -> Result<(), CryptoError> {
+    match failures.into_iter().min_by_key(error_index) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 

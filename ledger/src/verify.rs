@@ -230,6 +230,8 @@ impl ChainVerifier {
             Scan::Parallel => linked_entries.par_iter().map(scan_block).collect(),
             Scan::Here => linked_entries.iter().map(scan_block).collect(),
         };
+        // Started first, so the pool checks signatures while the rest
+        // of the checks run here.
         let signatures =
             PendingSignatures::start(self.ring_with_new_keys(&scans), &scans, self.next_height);
         let checks = GroupChecks {
