@@ -103,8 +103,9 @@ pub fn run(blocks: usize, per_block: usize) -> AuditBenchReport {
     let mut busy = None;
     let mut records = 0;
     let mut pair_ratios = Vec::with_capacity(ROUNDS);
+    let limit_sample = crate::limit::LimitSample::new(LIMIT_SAMPLE);
     for _ in 0..ROUNDS {
-        let round_limit = crate::limit::batch_verify_rate(LIMIT_SAMPLE, 1);
+        let round_limit = limit_sample.rate(1);
         limit = limit.max(round_limit);
         let (seconds, cpu, seen) = time_audit(&bytes);
         if seconds < best {
