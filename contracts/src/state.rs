@@ -47,38 +47,61 @@ type LookupMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomSta
 /// most of replay comparing long common key prefixes); [`MemoryState::iter`]
 /// sorts, so no result depends on hash order. Each key and its value share
 /// one allocation, so a lookup that finds its key has the value in the same
-/// cache lines: replay is bound by the latency of these lookups.
+/// cache lines: replay is bound by the latency of these lookups. Each entry
+/// also keeps its hash, so growing the table does not read every key again.
 #[derive(Clone, Default)]
 pub struct MemoryState {
     entries: hashbrown::HashTable<Entry>,
     hasher: foldhash::fast::RandomState,
 }
 
-/// A key followed by its value, and where the one ends.
+/// A key followed by its value, where the one ends, and the key's hash.
 #[derive(Clone)]
 struct Entry {
-    key_len: usize,
+    hash: u32,
+    key_len: u32,
     bytes: Box<[u8]>,
 }
 
 impl Entry {
-    fn new(key: &[u8], value: &[u8]) -> Entry {
+    fn new(hash: u32, key: &[u8], value: &[u8]) -> Entry {
         let mut bytes = Vec::with_capacity(key.len() + value.len());
         bytes.extend_from_slice(key);
         bytes.extend_from_slice(value);
         Entry {
-            key_len: key.len(),
+            hash,
+            key_len: u32::try_from(key.len()).expect("state keys are short"),
             bytes: bytes.into_boxed_slice(),
         }
     }
 
     fn key(&self) -> &[u8] {
-        &self.bytes[..self.key_len]
+        &self.bytes[..self.key_len as usize]
     }
 
     fn value(&self) -> &[u8] {
-        &self.bytes[self.key_len..]
+        &self.bytes[self.key_len as usize..]
     }
+
+    /// Replaces the value, in place when it keeps its length.
+    fn set_value(&mut self, value: &[u8]) {
+        let key_len = self.key_len as usize;
+        if self.bytes.len() - key_len == value.len() {
+            self.bytes[key_len..].copy_from_slice(value);
+        } else {
+            *self = Entry::new(self.hash, &self.bytes[..key_len], value);
+        }
+    }
+
+    fn table_hash(&self) -> u64 {
+        spread(self.hash)
+    }
+}
+
+/// The table's 64-bit hash from an entry's stored 32: hashbrown places by
+/// the low bits and filters by the top seven, so both must vary.
+fn spread(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl fmt::Debug for MemoryState {
@@ -131,31 +154,38 @@ impl MemoryState {
         entries.into_iter().map(|e| (e.key(), e.value()))
     }
 
+    fn key_hash(&self, key: &[u8]) -> u32 {
+        let full = self.hasher.hash_one(key);
+        (full ^ (full >> 32)) as u32
+    }
+
     fn value(&self, key: &[u8]) -> Option<&[u8]> {
-        let hash = self.hasher.hash_one(key);
+        let hash = self.key_hash(key);
         self.entries
-            .find(hash, |e| e.key() == key)
+            .find(spread(hash), |e| e.hash == hash && e.key() == key)
             .map(Entry::value)
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) {
-        let MemoryState { entries, hasher } = self;
-        let entry = Entry::new(key, value);
-        match entries.entry(
-            hasher.hash_one(key),
-            |e| e.key() == key,
-            |e| hasher.hash_one(e.key()),
+        let hash = self.key_hash(key);
+        match self.entries.entry(
+            spread(hash),
+            |e| e.hash == hash && e.key() == key,
+            Entry::table_hash,
         ) {
-            hashbrown::hash_table::Entry::Occupied(mut slot) => *slot.get_mut() = entry,
+            hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().set_value(value),
             hashbrown::hash_table::Entry::Vacant(slot) => {
-                slot.insert(entry);
+                slot.insert(Entry::new(hash, key, value));
             }
         }
     }
 
     fn remove(&mut self, key: &[u8]) {
-        let hash = self.hasher.hash_one(key);
-        if let Ok(slot) = self.entries.find_entry(hash, |e| e.key() == key) {
+        let hash = self.key_hash(key);
+        if let Ok(slot) = self
+            .entries
+            .find_entry(spread(hash), |e| e.hash == hash && e.key() == key)
+        {
             slot.remove();
         }
     }
@@ -239,12 +269,28 @@ impl<'s> BlockOverlay<'s> {
         }
     }
 
-    /// The block's writes, sorted by key.
+    /// The block's writes, sorted by key. Sorted by each key's first eight
+    /// bytes beside it first, so most comparisons touch neither the keys'
+    /// allocations nor `memcmp`; keys with the same first eight bytes are
+    /// then compared whole.
     pub fn into_writes(self) -> Vec<StateWrite> {
-        let mut writes: Vec<StateWrite> = self.writes.into_iter().collect();
-        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        writes
+        let mut writes: Vec<(u64, StateWrite)> = self
+            .writes
+            .into_iter()
+            .map(|w| (key_prefix(&w.0), w))
+            .collect();
+        writes.sort_unstable_by(|(pa, a), (pb, b)| pa.cmp(pb).then_with(|| a.0.cmp(&b.0)));
+        writes.into_iter().map(|(_, w)| w).collect()
     }
+}
+
+/// A key's first eight bytes as a big-endian number (zero-padded), which
+/// orders keys as their bytes do wherever the numbers differ.
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut first = [0u8; 8];
+    let n = key.len().min(8);
+    first[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(first)
 }
 
 /// One record's pending writes: merged into the block on
@@ -380,6 +426,51 @@ mod tests {
         assert_eq!(state, same);
         same.apply(&[write("b", Some("33"))]);
         assert_ne!(state, same, "a shorter value under the same key differs");
+        same.apply(&[write("b", Some("44"))]);
+        assert_eq!(same.get(b"b").unwrap().as_deref(), Some(&b"44"[..]));
+    }
+
+    #[test]
+    fn a_block_hands_its_writes_on_in_byte_order() {
+        let keys: [&[u8]; 9] = [
+            b"rec/\x00\x00\x00\x01zz",
+            b"rec/\x00\x00\x00\x01a",
+            b"rec/\x00\x00\x00\x01",
+            b"ab",
+            b"ab\x00",
+            b"ab\x00\x01",
+            b"",
+            b"year/",
+            b"\xff",
+        ];
+        let state = MemoryState::new();
+        let mut overlay = BlockOverlay::new(&state);
+        let mut tx = overlay.tx();
+        for k in keys {
+            tx.remove(k.to_vec());
+        }
+        tx.commit();
+        let written: Vec<Vec<u8>> = overlay.into_writes().into_iter().map(|w| w.0).collect();
+        let mut expected: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        expected.sort();
+        assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn memory_state_finds_every_entry_after_growing_and_removing() {
+        let key = |i: u32| format!("rec/{i:08}").into_bytes();
+        let mut state = MemoryState::new();
+        let writes: Vec<StateWrite> = (0..20_000u32)
+            .map(|i| (key(i), Some(i.to_be_bytes().to_vec())))
+            .collect();
+        state.apply(&writes);
+        let removed: Vec<StateWrite> = (0..20_000u32).step_by(3).map(|i| (key(i), None)).collect();
+        state.apply(&removed);
+        for i in 0..20_000u32 {
+            let expected = (i % 3 != 0).then(|| i.to_be_bytes().to_vec());
+            assert_eq!(state.get(&key(i)).unwrap().map(Cow::into_owned), expected);
+        }
+        assert_eq!(state.len(), 20_000 - removed.len());
     }
 
     #[test]
