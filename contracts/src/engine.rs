@@ -224,7 +224,8 @@ fn execute_record_v1(
 ) -> Result<Outcome, ExecError> {
     let kind = record.kind();
     let mut tx = overlay.tx();
-    if tx.contains(&key::record(&id))? {
+    let record_key = key::record(&id);
+    if tx.contains(&record_key)? {
         return Ok(outcome(id, Err(RuleCode::DuplicateRecord)));
     }
     let (result, org) = match identify(&tx, record)? {
@@ -257,7 +258,7 @@ fn execute_record_v1(
         accepted: verdict.is_ok(),
     };
     let mut tx = overlay.tx();
-    tx.store(key::record(&id), &meta);
+    tx.store(record_key, &meta);
     tx.commit();
     Ok(outcome(id, verdict))
 }
