@@ -269,12 +269,13 @@ impl<'s> BlockOverlay<'s> {
         }
     }
 
-    /// The block's writes, sorted by key. Sorted by each key's first eight
-    /// bytes beside it first, so most comparisons touch neither the keys'
-    /// allocations nor `memcmp`; keys with the same first eight bytes are
-    /// then compared whole.
+    /// The block's writes, sorted by key. Sorted by each key's first sixteen
+    /// bytes beside it first (a prefix, a pseudonym's epoch and the start of
+    /// its tag), so most comparisons touch neither the keys' allocations nor
+    /// `memcmp`; keys with the same first sixteen bytes are then compared
+    /// whole.
     pub fn into_writes(self) -> Vec<StateWrite> {
-        let mut writes: Vec<(u64, StateWrite)> = self
+        let mut writes: Vec<(u128, StateWrite)> = self
             .writes
             .into_iter()
             .map(|w| (key_prefix(&w.0), w))
@@ -284,13 +285,13 @@ impl<'s> BlockOverlay<'s> {
     }
 }
 
-/// A key's first eight bytes as a big-endian number (zero-padded), which
+/// A key's first sixteen bytes as a big-endian number (zero-padded), which
 /// orders keys as their bytes do wherever the numbers differ.
-fn key_prefix(key: &[u8]) -> u64 {
-    let mut first = [0u8; 8];
-    let n = key.len().min(8);
+fn key_prefix(key: &[u8]) -> u128 {
+    let mut first = [0u8; 16];
+    let n = key.len().min(16);
     first[..n].copy_from_slice(&key[..n]);
-    u64::from_be_bytes(first)
+    u128::from_be_bytes(first)
 }
 
 /// One record's pending writes: merged into the block on
@@ -432,7 +433,10 @@ mod tests {
 
     #[test]
     fn a_block_hands_its_writes_on_in_byte_order() {
-        let keys: [&[u8]; 9] = [
+        let keys: [&[u8]; 12] = [
+            b"year/\x00\x00\x00\x01tag-of-17-bytes-b",
+            b"year/\x00\x00\x00\x01tag-of-17-bytes-a",
+            b"year/\x00\x00\x00\x01tag-of",
             b"rec/\x00\x00\x00\x01zz",
             b"rec/\x00\x00\x00\x01a",
             b"rec/\x00\x00\x00\x01",
