@@ -96,6 +96,12 @@ impl Entry {
     fn table_hash(&self) -> u64 {
         spread(self.hash)
     }
+
+    /// A test for the entry under `key`, whose hash is `hash`: the stored
+    /// hashes first, so only a likely match reads the key's bytes.
+    fn is(hash: u32, key: &[u8]) -> impl Fn(&Entry) -> bool + '_ {
+        move |e| e.hash == hash && e.key() == key
+    }
 }
 
 /// The table's 64-bit hash from an entry's stored 32: hashbrown places by
@@ -162,17 +168,16 @@ impl MemoryState {
     fn value(&self, key: &[u8]) -> Option<&[u8]> {
         let hash = self.key_hash(key);
         self.entries
-            .find(spread(hash), |e| e.hash == hash && e.key() == key)
+            .find(spread(hash), Entry::is(hash, key))
             .map(Entry::value)
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) {
         let hash = self.key_hash(key);
-        match self.entries.entry(
-            spread(hash),
-            |e| e.hash == hash && e.key() == key,
-            Entry::table_hash,
-        ) {
+        match self
+            .entries
+            .entry(spread(hash), Entry::is(hash, key), Entry::table_hash)
+        {
             hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().set_value(value),
             hashbrown::hash_table::Entry::Vacant(slot) => {
                 slot.insert(Entry::new(hash, key, value));
@@ -182,10 +187,7 @@ impl MemoryState {
 
     fn remove(&mut self, key: &[u8]) {
         let hash = self.key_hash(key);
-        if let Ok(slot) = self
-            .entries
-            .find_entry(spread(hash), |e| e.hash == hash && e.key() == key)
-        {
+        if let Ok(slot) = self.entries.find_entry(spread(hash), Entry::is(hash, key)) {
             slot.remove();
         }
     }
