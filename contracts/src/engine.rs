@@ -13,7 +13,7 @@ use crate::codes::RuleCode;
 use crate::model::{key, FundEntry, KeyEntry, OrgEntry, Policies, RecordMeta, RulesSchedule};
 use crate::policy::insert_policy;
 use crate::rules;
-use crate::state::{BlockOverlay, State, StateError, Tx};
+use crate::state::{BlockOverlay, MemoryState, State, StateError, Tx};
 
 /// Rules versions this build can execute.
 pub const SUPPORTED_RULES: &[u32] = &[1];
@@ -181,15 +181,41 @@ pub fn execute_identified<'r>(
     records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
     state: &dyn State,
 ) -> Result<BlockExecution, ExecError> {
-    let rules_version = rules_version_at(state, ctx.height)?;
-    if !SUPPORTED_RULES.contains(&rules_version) {
-        return Err(ExecError::UnsupportedRules {
-            height: ctx.height,
-            version: rules_version,
-        });
+    let rules_version = supported_rules_at(state, ctx.height)?;
+    let overlay = BlockOverlay::with_capacity(state, records.len() * WRITES_PER_RECORD);
+    execute_on(ctx, records, overlay, rules_version)
+}
+
+/// [`execute_identified`] on an in-memory state that takes each accepted
+/// record's writes as it goes, for a replay that has no use for the state
+/// once a block fails: on success `state` is the state after the block
+/// (its returned `writes` are already applied); after an error it holds
+/// part of the block.
+pub fn execute_identified_into<'r>(
+    ctx: &BlockContext,
+    records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
+    state: &mut MemoryState,
+) -> Result<BlockExecution, ExecError> {
+    let rules_version = supported_rules_at(state, ctx.height)?;
+    let overlay = BlockOverlay::writing_into(state, records.len() * WRITES_PER_RECORD);
+    execute_on(ctx, records, overlay, rules_version)
+}
+
+fn supported_rules_at(state: &dyn State, height: Height) -> Result<u32, ExecError> {
+    let version = rules_version_at(state, height)?;
+    if !SUPPORTED_RULES.contains(&version) {
+        return Err(ExecError::UnsupportedRules { height, version });
     }
-    let mut overlay = BlockOverlay::with_capacity(state, records.len() * WRITES_PER_RECORD);
-    let mut outcomes = Vec::with_capacity(records.len());
+    Ok(version)
+}
+
+fn execute_on<'r>(
+    ctx: &BlockContext,
+    records: impl Iterator<Item = (RecordId, &'r SignedRecord)>,
+    mut overlay: BlockOverlay,
+    rules_version: u32,
+) -> Result<BlockExecution, ExecError> {
+    let mut outcomes = Vec::with_capacity(records.size_hint().0);
     for (id, record) in records {
         let outcome = match rules_version {
             1 => execute_record_v1(ctx, id, record, &mut overlay)?,

@@ -15,7 +15,7 @@ use fundtrail_ledger::block::{
 };
 use fundtrail_ledger::chainfile::{BlockEntry, ChainFileError};
 use fundtrail_ledger::hash::Hash32;
-use fundtrail_ledger::record::RecordId;
+use fundtrail_ledger::record::{RecordId, SignedRecord};
 use fundtrail_ledger::types::{ChainId, Height};
 use fundtrail_ledger::verify::{
     BlockReport, ChainVerifier, PendingBlocks, VerifiedBlock, VerifiedGroup, VerifyError,
@@ -23,7 +23,8 @@ use fundtrail_ledger::verify::{
 use serde::Serialize;
 
 use crate::engine::{
-    execute_block, execute_identified, genesis_state, BlockContext, BlockExecution, ExecError,
+    execute_block, execute_identified, execute_identified_into, genesis_state, BlockContext,
+    BlockExecution, ExecError,
 };
 use crate::state::{MemoryState, State};
 
@@ -118,15 +119,40 @@ pub fn replay_verified(
 ) -> Result<BlockExecution, ReplayError> {
     let block = block.block();
     check_count(block)?;
-    let records = block
-        .outcomes
-        .iter()
-        .map(|o| o.record_id)
-        .zip(&block.records);
-    let exec = execute_identified(&context(block, prev_state_root), records, state)
+    let exec = execute_identified(
+        &context(block, prev_state_root),
+        named_records(block),
+        state,
+    )
+    .map_err(|e| exec_failed(block, e))?;
+    check(block, &exec)?;
+    Ok(exec)
+}
+
+/// [`replay_verified`] that applies the block to `state` as it goes: on
+/// success `state` is the state after the block; after an error it holds
+/// part of the block and is good for nothing but being dropped.
+pub fn replay_verified_into(
+    block: &VerifiedBlock,
+    prev_state_root: &Hash32,
+    state: &mut MemoryState,
+) -> Result<BlockExecution, ReplayError> {
+    let block = block.block();
+    check_count(block)?;
+    let ctx = context(block, prev_state_root);
+    let exec = execute_identified_into(&ctx, named_records(block), state)
         .map_err(|e| exec_failed(block, e))?;
     check(block, &exec)?;
     Ok(exec)
+}
+
+/// Each record with the id its outcome names.
+fn named_records(block: &Block) -> impl ExactSizeIterator<Item = (RecordId, &SignedRecord)> {
+    block
+        .outcomes
+        .iter()
+        .map(|o| o.record_id)
+        .zip(&block.records)
 }
 
 fn context(block: &Block, prev_state_root: &Hash32) -> BlockContext {
@@ -418,7 +444,8 @@ impl Auditor {
         }
     }
 
-    /// The contract state after the last audited block.
+    /// The contract state after the last audited block; after a replay
+    /// error it also holds part of the block that failed.
     pub fn state(&self) -> &MemoryState {
         &self.replayer.state
     }
@@ -537,8 +564,7 @@ impl Replayer {
         block: VerifiedBlock,
         report: &BlockReport,
     ) -> Result<BlockAudit, ReplayError> {
-        let exec = replay_verified(&block, &self.state_root, &self.state)?;
-        self.state.apply(&exec.writes);
+        let exec = replay_verified_into(&block, &self.state_root, &mut self.state)?;
         self.state_root = exec.state_root;
         Ok(self.tally.add(block.block(), report))
     }

@@ -2,7 +2,9 @@
 //! the two write layers of one block: [`BlockOverlay`] collects the block's
 //! writes (sorted by key on the way out, ready for `next_state_root` and a
 //! store batch), and [`Tx`] holds one record's writes until the record is
-//! accepted.
+//! accepted. An overlay either keeps the block's writes apart from
+//! read-only state (a node) or writes them straight into a
+//! [`MemoryState`] it may change (an auditor's replay).
 //!
 //! Reads lend bytes rather than copy them: [`State::get`] may return a
 //! borrowed value, and the layers hand values to a decoding closure.
@@ -223,9 +225,22 @@ fn is_cached(key: &[u8]) -> bool {
 
 /// One block's writes over the committed state.
 pub struct BlockOverlay<'s> {
-    base: &'s dyn State,
-    writes: Writes,
+    layer: Layer<'s>,
     cache: RefCell<Cache>,
+}
+
+/// Where the accepted records' writes go until the block ends.
+enum Layer<'s> {
+    /// Beside read-only committed state, which sees nothing of the block.
+    Apart { base: &'s dyn State, writes: Writes },
+    /// Into the state itself as each record is accepted, and into a journal
+    /// in that order for the block's sorted writes. A replay whose block
+    /// fails leaves those writes in the state: whoever replays this way
+    /// stops at the first failure.
+    Into {
+        state: &'s mut MemoryState,
+        journal: Vec<StateWrite>,
+    },
 }
 
 impl<'s> BlockOverlay<'s> {
@@ -236,16 +251,35 @@ impl<'s> BlockOverlay<'s> {
     /// Room for about `writes` distinct keys before the block grows its map.
     pub fn with_capacity(base: &'s dyn State, writes: usize) -> BlockOverlay<'s> {
         BlockOverlay {
-            base,
-            writes: Writes::with_capacity_and_hasher(writes, Default::default()),
+            layer: Layer::Apart {
+                base,
+                writes: Writes::with_capacity_and_hasher(writes, Default::default()),
+            },
+            cache: RefCell::default(),
+        }
+    }
+
+    /// An overlay that applies each accepted record's writes to `state`
+    /// at once (see [`Layer`]): no separate map to search on every read,
+    /// and no second pass to apply the block. Reads see exactly what an
+    /// overlay beside the same state would show.
+    pub fn writing_into(state: &'s mut MemoryState, writes: usize) -> BlockOverlay<'s> {
+        BlockOverlay {
+            layer: Layer::Into {
+                state,
+                journal: Vec::with_capacity(writes),
+            },
             cache: RefCell::default(),
         }
     }
 
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, StateError> {
-        match self.writes.get(key) {
-            Some(v) => Ok(f(v.as_deref())),
-            None => Ok(f(self.base.get(key)?.as_deref())),
+        match &self.layer {
+            Layer::Apart { base, writes } => match writes.get(key) {
+                Some(v) => Ok(f(v.as_deref())),
+                None => Ok(f(base.get(key)?.as_deref())),
+            },
+            Layer::Into { state, .. } => Ok(f(state.value(key))),
         }
     }
 
@@ -271,19 +305,45 @@ impl<'s> BlockOverlay<'s> {
         }
     }
 
+    fn commit(&mut self, record_writes: TxWrites) {
+        match &mut self.layer {
+            Layer::Apart { writes, .. } => writes.extend(record_writes),
+            Layer::Into { state, journal } => {
+                for (k, v) in record_writes {
+                    match &v {
+                        Some(v) => state.put(&k, v),
+                        None => state.remove(&k),
+                    }
+                    journal.push((k, v));
+                }
+            }
+        }
+    }
+
     /// The block's writes, sorted by key. Sorted by each key's first sixteen
     /// bytes beside it first (a prefix, a pseudonym's epoch and the start of
     /// its tag), so most comparisons touch neither the keys' allocations nor
     /// `memcmp`; keys with the same first sixteen bytes are then compared
-    /// whole.
+    /// whole. A journal may hold a key more than once: its last write counts.
     pub fn into_writes(self) -> Vec<StateWrite> {
-        let mut writes: Vec<(u128, StateWrite)> = self
-            .writes
-            .into_iter()
-            .map(|w| (key_prefix(&w.0), w))
+        let (mut writes, in_order) = match self.layer {
+            Layer::Apart { writes, .. } => (writes.into_iter().collect(), false),
+            Layer::Into { journal, .. } => (journal, true),
+        };
+        let mut keyed: Vec<(u128, usize, StateWrite)> = writes
+            .drain(..)
+            .enumerate()
+            .map(|(i, w)| (key_prefix(&w.0), i, w))
             .collect();
-        writes.sort_unstable_by(|(pa, a), (pb, b)| pa.cmp(pb).then_with(|| a.0.cmp(&b.0)));
-        writes.into_iter().map(|(_, w)| w).collect()
+        // Later writes of one key sort first, so dedup keeps them.
+        keyed.sort_unstable_by(|(pa, ia, a), (pb, ib, b)| {
+            pa.cmp(pb).then_with(|| a.0.cmp(&b.0)).then(ib.cmp(ia))
+        });
+        if in_order {
+            keyed.dedup_by(|next, kept| next.2 .0 == kept.2 .0);
+        }
+        writes.extend(keyed.into_iter().map(|(_, _, w)| w));
+        writes
     }
 }
 
@@ -383,7 +443,7 @@ impl Tx<'_, '_> {
             cache.values.clear();
             cache.decoded.clear();
         }
-        self.block.writes.extend(self.writes);
+        self.block.commit(self.writes);
     }
 }
 
@@ -477,6 +537,61 @@ mod tests {
             assert_eq!(state.get(&key(i)).unwrap().map(Cow::into_owned), expected);
         }
         assert_eq!(state.len(), 20_000 - removed.len());
+    }
+
+    /// Records that overwrite, remove, read back, get rejected and change
+    /// a cached key; what each read saw.
+    fn overwriting_records(overlay: &mut BlockOverlay) -> Vec<Option<String>> {
+        let mut seen = Vec::new();
+        let mut tx = overlay.tx();
+        tx.store(b"a".to_vec(), &"a1".to_string());
+        tx.remove(b"b".to_vec());
+        tx.commit();
+        let mut tx = overlay.tx();
+        seen.extend([text(&tx, "a"), text(&tx, "b"), text(&tx, "key/x")]);
+        tx.store(b"a".to_vec(), &"a2".to_string());
+        tx.store(b"c".to_vec(), &"c1".to_string());
+        tx.commit();
+        let mut tx = overlay.tx();
+        tx.store(b"d".to_vec(), &"rejected".to_string());
+        drop(tx);
+        let mut tx = overlay.tx();
+        seen.extend([text(&tx, "d"), text(&tx, "a")]);
+        tx.store(b"key/x".to_vec(), &"k2".to_string());
+        tx.remove(b"c".to_vec());
+        tx.commit();
+        let tx = overlay.tx();
+        seen.extend([text(&tx, "key/x"), text(&tx, "c")]);
+        seen
+    }
+
+    #[test]
+    fn an_overlay_writing_into_the_state_reads_and_hands_on_what_one_apart_does() {
+        let pairs = [("a", "a0"), ("b", "b0"), ("key/x", "k1")];
+        let base = committed(&pairs);
+        let mut apart = BlockOverlay::new(&base);
+        let seen_apart = overwriting_records(&mut apart);
+        let writes_apart = apart.into_writes();
+
+        let mut target = committed(&pairs);
+        let mut into = BlockOverlay::writing_into(&mut target, 0);
+        let seen_into = overwriting_records(&mut into);
+        let writes_into = into.into_writes();
+
+        let expected_seen =
+            ["a1", "", "k1", "", "a2", "k2", ""].map(|v| (!v.is_empty()).then(|| v.to_string()));
+        assert_eq!(seen_apart, expected_seen);
+        assert_eq!(seen_into, expected_seen);
+        assert_eq!(writes_apart, writes_into);
+        let keys: Vec<&[u8]> = writes_into.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(
+            keys,
+            [&b"a"[..], b"b", b"c", b"key/x"],
+            "one write per key, in order"
+        );
+        let mut expected = base.clone();
+        expected.apply(&writes_apart);
+        assert_eq!(target, expected);
     }
 
     #[test]
