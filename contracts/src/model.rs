@@ -3,6 +3,7 @@
 //! docs/RULES.md lists them; changing one changes every state root.
 
 use fundtrail_ledger::crypto::PublicKey;
+use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
 use fundtrail_ledger::record::{PolicyBody, RecordId, RecordKind};
 use fundtrail_ledger::types::{
@@ -28,11 +29,16 @@ pub mod key {
         k
     }
 
-    fn person_bytes(p: &PersonId) -> [u8; 36] {
+    /// A pseudonym's epoch (big-endian) and tag.
+    fn pseudonym_bytes(epoch: u32, tag: &Hash32) -> [u8; 36] {
         let mut b = [0u8; 36];
-        b[..4].copy_from_slice(&p.epoch.to_be_bytes());
-        b[4..].copy_from_slice(&p.tag.0);
+        b[..4].copy_from_slice(&epoch.to_be_bytes());
+        b[4..].copy_from_slice(&tag.0);
         b
+    }
+
+    fn person_bytes(p: &PersonId) -> [u8; 36] {
+        pseudonym_bytes(p.epoch, &p.tag)
     }
 
     pub const RULES: &[u8] = b"rules";
@@ -60,9 +66,7 @@ pub mod key {
         with(b"filing/", &[&person_bytes(p)])
     }
     pub fn claim(c: &ClaimId) -> Vec<u8> {
-        let mut b = c.epoch.to_be_bytes().to_vec();
-        b.extend_from_slice(&c.tag.0);
-        with(b"claim/", &[&b])
+        with(b"claim/", &[&pseudonym_bytes(c.epoch, &c.tag)])
     }
     pub fn person_year(p: &PersonId, year: u16) -> Vec<u8> {
         with(b"year/", &[&person_bytes(p), &year.to_be_bytes()])
