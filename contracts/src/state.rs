@@ -227,6 +227,8 @@ fn is_cached(key: &[u8]) -> bool {
 pub struct BlockOverlay<'s> {
     layer: Layer<'s>,
     cache: RefCell<Cache>,
+    /// Where values are encoded before being copied out at their length.
+    scratch: Vec<u8>,
 }
 
 /// Where the accepted records' writes go until the block ends.
@@ -256,6 +258,7 @@ impl<'s> BlockOverlay<'s> {
                 writes: Writes::with_capacity_and_hasher(writes, Default::default()),
             },
             cache: RefCell::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -270,6 +273,7 @@ impl<'s> BlockOverlay<'s> {
                 journal: Vec::with_capacity(writes),
             },
             cache: RefCell::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -418,7 +422,11 @@ impl Tx<'_, '_> {
     }
 
     pub fn store<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
-        self.put(key, Some(codec::encode(value)));
+        let scratch = &mut self.block.scratch;
+        scratch.clear();
+        codec::encode_into(scratch, value);
+        let value = scratch.to_vec();
+        self.put(key, Some(value));
     }
 
     pub fn remove(&mut self, key: Vec<u8>) {
