@@ -263,9 +263,12 @@ impl<'s> BlockOverlay<'s> {
     }
 
     /// An overlay that applies each accepted record's writes to `state`
-    /// at once (see [`Layer`]): no separate map to search on every read,
-    /// and no second pass to apply the block. Reads see exactly what an
-    /// overlay beside the same state would show.
+    /// at once and keeps them in order for [`BlockOverlay::into_writes`]:
+    /// no separate map to search on every read, and no second pass to apply
+    /// the block. Reads see exactly what an overlay beside the same state
+    /// would show. A block that fails leaves its accepted records' writes
+    /// in `state`, so only a replay that stops at the first failure may
+    /// use this.
     pub fn writing_into(state: &'s mut MemoryState, writes: usize) -> BlockOverlay<'s> {
         BlockOverlay {
             layer: Layer::Into {
