@@ -327,31 +327,31 @@ impl<'s> BlockOverlay<'s> {
         }
     }
 
-    /// The block's writes, sorted by key. Sorted by each key's first sixteen
-    /// bytes beside it first (a prefix, a pseudonym's epoch and the start of
-    /// its tag), so most comparisons touch neither the keys' allocations nor
-    /// `memcmp`; keys with the same first sixteen bytes are then compared
-    /// whole. A journal may hold a key more than once: its last write counts.
+    /// The block's writes, sorted by key, one per key: a journal may hold
+    /// a key more than once, and its last write counts.
     pub fn into_writes(self) -> Vec<StateWrite> {
-        let (mut writes, in_order) = match self.layer {
-            Layer::Apart { writes, .. } => (writes.into_iter().collect(), false),
-            Layer::Into { journal, .. } => (journal, true),
-        };
-        let mut keyed: Vec<(u128, usize, StateWrite)> = writes
-            .drain(..)
-            .enumerate()
-            .map(|(i, w)| (key_prefix(&w.0), i, w))
-            .collect();
-        // Later writes of one key sort first, so dedup keeps them.
-        keyed.sort_unstable_by(|(pa, ia, a), (pb, ib, b)| {
-            pa.cmp(pb).then_with(|| a.0.cmp(&b.0)).then(ib.cmp(ia))
-        });
-        if in_order {
-            keyed.dedup_by(|next, kept| next.2 .0 == kept.2 .0);
+        match self.layer {
+            Layer::Apart { writes, .. } => sorted_by_key(writes.into_iter()),
+            Layer::Into { journal, .. } => {
+                // Newest first: the stable sort keeps each key's last write
+                // ahead of its earlier ones, and dedup keeps the first.
+                let mut writes = sorted_by_key(journal.into_iter().rev());
+                writes.dedup_by(|next, kept| next.0 == kept.0);
+                writes
+            }
         }
-        writes.extend(keyed.into_iter().map(|(_, _, w)| w));
-        writes
     }
+}
+
+/// Writes sorted by key, stably. Sorted by each key's first sixteen bytes
+/// beside it first (a prefix, a pseudonym's epoch and the start of its
+/// tag), so most comparisons touch neither the keys' allocations nor
+/// `memcmp`; keys with the same first sixteen bytes are then compared
+/// whole.
+fn sorted_by_key(writes: impl Iterator<Item = StateWrite>) -> Vec<StateWrite> {
+    let mut keyed: Vec<(u128, StateWrite)> = writes.map(|w| (key_prefix(&w.0), w)).collect();
+    keyed.sort_by(|(pa, a), (pb, b)| pa.cmp(pb).then_with(|| a.0.cmp(&b.0)));
+    keyed.into_iter().map(|(_, w)| w).collect()
 }
 
 /// A key's first sixteen bytes as a big-endian number (zero-padded), which
