@@ -8,12 +8,13 @@ use std::fmt;
 
 pub(crate) struct FixedBytes<const N: usize>(pub [u8; N]);
 
-/// The binary form moves the bytes eight at a time. BCS, the only binary
+/// The binary form moves the bytes sixteen at a time. BCS, the only binary
 /// form the ledger uses, writes a tuple as its elements back to back and a
-/// `u64` as its 8 little-endian bytes, so a tuple of `N / 8` words is the
-/// same `N` bytes as a tuple of `N` bytes, in an eighth of the serializer
-/// calls: decoding and hashing records went byte by byte through serde.
-const WORD: usize = 8;
+/// `u128` as its 16 little-endian bytes, so a tuple of `N / 16` words is
+/// the same `N` bytes as a tuple of `N` bytes, in a sixteenth of the
+/// serializer calls: decoding and hashing records went byte by byte
+/// through serde.
+const WORD: usize = 16;
 
 fn words<const N: usize>() -> usize {
     const { assert!(N % WORD == 0, "fixed byte arrays are whole words") };
@@ -29,7 +30,7 @@ impl<const N: usize> Serialize for FixedBytes<N> {
         for chunk in self.0.chunks_exact(WORD) {
             let mut word = [0u8; WORD];
             word.copy_from_slice(chunk);
-            t.serialize_element(&u64::from_le_bytes(word))?;
+            t.serialize_element(&u128::from_le_bytes(word))?;
         }
         t.end()
     }
@@ -64,7 +65,7 @@ impl<'de, const N: usize> Visitor<'de> for TupleVisitor<N> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = [0u8; N];
         for (i, chunk) in out.chunks_exact_mut(WORD).enumerate() {
-            let word: u64 = seq
+            let word: u128 = seq
                 .next_element()?
                 .ok_or_else(|| A::Error::invalid_length(i * WORD, &self))?;
             chunk.copy_from_slice(&word.to_le_bytes());
