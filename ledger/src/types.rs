@@ -56,8 +56,9 @@ fn check_label(what: &'static str, value: &str) -> Result<(), LabelError> {
     if value.len() > MAX_LABEL_LEN {
         return fail("longer than 64 bytes");
     }
-    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
-    if !value.chars().all(ok) {
+    // Byte by byte: a non-ASCII character's bytes are all non-ASCII too.
+    let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':');
+    if !value.bytes().all(ok) {
         return fail("only ASCII letters, digits and - _ . : are allowed");
     }
     Ok(())
@@ -661,6 +662,10 @@ mod tests {
         assert!(OrgId::new("").is_err());
         assert!(OrgId::new("has space").is_err());
         assert!(OrgId::new("x".repeat(65)).is_err());
+        assert!(OrgId::new("a.b_c:d-1").is_ok());
+        assert!(OrgId::new("医保").is_err());
+        assert!(OrgId::new("gd-é").is_err());
+        assert!(OrgId::new("tab\there").is_err());
     }
 
     #[test]
