@@ -459,7 +459,19 @@ impl Amount {
         if fen > Self::MAX_FEN {
             return Err(AmountError::TooLarge(fen.to_string()));
         }
-        Ok(Amount(Decimal::from_i128_with_scale(i128::from(fen), 2)))
+        Ok(Amount::from_fen_in_range(fen))
+    }
+
+    /// `fen` fen, which must be at most [`Amount::MAX_FEN`]: the decimal is
+    /// built from its parts, skipping the general constructor's checks.
+    const fn from_fen_in_range(fen: u64) -> Amount {
+        Amount(Decimal::from_parts(
+            fen as u32,
+            (fen >> 32) as u32,
+            0,
+            false,
+            2,
+        ))
     }
 
     /// Whole yuan, for literals in code and tests.
@@ -500,10 +512,7 @@ impl Amount {
             return Amount::ZERO;
         }
         let rounded = d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-        Amount::from_decimal(rounded).unwrap_or(Amount(Decimal::from_i128_with_scale(
-            i128::from(Self::MAX_FEN),
-            2,
-        )))
+        Amount::from_decimal(rounded).unwrap_or(Amount::from_fen_in_range(Self::MAX_FEN))
     }
 
     pub fn is_zero(self) -> bool {
@@ -522,9 +531,16 @@ impl Amount {
         Amount::from_fen(self.fen().saturating_sub(other.fen())).unwrap_or(Amount::ZERO)
     }
 
-    /// `self × ratio`, rounded half away from zero to the fen.
+    /// `self × ratio`, rounded half away from zero to the fen and clamped at
+    /// [`Amount::MAX_FEN`]. Both factors are non-negative integers (fen and
+    /// basis points), so this is exact integer arithmetic on the fen: the
+    /// same result as the decimal product rounded by [`Amount::round_from`],
+    /// without a decimal division on every quote.
     pub fn mul_bp(self, ratio: Bp) -> Amount {
-        Amount::round_from(self.0 * Decimal::from(ratio.0) / Decimal::from(10_000u32))
+        const BP_PER_ONE: u128 = 10_000;
+        let product = u128::from(self.fen()) * u128::from(ratio.0);
+        let rounded = (product + BP_PER_ONE / 2) / BP_PER_ONE;
+        Amount::from_fen_in_range(rounded.min(u128::from(Self::MAX_FEN)) as u64)
     }
 
     pub fn min(self, other: Amount) -> Amount {
@@ -645,6 +661,36 @@ mod tests {
             "10000000000000.01".parse::<Amount>(),
             Err(AmountError::TooLarge(_))
         ));
+    }
+
+    #[test]
+    fn integer_ratio_is_the_decimal_product_rounded() {
+        let by_decimal = |a: Amount, r: Bp| {
+            Amount::round_from(a.as_decimal() * Decimal::from(r.0) / Decimal::from(10_000u32))
+        };
+        let fens = [0, 1, 2, 3, 5, 49, 50, 51, 99, 12_345, 99_995, 1_000_001];
+        let fens = fens
+            .into_iter()
+            .chain([Amount::MAX_FEN / 3, Amount::MAX_FEN]);
+        let ratios = [
+            0,
+            1,
+            2,
+            4_999,
+            5_000,
+            5_001,
+            6_500,
+            9_999,
+            10_000,
+            10_001,
+            u16::MAX,
+        ];
+        for fen in fens {
+            for r in ratios {
+                let (a, r) = (Amount::from_fen(fen).unwrap(), Bp(r));
+                assert_eq!(a.mul_bp(r), by_decimal(a, r), "{fen} fen x {} bp", r.0);
+            }
+        }
     }
 
     #[test]
