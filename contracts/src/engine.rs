@@ -15,8 +15,13 @@ use crate::policy::insert_policy;
 use crate::rules;
 use crate::state::{BlockOverlay, MemoryState, State, StateError, Tx};
 
-/// Rules versions this build can execute.
-pub const SUPPORTED_RULES: &[u32] = &[1];
+/// Rules versions this build can execute. Version 2 differs from 1 only
+/// in how a clearing bucket keeps its payouts (docs/RULES.md, "Rules
+/// versions"); every verdict is the same.
+pub const SUPPORTED_RULES: &[u32] = &[1, 2];
+
+/// The rules version a new chain starts with.
+pub const LATEST_RULES: u32 = 2;
 
 /// A failure that must stop the node: the engine cannot decide.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +90,8 @@ pub struct RecordCtx<'r> {
     pub height: Height,
     pub org: OrgId,
     pub role: Role,
+    /// The rules version in force at `height`.
+    pub rules: u32,
 }
 
 /// The contract state genesis establishes, sorted by key.
@@ -218,7 +225,7 @@ fn execute_on<'r>(
     let mut outcomes = Vec::with_capacity(records.size_hint().0);
     for (id, record) in records {
         let outcome = match rules_version {
-            1 => execute_record_v1(ctx, id, record, &mut overlay)?,
+            1 | 2 => execute_record(ctx, rules_version, id, record, &mut overlay)?,
             version => {
                 return Err(ExecError::UnsupportedRules {
                     height: ctx.height,
@@ -242,8 +249,9 @@ fn execute_on<'r>(
 /// entry: enough that a block's write map rarely grows.
 const WRITES_PER_RECORD: usize = 4;
 
-fn execute_record_v1(
+fn execute_record(
     ctx: &BlockContext,
+    rules: u32,
     id: RecordId,
     record: &SignedRecord,
     overlay: &mut BlockOverlay,
@@ -262,6 +270,7 @@ fn execute_record_v1(
                 height: ctx.height,
                 org: org.clone(),
                 role,
+                rules,
             };
             (run_rule(&mut tx, &rctx), Some(org))
         }

@@ -36,7 +36,7 @@ pub mod testkit;
 pub use codes::RuleCode;
 pub use engine::{
     execute_block, execute_identified, execute_identified_into, genesis_state, genesis_state_root,
-    rules_version_at, BlockContext, BlockExecution, ExecError, SUPPORTED_RULES,
+    rules_version_at, BlockContext, BlockExecution, ExecError, LATEST_RULES, SUPPORTED_RULES,
 };
 pub use quote::{quote, Quote};
 pub use replay::{

@@ -9,9 +9,9 @@ use fundtrail_ledger::record::{Period, RecordId};
 use fundtrail_ledger::types::RegionCode;
 use serde::de::DeserializeOwned;
 
-use crate::model::{key, ClaimEntry, PendingClearing, Tier};
-use crate::rules::clearing::claim_set_root;
-use crate::state::State;
+use crate::model::{key, ClaimEntry, Tier};
+use crate::rules::clearing::{self, claim_set_root, Bucket};
+use crate::state::{BlockOverlay, State};
 
 /// [`Lookup`] over any contract state (a node's store, a [`crate::MemoryState`]).
 pub struct StateLookup<'a> {
@@ -59,10 +59,10 @@ impl Lookup for StateLookup<'_> {
         from: &RegionCode,
         to: &RegionCode,
     ) -> Result<Option<Hash32>, LookupError> {
-        let k = key::clearing(period.year, period.month, from, to);
-        let pending: Option<PendingClearing> = self.load(&k)?;
-        Ok(pending
-            .filter(|p| !p.payouts.is_empty())
-            .map(|p| claim_set_root(&p)))
+        let bucket = Bucket::new(period.year, period.month, from, to);
+        let mut overlay = BlockOverlay::new(self.state);
+        let pending =
+            clearing::pending(&overlay.tx(), &bucket).map_err(|e| LookupError(e.to_string()))?;
+        Ok((!pending.payouts.is_empty()).then(|| claim_set_root(&pending)))
     }
 }

@@ -81,11 +81,27 @@ pub mod key {
         with(b"rev/", &[id.as_bytes()])
     }
     pub fn clearing(year: u16, month: u8, from: &RegionCode, to: &RegionCode) -> Vec<u8> {
-        let mut period = year.to_be_bytes().to_vec();
-        period.push(month);
+        bucket(b"xr/", year, month, from, to)
+    }
+    /// Rules version 2: the running total and count of a clearing bucket.
+    pub fn clearing_head(year: u16, month: u8, from: &RegionCode, to: &RegionCode) -> Vec<u8> {
+        bucket(b"xb/", year, month, from, to)
+    }
+    /// Rules version 2: the `seq`-th payout that joined the clearing bucket
+    /// whose head is `head` (a [`clearing_head`] key).
+    pub fn clearing_entry(head: &[u8], seq: u32) -> Vec<u8> {
+        let bucket = head.strip_prefix(b"xb/").unwrap_or(head);
+        with(b"xq/", &[bucket, &seq.to_be_bytes()])
+    }
+    fn bucket(prefix: &[u8], year: u16, month: u8, from: &RegionCode, to: &RegionCode) -> Vec<u8> {
+        let [y0, y1] = year.to_be_bytes();
         with(
-            b"xr/",
-            &[&period, from.as_str().as_bytes(), to.as_str().as_bytes()],
+            prefix,
+            &[
+                &[y0, y1, month],
+                from.as_str().as_bytes(),
+                to.as_str().as_bytes(),
+            ],
         )
     }
 }
@@ -338,6 +354,18 @@ pub struct CreditEntry {
 pub struct PendingClearing {
     pub total: Amount,
     pub payouts: Vec<RecordId>,
+}
+
+/// Rules version 2: a clearing bucket's head. The payouts themselves are
+/// one entry each (`xq/…/<seq>`), so joining a bucket costs the same
+/// however many payouts it holds; `next` is the sequence number the next
+/// payout takes, `live` how many joined and were not reversed, `total`
+/// their amount.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearingHead {
+    pub total: Amount,
+    pub next: u32,
+    pub live: u32,
 }
 
 impl Default for PendingClearing {

@@ -13,7 +13,9 @@ use std::sync::OnceLock;
 use fundtrail_contracts::replay::GROUP_RECORDS;
 use fundtrail_contracts::testkit::chain::{attest, node_keys, ChainBuilder, DEPARTMENTS};
 use fundtrail_contracts::testkit::Kit;
-use fundtrail_contracts::{AuditError, AuditReport, Auditor, ReplayError, ReplayErrorKind};
+use fundtrail_contracts::{
+    AuditError, AuditReport, Auditor, ReplayError, ReplayErrorKind, LATEST_RULES,
+};
 use fundtrail_ledger::block::{outcomes_root, records_root, Attestation, Block, Verdict};
 use fundtrail_ledger::chainfile::{ChainReader, ChainWriter};
 use fundtrail_ledger::crypto::CryptoError;
@@ -310,7 +312,8 @@ fn re_attested_header_fields_the_contracts_commit_to_fail_replay() {
     assert!(matches!(e.kind, ReplayErrorKind::StateRoot { .. }), "{e}");
 
     let mut chain = honest().clone();
-    chain.entries[TAMPERED].0.header.rules_version = 2;
+    // A version this build supports, but not the one in force.
+    chain.entries[TAMPERED].0.header.rules_version = 1;
     reattest_from(&mut chain, TAMPERED);
     let e = replay_error(&chain);
     assert_eq!(
@@ -318,8 +321,8 @@ fn re_attested_header_fields_the_contracts_commit_to_fail_replay() {
         (
             TAMPERED_HEIGHT,
             ReplayErrorKind::RulesVersion {
-                recorded: 2,
-                replayed: 1
+                recorded: 1,
+                replayed: LATEST_RULES
             }
         )
     );

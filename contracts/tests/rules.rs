@@ -447,10 +447,10 @@ fn rules_versions_dispatch_by_activation_height() {
     // fatal error instead of guessing.
     let kit = Kit::new(7);
     let mut genesis = kit.genesis();
-    genesis.rules_version = 2;
+    genesis.rules_version = 3;
     let mut state = MemoryState::new();
     state.apply(&genesis_state(&genesis));
-    assert_eq!(rules_version_at(&state, Height(1)).unwrap(), 2);
+    assert_eq!(rules_version_at(&state, Height(1)).unwrap(), 3);
     let ctx = BlockContext {
         height: Height(1),
         timestamp_ms: 0,
@@ -460,7 +460,7 @@ fn rules_versions_dispatch_by_activation_height() {
         execute_block(&ctx, &[], &state),
         Err(ExecError::UnsupportedRules {
             height: Height(1),
-            version: 2
+            version: 3
         })
     );
 }
@@ -599,30 +599,19 @@ fn clearing_matches_pending_cross_region_payouts_once() {
         total: y(350),
         payouts: vec![pay.id()],
     };
-    let clearing = |amount, root| {
-        RecordBody::Clearing(ClearingBody {
-            period: Period {
-                year: 2026,
-                month: 3,
-            },
-            from_region: region(HOME),
-            to_region: region(AWAY),
-            amount,
-            claim_set_root: root,
-        })
-    };
+    let march = |amount, root| clearing(3, amount, root);
     let root = claim_set_root(&pending);
     assert_eq!(
-        code(&h.submit(Role::Insurance, clearing(y(349), root), 0)),
+        code(&h.submit(Role::Insurance, march(y(349), root), 0)),
         "CLEARING_MISMATCH"
     );
     assert_eq!(
-        code(&h.submit(Role::Insurance, clearing(y(350), Hash32([0; 32])), 0)),
+        code(&h.submit(Role::Insurance, march(y(350), Hash32([0; 32])), 0)),
         "CLEARING_MISMATCH"
     );
-    accepted(h.submit(Role::Insurance, clearing(y(350), root), 0));
+    accepted(h.submit(Role::Insurance, march(y(350), root), 0));
     assert_eq!(
-        code(&h.submit(Role::Insurance, clearing(y(350), root), 0)),
+        code(&h.submit(Role::Insurance, march(y(350), root), 0)),
         "CLEARING_MISMATCH"
     );
     let rev = RecordBody::Reversal(ReversalBody {

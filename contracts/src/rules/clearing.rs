@@ -3,19 +3,66 @@
 //! bucket's accepted, unreversed, uncleared cross-region payouts, and the
 //! claim-set root must be the RFC 6962 root over their record ids in
 //! acceptance order. Each payout is cleared once.
+//!
+//! How a bucket keeps its payouts is the one thing rules versions 1 and 2
+//! do differently. Version 1 keeps their ids in one value (`xr/`), which
+//! every payout decodes, extends and rewrites: work per payout grows with
+//! the bucket. Version 2 keeps a small head (`xb/`, [`ClearingHead`]) and
+//! one entry per payout (`xq/`), so joining or leaving a bucket costs the
+//! same whatever its size, and only a clearing reads them all. A bucket
+//! left in the version 1 form when version 2 takes over is read and
+//! cleared with the new one, its payouts first.
 
+use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::merkle;
-use fundtrail_ledger::record::ClearingBody;
+use fundtrail_ledger::record::{ClearingBody, RecordId};
+use fundtrail_ledger::types::{Amount, RegionCode};
 
 use crate::codes::RuleCode;
-use crate::engine::{reject, RecordCtx, RuleResult};
-use crate::model::{key, PendingClearing, Reversible};
+use crate::engine::{reject, ExecError, Fail, RecordCtx, RuleResult};
+use crate::model::{key, ClaimEntry, ClearingHead, PendingClearing, Reversible};
 use crate::state::Tx;
 
-pub fn apply(tx: &mut Tx, _ctx: &RecordCtx, body: &ClearingBody) -> RuleResult {
+use super::plus;
+
+/// The state keys of one clearing bucket, in both forms.
+pub struct Bucket {
+    /// Version 1's single value (`xr/…`).
+    legacy: Vec<u8>,
+    /// Version 2's head (`xb/…`); its entries are keyed from it.
+    head: Vec<u8>,
+}
+
+impl Bucket {
+    pub fn new(year: u16, month: u8, from: &RegionCode, to: &RegionCode) -> Bucket {
+        Bucket {
+            legacy: key::clearing(year, month, from, to),
+            head: key::clearing_head(year, month, from, to),
+        }
+    }
+
+    /// The bucket of a cross-region claim: its service month, from the
+    /// insured region to the care region that advanced the money.
+    pub fn of(claim: &ClaimEntry) -> Bucket {
+        let (y, m, _) = claim.service_date.ymd();
+        Bucket::new(
+            u16::try_from(y).unwrap_or(u16::MAX),
+            m as u8,
+            &claim.insured_region,
+            &claim.care_region,
+        )
+    }
+
+    /// The version 1 key, which version 1's rules read and write directly.
+    pub fn legacy_key(&self) -> &[u8] {
+        &self.legacy
+    }
+}
+
+pub fn apply(tx: &mut Tx, ctx: &RecordCtx, body: &ClearingBody) -> RuleResult {
     let p = &body.period;
-    let xk = key::clearing(p.year, p.month, &body.from_region, &body.to_region);
-    let pending: PendingClearing = tx.load(&xk)?.unwrap_or_default();
+    let bucket = Bucket::new(p.year, p.month, &body.from_region, &body.to_region);
+    let pending = pending(tx, &bucket)?;
     if pending.payouts.is_empty()
         || pending.total != body.amount
         || claim_set_root(&pending) != body.claim_set_root
@@ -29,12 +76,88 @@ pub fn apply(tx: &mut Tx, _ctx: &RecordCtx, body: &ClearingBody) -> RuleResult {
             tx.store(rk, &Reversible::Payout(e));
         }
     }
-    tx.remove(xk);
+    if ctx.rules == 1 || tx.contains(&bucket.legacy)? {
+        tx.remove(bucket.legacy.clone());
+    }
+    if let Some(head) = tx.load::<ClearingHead>(&bucket.head)? {
+        empty(tx, &bucket, &head);
+    }
     Ok(Vec::new())
 }
 
+/// What a bucket holds for clearing, in either form or both: the
+/// version 1 payouts first, then version 2's unreversed ones in the order
+/// they joined, and their total.
+pub fn pending(tx: &Tx, bucket: &Bucket) -> Result<PendingClearing, ExecError> {
+    let mut pending: PendingClearing = tx.load(&bucket.legacy)?.unwrap_or_default();
+    let Some(head) = tx.load::<ClearingHead>(&bucket.head)? else {
+        return Ok(pending);
+    };
+    for seq in 0..head.next {
+        let entry = key::clearing_entry(&bucket.head, seq);
+        if let Some(id) = tx.load::<RecordId>(&entry)? {
+            if !reversed(tx, &id)? {
+                pending.payouts.push(id);
+            }
+        }
+    }
+    pending.total = plus(pending.total, head.total);
+    Ok(pending)
+}
+
+/// Version 2: a cross-region payout joins its bucket.
+pub fn join(tx: &mut Tx, bucket: &Bucket, id: RecordId, amount: Amount) -> Result<(), Fail> {
+    let mut head: ClearingHead = tx.load(&bucket.head)?.unwrap_or_default();
+    let seq = head.next;
+    head.next = seq.checked_add(1).ok_or_else(|| ExecError::Corrupt {
+        key: bucket.head.clone(),
+        reason: "clearing bucket has no sequence number left".into(),
+    })?;
+    head.live += 1;
+    head.total = plus(head.total, amount);
+    tx.store(key::clearing_entry(&bucket.head, seq), &id);
+    tx.store(bucket.head.clone(), &head);
+    Ok(())
+}
+
+/// Version 2: a reversed payout that joined the bucket in version 2 leaves
+/// it. Its entry stays until the bucket is cleared or empties
+/// ([`pending`] skips it, its `rev/` entry being reversed), so leaving
+/// needs no search.
+pub fn leave(tx: &mut Tx, bucket: &Bucket, amount: Amount) -> Result<(), Fail> {
+    let Some(mut head) = tx.load::<ClearingHead>(&bucket.head)? else {
+        return Ok(());
+    };
+    head.total = head.total.saturating_sub(amount);
+    head.live = head.live.saturating_sub(1);
+    if head.live == 0 {
+        empty(tx, bucket, &head);
+    } else {
+        tx.store(bucket.head.clone(), &head);
+    }
+    Ok(())
+}
+
+/// Removes a version 2 bucket's head and every entry under it.
+fn empty(tx: &mut Tx, bucket: &Bucket, head: &ClearingHead) {
+    for seq in 0..head.next {
+        tx.remove(key::clearing_entry(&bucket.head, seq));
+    }
+    tx.remove(bucket.head.clone());
+}
+
+/// Whether the bucket has a version 2 head.
+pub fn has_head(tx: &Tx, bucket: &Bucket) -> Result<bool, ExecError> {
+    Ok(tx.contains(&bucket.head)?)
+}
+
+fn reversed(tx: &Tx, id: &RecordId) -> Result<bool, ExecError> {
+    let entry: Option<Reversible> = tx.load(&key::reversible(id))?;
+    Ok(matches!(entry, Some(Reversible::Payout(e)) if e.reversed))
+}
+
 /// The root a clearing record must carry for `pending`.
-pub fn claim_set_root(pending: &PendingClearing) -> fundtrail_ledger::hash::Hash32 {
+pub fn claim_set_root(pending: &PendingClearing) -> Hash32 {
     let leaves: Vec<_> = pending
         .payouts
         .iter()

@@ -14,6 +14,7 @@ use crate::model::{
 use crate::quote::{chain, load, QuoteInput, TierQuote};
 use crate::state::Tx;
 
+use super::clearing::{join, Bucket};
 use super::{officer_approvals, plus};
 
 pub struct PayoutRequest<'a> {
@@ -147,25 +148,18 @@ fn record_payout(
     };
     tx.store(key::reversible(&ctx.id), &Reversible::Payout(entry));
     if claim.cross_region() {
-        let xk = clearing_key(claim);
-        let mut pending: PendingClearing = tx.load(&xk)?.unwrap_or_default();
-        pending.total = plus(pending.total, req.amount);
-        pending.payouts.push(ctx.id);
-        tx.store(xk, &pending);
+        let bucket = Bucket::of(claim);
+        if ctx.rules == 1 {
+            let xk = bucket.legacy_key();
+            let mut pending: PendingClearing = tx.load(xk)?.unwrap_or_default();
+            pending.total = plus(pending.total, req.amount);
+            pending.payouts.push(ctx.id);
+            tx.store(xk.to_vec(), &pending);
+        } else {
+            join(tx, &bucket, ctx.id, req.amount)?;
+        }
     }
     Ok(())
-}
-
-/// The clearing bucket of a cross-region claim: its service month, from the
-/// insured region to the care region that advanced the money.
-pub fn clearing_key(claim: &ClaimEntry) -> Vec<u8> {
-    let (y, m, _) = claim.service_date.ymd();
-    key::clearing(
-        u16::try_from(y).unwrap_or(u16::MAX),
-        m as u8,
-        &claim.insured_region,
-        &claim.care_region,
-    )
 }
 
 fn add_usage(

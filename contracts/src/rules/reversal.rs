@@ -15,7 +15,8 @@ use crate::model::{
 };
 use crate::state::Tx;
 
-use super::payout::{clearing_key, remove_usage};
+use super::clearing::{has_head, leave, Bucket};
+use super::payout::remove_usage;
 use super::plus;
 
 pub fn apply(tx: &mut Tx, ctx: &RecordCtx, body: &ReversalBody) -> RuleResult {
@@ -84,23 +85,36 @@ fn reverse_payout(
     remove_usage(&mut year, &e);
     tx.store(yk, &year);
     if claim.cross_region() {
-        unpend(tx, &claim, target, e.amount)?;
+        unpend(tx, ctx, &claim, target, e.amount)?;
     }
     tx.store(ck, &claim);
     e.reversed = true;
     Ok(e)
 }
 
-/// Takes a reversed cross-region payout out of its clearing bucket.
-fn unpend(tx: &mut Tx, claim: &ClaimEntry, target: &RecordId, amount: Amount) -> Result<(), Fail> {
-    let xk = clearing_key(claim);
-    let mut pending: PendingClearing = tx.load(&xk)?.unwrap_or_default();
+/// Takes a reversed cross-region payout out of its clearing bucket, in
+/// the form it joined it: version 1's list, else version 2's head.
+fn unpend(
+    tx: &mut Tx,
+    ctx: &RecordCtx,
+    claim: &ClaimEntry,
+    target: &RecordId,
+    amount: Amount,
+) -> Result<(), Fail> {
+    let bucket = Bucket::of(claim);
+    let xk = bucket.legacy_key();
+    let legacy: Option<PendingClearing> = tx.load(xk)?;
+    let in_legacy = legacy.as_ref().is_some_and(|p| p.payouts.contains(target));
+    if !in_legacy && (ctx.rules > 1 || has_head(tx, &bucket)?) {
+        return leave(tx, &bucket, amount);
+    }
+    let mut pending = legacy.unwrap_or_default();
     pending.total = pending.total.saturating_sub(amount);
     pending.payouts.retain(|id| id != target);
     if pending.payouts.is_empty() {
-        tx.remove(xk);
+        tx.remove(xk.to_vec());
     } else {
-        tx.store(xk, &pending);
+        tx.store(xk.to_vec(), &pending);
     }
     Ok(())
 }

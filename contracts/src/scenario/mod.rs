@@ -189,7 +189,7 @@ pub fn genesis(chain_id: ChainId, orgs: Vec<GenesisOrg>) -> Genesis {
             .iter()
             .map(|(r, _)| default_policy(label(r), YEAR))
             .collect(),
-        rules_version: 1,
+        rules_version: crate::engine::LATEST_RULES,
     }
 }
 

@@ -14,8 +14,9 @@ use fundtrail_ledger::types::{Amount, Category, RegionCode};
 use super::{Expect, ScenarioError, Wave, KIT_SEED};
 use crate::engine::Fail;
 use crate::lookup::StateLookup;
-use crate::model::{key, ClaimEntry, PendingClearing};
+use crate::model::{key, ClaimEntry};
 use crate::quote::{chain, load, quote, Quote, QuoteInput, TierQuote};
+use crate::rules::clearing::{self, Bucket};
 use crate::state::{BlockOverlay, MemoryState};
 use crate::testkit::{Harness, Kit};
 
@@ -124,10 +125,9 @@ impl Sim {
         to: &RegionCode,
     ) -> Result<Option<Amount>, ScenarioError> {
         let mut overlay = BlockOverlay::new(self.state());
-        let tx = overlay.tx();
-        let k = key::clearing(period.year, period.month, from, to);
-        let pending: Option<PendingClearing> = tx.load(&k)?;
-        Ok(pending.filter(|p| !p.payouts.is_empty()).map(|p| p.total))
+        let bucket = Bucket::new(period.year, period.month, from, to);
+        let pending = clearing::pending(&overlay.tx(), &bucket)?;
+        Ok((!pending.payouts.is_empty()).then_some(pending.total))
     }
 }
 

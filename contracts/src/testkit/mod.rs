@@ -138,7 +138,7 @@ impl Kit {
                 default_policy(region(HOME), YEAR),
                 default_policy(region(AWAY), YEAR),
             ],
-            rules_version: 1,
+            rules_version: crate::engine::LATEST_RULES,
         }
     }
 
@@ -258,7 +258,7 @@ pub mod bodies {
     use fundtrail_ledger::record::*;
     use fundtrail_ledger::types::*;
 
-    use super::{fund, region, HOME};
+    use super::{fund, region, AWAY, HOME};
 
     pub fn date(s: &str) -> Date {
         s.parse().expect("fixture dates are valid")
@@ -287,6 +287,18 @@ pub mod bodies {
             supplementary_cover: false,
             raw_commitment: Hash32([1; 32]),
         }
+    }
+
+    /// A clearing of the bucket of `month` 2026 from the home region to
+    /// the away region.
+    pub fn clearing(month: u8, amount: Amount, claim_set_root: Hash32) -> RecordBody {
+        RecordBody::Clearing(ClearingBody {
+            period: Period { year: 2026, month },
+            from_region: region(HOME),
+            to_region: region(AWAY),
+            amount,
+            claim_set_root,
+        })
     }
 
     pub fn settle(claim_id: ClaimId, scheme: Scheme, amount: Amount) -> RecordBody {

@@ -14,9 +14,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::bodies::{self, date};
 use super::{fund, region, Kit, AWAY, HOME};
-use crate::model::{key, ClaimEntry, PendingClearing, Tier};
+use crate::model::{key, ClaimEntry, Tier};
 use crate::quote::quote;
-use crate::state::{MemoryState, State};
+use crate::rules::clearing::{self, Bucket};
+use crate::state::{BlockOverlay, MemoryState, State};
 
 pub struct Workload {
     pub kit: Kit,
@@ -307,26 +308,16 @@ impl Workload {
 
     fn clearing(&mut self, state: &MemoryState) -> SignedRecord {
         let month = self.rng.gen_range(1..=12u8);
-        let xk = key::clearing(2026, month, &region(HOME), &region(AWAY));
-        let pending: PendingClearing = state
-            .get(&xk)
-            .ok()
-            .flatten()
-            .and_then(|b| fundtrail_ledger::codec::decode("pending", &b).ok())
-            .unwrap_or_default();
+        let bucket = Bucket::new(2026, month, &region(HOME), &region(AWAY));
+        let mut overlay = BlockOverlay::new(state);
+        let pending = clearing::pending(&overlay.tx(), &bucket).unwrap_or_default();
         let mut amount = pending.total;
         if self.rng.gen_bool(0.3) {
             amount = amount
                 .checked_add(Amount::from_fen(1).unwrap_or(Amount::ZERO))
                 .unwrap_or(amount);
         }
-        let body = RecordBody::Clearing(ClearingBody {
-            period: Period { year: 2026, month },
-            from_region: region(HOME),
-            to_region: region(AWAY),
-            amount,
-            claim_set_root: crate::rules::clearing::claim_set_root(&pending),
-        });
+        let body = bodies::clearing(month, amount, clearing::claim_set_root(&pending));
         self.envelope(Role::Insurance, body, 0)
     }
 

@@ -74,7 +74,7 @@ impl Plan {
                 .iter()
                 .map(|r| default_policy(r.clone(), 2026))
                 .collect(),
-            rules_version: 1,
+            rules_version: fundtrail_contracts::LATEST_RULES,
         };
         Plan {
             genesis,

@@ -29,7 +29,7 @@ pub struct ConsortiumSpec {
 }
 
 fn default_rules_version() -> u32 {
-    1
+    fundtrail_contracts::LATEST_RULES
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
