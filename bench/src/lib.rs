@@ -5,6 +5,7 @@
 //! ([`limit::batch_verify_rate`]), so results can be quoted as a ratio.
 
 pub mod audit;
+pub mod clearing;
 pub mod contracts;
 pub mod ledger;
 pub mod limit;

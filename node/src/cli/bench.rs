@@ -34,6 +34,12 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 200_000)]
         records: usize,
     },
+    /// Cross-region payouts into one clearing bucket, under rules versions
+    /// 1 and 2: whether a payout's cost grows with the bucket.
+    Clearing {
+        #[arg(long, default_value_t = 20_000)]
+        payouts: usize,
+    },
     /// Offline verification with full contract replay (`fundtrail verify`).
     Verify {
         #[arg(long, default_value_t = 50)]
@@ -83,6 +89,14 @@ pub fn run(target: BenchTarget) -> Result<()> {
         }
         BenchTarget::Verify { blocks, per_block } => {
             fundtrail_bench::audit::run(blocks, per_block).print();
+            Ok(())
+        }
+        BenchTarget::Clearing { payouts } => {
+            let blocks = fundtrail_bench::clearing::blocks(payouts);
+            for version in [1, 2] {
+                fundtrail_bench::clearing::run(&blocks, version).print();
+            }
+            limit();
             Ok(())
         }
         BenchTarget::Contracts { records } => {
