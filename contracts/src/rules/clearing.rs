@@ -52,11 +52,6 @@ impl Bucket {
             &claim.care_region,
         )
     }
-
-    /// The version 1 key, which version 1's rules read and write directly.
-    pub fn legacy_key(&self) -> &[u8] {
-        &self.legacy
-    }
 }
 
 pub fn apply(tx: &mut Tx, ctx: &RecordCtx, body: &ClearingBody) -> RuleResult {
@@ -105,8 +100,22 @@ pub fn pending(tx: &Tx, bucket: &Bucket) -> Result<PendingClearing, ExecError> {
     Ok(pending)
 }
 
-/// Version 2: a cross-region payout joins its bucket.
-pub fn join(tx: &mut Tx, bucket: &Bucket, id: RecordId, amount: Amount) -> Result<(), Fail> {
+/// A cross-region payout joins its bucket: version 1 appends it to the
+/// list, version 2 adds an entry and updates the head.
+pub fn join(
+    tx: &mut Tx,
+    rules: u32,
+    bucket: &Bucket,
+    id: RecordId,
+    amount: Amount,
+) -> Result<(), Fail> {
+    if rules == 1 {
+        let mut pending: PendingClearing = tx.load(&bucket.legacy)?.unwrap_or_default();
+        pending.total = plus(pending.total, amount);
+        pending.payouts.push(id);
+        tx.store(bucket.legacy.clone(), &pending);
+        return Ok(());
+    }
     let mut head: ClearingHead = tx.load(&bucket.head)?.unwrap_or_default();
     let seq = head.next;
     head.next = seq.checked_add(1).ok_or_else(|| ExecError::Corrupt {
@@ -120,11 +129,32 @@ pub fn join(tx: &mut Tx, bucket: &Bucket, id: RecordId, amount: Amount) -> Resul
     Ok(())
 }
 
-/// Version 2: a reversed payout that joined the bucket in version 2 leaves
-/// it. Its entry stays until the bucket is cleared or empties
+/// A reversed cross-region payout leaves its bucket, in the form it
+/// joined: out of version 1's list if it is there, else (under version 2,
+/// or once a version 2 head exists) out of the head's total and count.
+/// Its version 2 entry stays until the bucket is cleared or empties
 /// ([`pending`] skips it, its `rev/` entry being reversed), so leaving
 /// needs no search.
-pub fn leave(tx: &mut Tx, bucket: &Bucket, amount: Amount) -> Result<(), Fail> {
+pub fn leave(
+    tx: &mut Tx,
+    rules: u32,
+    bucket: &Bucket,
+    target: &RecordId,
+    amount: Amount,
+) -> Result<(), Fail> {
+    let legacy: Option<PendingClearing> = tx.load(&bucket.legacy)?;
+    let in_legacy = legacy.as_ref().is_some_and(|p| p.payouts.contains(target));
+    if in_legacy || (rules == 1 && !tx.contains(&bucket.head)?) {
+        let mut pending = legacy.unwrap_or_default();
+        pending.total = pending.total.saturating_sub(amount);
+        pending.payouts.retain(|id| id != target);
+        if pending.payouts.is_empty() {
+            tx.remove(bucket.legacy.clone());
+        } else {
+            tx.store(bucket.legacy.clone(), &pending);
+        }
+        return Ok(());
+    }
     let Some(mut head) = tx.load::<ClearingHead>(&bucket.head)? else {
         return Ok(());
     };
@@ -144,11 +174,6 @@ fn empty(tx: &mut Tx, bucket: &Bucket, head: &ClearingHead) {
         tx.remove(key::clearing_entry(&bucket.head, seq));
     }
     tx.remove(bucket.head.clone());
-}
-
-/// Whether the bucket has a version 2 head.
-pub fn has_head(tx: &Tx, bucket: &Bucket) -> Result<bool, ExecError> {
-    Ok(tx.contains(&bucket.head)?)
 }
 
 fn reversed(tx: &Tx, id: &RecordId) -> Result<bool, ExecError> {

@@ -8,9 +8,7 @@ use fundtrail_ledger::types::{Amount, Category, FundId};
 
 use crate::codes::RuleCode;
 use crate::engine::{reject, Fail, RecordCtx, RuleResult};
-use crate::model::{
-    key, ClaimEntry, FundEntry, Paid, PayoutEntry, PendingClearing, PersonYear, Reversible, Tier,
-};
+use crate::model::{key, ClaimEntry, FundEntry, Paid, PayoutEntry, PersonYear, Reversible, Tier};
 use crate::quote::{chain, load, QuoteInput, TierQuote};
 use crate::state::Tx;
 
@@ -148,16 +146,7 @@ fn record_payout(
     };
     tx.store(key::reversible(&ctx.id), &Reversible::Payout(entry));
     if claim.cross_region() {
-        let bucket = Bucket::of(claim);
-        if ctx.rules == 1 {
-            let xk = bucket.legacy_key();
-            let mut pending: PendingClearing = tx.load(xk)?.unwrap_or_default();
-            pending.total = plus(pending.total, req.amount);
-            pending.payouts.push(ctx.id);
-            tx.store(xk.to_vec(), &pending);
-        } else {
-            join(tx, &bucket, ctx.id, req.amount)?;
-        }
+        join(tx, ctx.rules, &Bucket::of(claim), ctx.id, req.amount)?;
     }
     Ok(())
 }

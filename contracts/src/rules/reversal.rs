@@ -5,17 +5,15 @@
 //! already cleared.
 
 use fundtrail_ledger::record::{RecordId, ReversalBody};
-use fundtrail_ledger::types::Amount;
 
 use crate::codes::RuleCode;
 use crate::engine::{reject, Fail, RecordCtx, RuleResult};
 use crate::model::{
-    key, ClaimEntry, CreditEntry, FundEntry, PayoutEntry, PendingClearing, PersonYear, RecordMeta,
-    Reversible,
+    key, ClaimEntry, CreditEntry, FundEntry, PayoutEntry, PersonYear, RecordMeta, Reversible,
 };
 use crate::state::Tx;
 
-use super::clearing::{has_head, leave, Bucket};
+use super::clearing::{leave, Bucket};
 use super::payout::remove_usage;
 use super::plus;
 
@@ -85,38 +83,11 @@ fn reverse_payout(
     remove_usage(&mut year, &e);
     tx.store(yk, &year);
     if claim.cross_region() {
-        unpend(tx, ctx, &claim, target, e.amount)?;
+        leave(tx, ctx.rules, &Bucket::of(&claim), target, e.amount)?;
     }
     tx.store(ck, &claim);
     e.reversed = true;
     Ok(e)
-}
-
-/// Takes a reversed cross-region payout out of its clearing bucket, in
-/// the form it joined it: version 1's list, else version 2's head.
-fn unpend(
-    tx: &mut Tx,
-    ctx: &RecordCtx,
-    claim: &ClaimEntry,
-    target: &RecordId,
-    amount: Amount,
-) -> Result<(), Fail> {
-    let bucket = Bucket::of(claim);
-    let xk = bucket.legacy_key();
-    let legacy: Option<PendingClearing> = tx.load(xk)?;
-    let in_legacy = legacy.as_ref().is_some_and(|p| p.payouts.contains(target));
-    if !in_legacy && (ctx.rules > 1 || has_head(tx, &bucket)?) {
-        return leave(tx, &bucket, amount);
-    }
-    let mut pending = legacy.unwrap_or_default();
-    pending.total = pending.total.saturating_sub(amount);
-    pending.payouts.retain(|id| id != target);
-    if pending.payouts.is_empty() {
-        tx.remove(xk.to_vec());
-    } else {
-        tx.store(xk.to_vec(), &pending);
-    }
-    Ok(())
 }
 
 fn reverse_credit(tx: &mut Tx, ctx: &RecordCtx, mut e: CreditEntry) -> Result<CreditEntry, Fail> {
