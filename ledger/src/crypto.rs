@@ -1,15 +1,43 @@
 //! ed25519 keys and signatures, and parallel batch verification.
 //!
-//! Keys are checked strictly once, when they enter a [`KeyRing`] (enrolment):
-//! a weak (small-order) key is refused there. Batch verification then skips
-//! the per-signature weak-key checks and splits the batch across all cores.
+//! # The signature validity rule
+//!
+//! Every node must reach the same verdict on every signature, however the
+//! signatures are grouped into batches, or the cluster forks. So there is one
+//! rule, [ZIP-215], and every path applies it (admission, apply, snapshot
+//! install, offline verify, proof verification, the auditor):
+//!
+//! 1. The key `A` and the signature's `R` are encodings of curve points.
+//!    Non-canonical encodings (y ≥ p, or x = 0 with the sign bit set) are
+//!    points too, and are hashed as given.
+//! 2. The signature's `s` is canonical: `s < ℓ`.
+//! 3. The cofactored equation holds: `[8][s]B = [8]R + [8][k]A`, where
+//!    `k = SHA-512(R ‖ A ‖ M) mod ℓ` over the bytes as given.
+//!
+//! Batch verification checks the same cofactored equation (random weights
+//! times each signature's equation, summed, times 8), so a batch passes
+//! exactly when each of its signatures passes on its own, whatever else it
+//! holds; a batch that fails names the first signature that fails alone.
+//!
+//! Keys are checked strictly once, when they enter a [`KeyRing`]
+//! (enrolment): the encoding must be canonical and the point must be of
+//! prime order `ℓ` (neither small order nor with a torsion component). A
+//! signature is valid when its key is enrolled and the three conditions
+//! hold. Signing uses ed25519-dalek; its signatures meet this rule.
+//! Edge-case vectors that pin the rule are in `ledger/testdata/`.
+//!
+//! [ZIP-215]: https://zips.z.cash/zip-0215
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::{Signer, SigningKey};
+use ed25519_zebra::{batch, VerificationKey, VerificationKeyBytes};
+use getrandom::rand_core::UnwrapErr;
+use getrandom::SysRng;
 use rand_core::CryptoRngCore;
 use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -85,8 +113,14 @@ impl<'de> Deserialize<'de> for Signature {
 pub enum CryptoError {
     #[error("malformed public key: expected 32 bytes of a valid curve point")]
     MalformedKey,
+    #[error("non-canonical public key {0}: the encoding must be the point's canonical one")]
+    NonCanonicalKey(String),
     #[error("weak public key {0}: small-order points are refused at enrolment")]
     WeakKey(String),
+    #[error(
+        "mixed-order public key {0}: points with a torsion component are refused at enrolment"
+    )]
+    MixedOrderKey(String),
     #[error("unknown key {0}: not enrolled")]
     UnknownKey(String),
     #[error("bad signature by key {key} (item {index} of the batch)")]
@@ -132,33 +166,53 @@ impl fmt::Debug for Keypair {
     }
 }
 
-/// Decompresses and strictly checks a key: it must be a valid point and not
-/// of small order.
-pub fn enrol_key(key: &PublicKey) -> Result<VerifyingKey, CryptoError> {
-    let vk = VerifyingKey::from_bytes(&key.0).map_err(|_| CryptoError::MalformedKey)?;
-    if vk.is_weak() {
+/// Decompresses and strictly checks a key: its encoding must be canonical
+/// and its point of prime order ℓ.
+pub fn enrol_key(key: &PublicKey) -> Result<VerificationKey, CryptoError> {
+    let point = CompressedEdwardsY(key.0)
+        .decompress()
+        .ok_or(CryptoError::MalformedKey)?;
+    if point.compress().0 != key.0 {
+        return Err(CryptoError::NonCanonicalKey(key.short()));
+    }
+    if point.is_small_order() {
         return Err(CryptoError::WeakKey(key.short()));
     }
-    Ok(vk)
+    if !point.is_torsion_free() {
+        return Err(CryptoError::MixedOrderKey(key.short()));
+    }
+    VerificationKey::try_from(key.0).map_err(|_| CryptoError::MalformedKey)
 }
 
-/// Verifies one signature strictly (no batch). Used for single records at the
-/// API edge, where a precise error matters more than throughput.
+/// Verifies one signature under the validity rule (no batch). Used for
+/// single records at the API edge, where a precise error matters more than
+/// throughput.
 pub fn verify_one(key: &PublicKey, digest: &Hash32, sig: &Signature) -> Result<(), CryptoError> {
     let vk = enrol_key(key)?;
-    let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-    vk.verify_strict(digest.as_bytes(), &sig)
-        .map_err(|_| CryptoError::BadSignature {
+    if holds(&vk, digest, sig) {
+        Ok(())
+    } else {
+        Err(CryptoError::BadSignature {
             index: 0,
             key: key.short(),
         })
+    }
 }
 
-/// Enrolled keys, decompressed once. Verification looks keys up here, so a
-/// key that was never enrolled cannot verify anything.
+/// The ZIP-215 equation for one signature.
+fn holds(key: &VerificationKey, digest: &Hash32, sig: &Signature) -> bool {
+    key.verify(&zebra_signature(sig), digest.as_bytes()).is_ok()
+}
+
+fn zebra_signature(sig: &Signature) -> ed25519_zebra::Signature {
+    ed25519_zebra::Signature::from_bytes(&sig.0)
+}
+
+/// Enrolled keys, checked and decompressed once. Verification looks keys up
+/// here, so a key that was never enrolled cannot verify anything.
 #[derive(Default, Clone)]
 pub struct KeyRing {
-    keys: BTreeMap<PublicKey, VerifyingKey>,
+    keys: BTreeMap<PublicKey, VerificationKey>,
 }
 
 impl KeyRing {
@@ -177,7 +231,7 @@ impl KeyRing {
         self.keys.contains_key(key)
     }
 
-    fn get(&self, key: &PublicKey) -> Result<&VerifyingKey, CryptoError> {
+    fn get(&self, key: &PublicKey) -> Result<&VerificationKey, CryptoError> {
         self.keys
             .get(key)
             .ok_or_else(|| CryptoError::UnknownKey(key.short()))
@@ -280,32 +334,38 @@ fn error_index(e: &CryptoError) -> usize {
     }
 }
 
+/// Checks a chunk as one ZIP-215 batch. The batch passes exactly when every
+/// item passes alone, so only a failed batch is looked at item by item, to
+/// name the culprit.
 fn verify_chunk(ring: &KeyRing, chunk: &[SignedDigest], offset: usize) -> Result<(), CryptoError> {
     let mut keys = Vec::with_capacity(chunk.len());
-    let mut sigs = Vec::with_capacity(chunk.len());
-    let mut msgs: Vec<&[u8]> = Vec::with_capacity(chunk.len());
+    let mut batch = batch::Verifier::new();
     for item in chunk {
-        keys.push(*ring.get(&item.key)?);
-        sigs.push(ed25519_dalek::Signature::from_bytes(&item.signature.0));
-        msgs.push(item.digest.as_bytes());
+        let key = ring.get(&item.key)?;
+        batch.queue((
+            VerificationKeyBytes::from(*key),
+            zebra_signature(&item.signature),
+            item.digest.as_bytes(),
+        ));
+        keys.push(key);
     }
-    if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
+    // The weights only need to be unpredictable to whoever made the
+    // signatures; the verdict does not depend on them.
+    if batch.verify(UnwrapErr(SysRng)).is_ok() {
         return Ok(());
     }
-    // The batch failed: find the culprit one by one so the error is precise.
-    for (i, item) in chunk.iter().enumerate() {
-        if keys[i].verify_strict(msgs[i], &sigs[i]).is_err() {
-            return Err(CryptoError::BadSignature {
-                index: offset + i,
-                key: item.key.short(),
-            });
-        }
+    match chunk
+        .iter()
+        .zip(keys)
+        .position(|(item, key)| !holds(key, &item.digest, &item.signature))
+    {
+        Some(i) => Err(CryptoError::BadSignature {
+            index: offset + i,
+            key: chunk[i].key.short(),
+        }),
+        // Every item holds alone, so the batch cannot fail: no item is bad.
+        None => Ok(()),
     }
-    // Batch and strict disagree only for adversarial non-canonical inputs.
-    Err(CryptoError::BadSignature {
-        index: offset,
-        key: chunk[0].key.short(),
-    })
 }
 
 #[cfg(test)]
@@ -382,6 +442,29 @@ mod tests {
         assert!(matches!(
             KeyRing::new().enrol(PublicKey(identity)),
             Err(CryptoError::WeakKey(_))
+        ));
+    }
+
+    #[test]
+    fn key_with_a_torsion_component_is_refused_at_enrolment() {
+        let strong = Keypair::from_seed([7; 32]).public();
+        let point = CompressedEdwardsY(strong.0).decompress().unwrap();
+        let mixed = point + curve25519_dalek::constants::EIGHT_TORSION[1];
+        assert!(matches!(
+            KeyRing::new().enrol(PublicKey(mixed.compress().0)),
+            Err(CryptoError::MixedOrderKey(_))
+        ));
+    }
+
+    #[test]
+    fn non_canonical_key_is_refused_at_enrolment() {
+        // y = p + 1 encodes the identity without reducing y mod p.
+        let mut encoding = [0xff; 32];
+        encoding[0] = 0xee;
+        encoding[31] = 0x7f;
+        assert!(matches!(
+            KeyRing::new().enrol(PublicKey(encoding)),
+            Err(CryptoError::NonCanonicalKey(_))
         ));
     }
 }
