@@ -62,6 +62,8 @@ pub enum ChainError {
     Invalid(#[from] ChainCheckError),
     #[error("received chain diverges from ours at height {0}")]
     Diverged(Height),
+    #[error("received chain ends at height {theirs}, behind ours at {ours}")]
+    Behind { theirs: Height, ours: Height },
     #[error("received chain does not replay: {0}")]
     Replay(Box<ReplayError>),
 }
@@ -502,10 +504,8 @@ impl Chain {
         })
     }
 
-    /// Writes the chain up to the applied block to `out` as a chain file,
-    /// and returns the point it stands at.
-    pub fn snapshot_into<W: Write>(&self, out: W) -> Result<SnapshotPoint, ChainError> {
-        let point = self.snapshot_point()?;
+    /// Writes the chain up to `point`'s head to `out` as a chain file.
+    pub fn export_at<W: Write>(&self, out: W, point: &SnapshotPoint) -> Result<(), ChainError> {
         let height = point.head.height;
         self.store
             .export_to(out, height)
@@ -513,7 +513,70 @@ impl Chain {
                 what: format!("export for snapshot failed: {e}"),
                 height,
             })?;
-        Ok(point)
+        Ok(())
+    }
+
+    /// Checks a received chain without changing anything: the chain
+    /// file's links, roots and signatures, every block attested by the
+    /// quorum `fundtrail verify` requires, and the blocks we already hold
+    /// being the same. Returns the chain's head height. A snapshot is
+    /// installed only after this passed.
+    pub fn check_snapshot<R: Read>(&self, chain_file: R) -> Result<Height, ChainError> {
+        let mut reader = ChainReader::new(chain_file).map_err(ChainCheckError::from)?;
+        if reader.genesis().hash() != self.genesis().hash() {
+            return Err(ChainError::Diverged(Height(0)));
+        }
+        let mut verifier = ChainVerifier::new(self.genesis().clone())
+            .map_err(|e| ChainError::Invalid(e.into()))?
+            .require_attesting_orgs(self.attestation_quorum());
+        let ours = self.store.head()?;
+        let summary = verify_stream(&mut reader, &mut verifier, |vb, report, _| {
+            self.same_as_ours(&vb, &ours)
+                .map_err(|e| ChainCheckError::Sink {
+                    height: report.height,
+                    source: Box::new(e),
+                })
+        })?;
+        // A leader sends a snapshot only to a follower behind its own
+        // applied point, so a shorter chain is never a leader's.
+        if summary.head_height < ours.height {
+            return Err(ChainError::Behind {
+                theirs: summary.head_height,
+                ours: ours.height,
+            });
+        }
+        Ok(summary.head_height)
+    }
+
+    /// How many organisations must attest a block before a snapshot that
+    /// holds it is installed: what `fundtrail verify` requires by default.
+    pub fn attestation_quorum(&self) -> usize {
+        crate::proof::default_quorum(self.genesis())
+    }
+
+    /// Whether `height` is attested by [`Chain::attestation_quorum`]
+    /// organisations here.
+    pub fn has_quorum(&self, height: Height) -> Result<bool, ChainError> {
+        let atts = self.store.attestations(height)?;
+        let orgs: std::collections::BTreeSet<_> = self
+            .genesis()
+            .keys_with_role(fundtrail_ledger::types::KeyRole::Node)
+            .filter(|(_, key)| atts.iter().any(|a| a.node_key == **key))
+            .map(|(org, _)| org)
+            .collect();
+        Ok(orgs.len() >= self.attestation_quorum())
+    }
+
+    /// A received block at a height we hold must be the block we hold.
+    fn same_as_ours(&self, vb: &VerifiedBlock, ours: &Head) -> Result<(), ChainError> {
+        let height = vb.header().height;
+        if height <= ours.height {
+            let mine = self.store.header(height)?.map(|h| h.hash());
+            if mine != Some(vb.block().hash()) {
+                return Err(ChainError::Diverged(height));
+            }
+        }
+        Ok(())
     }
 
     /// Installs a received chain: verifies every block (links, roots,
@@ -557,12 +620,8 @@ impl Chain {
         ours: &Head,
         atts: &[Attestation],
     ) -> Result<(), ChainError> {
-        let height = vb.header().height;
-        if height <= ours.height {
-            let mine = self.store.header(height)?.map(|h| h.hash());
-            if mine != Some(vb.block().hash()) {
-                return Err(ChainError::Diverged(height));
-            }
+        if vb.header().height <= ours.height {
+            self.same_as_ours(&vb, ours)?;
         } else {
             let writes = self.replay(&vb)?;
             let added = added_keys(vb.block());
@@ -761,11 +820,7 @@ mod tests {
 
         let chain = Chain::open(dir.path(), &genesis).expect("open");
         assert!(!newcomer_admitted(&chain, &by_newcomer));
-        let batch = Batch {
-            proposer: civil.submitter.public(),
-            timestamp_ms: 1,
-            records: vec![add],
-        };
+        let batch = Batch::propose(&civil.submitter, &kit.chain_id, 1, vec![add]);
         let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), 1);
         let applied = chain
             .apply_batch(&batch, &log_id, &StoredMembership::default())

@@ -86,6 +86,10 @@ pub struct RaftConfig {
     /// the whole chain.
     #[serde(default = "default_snapshot_install_timeout_ms")]
     pub snapshot_install_timeout_ms: u64,
+    /// The largest snapshot (chain file) this node accepts from a leader;
+    /// a larger one is refused and discarded as it arrives.
+    #[serde(default = "default_snapshot_max_bytes")]
+    pub snapshot_max_bytes: u64,
 }
 
 fn default_snapshot_chunk_bytes() -> u64 {
@@ -94,6 +98,10 @@ fn default_snapshot_chunk_bytes() -> u64 {
 
 fn default_snapshot_install_timeout_ms() -> u64 {
     10 * 60 * 1000
+}
+
+fn default_snapshot_max_bytes() -> u64 {
+    64 << 30
 }
 
 impl Default for RaftConfig {
@@ -106,7 +114,22 @@ impl Default for RaftConfig {
             keep_logs: 1000,
             snapshot_chunk_bytes: default_snapshot_chunk_bytes(),
             snapshot_install_timeout_ms: default_snapshot_install_timeout_ms(),
+            snapshot_max_bytes: default_snapshot_max_bytes(),
         }
+    }
+}
+
+impl RaftConfig {
+    /// Refuses settings the wire cannot carry.
+    pub fn check(&self) -> Result<()> {
+        let chunk_limit = (crate::wire::SNAPSHOT_CHUNK_LIMIT - (64 << 10)) as u64;
+        if self.snapshot_chunk_bytes == 0 || self.snapshot_chunk_bytes > chunk_limit {
+            anyhow::bail!(
+                "[raft] snapshot_chunk_bytes must be between 1 and {chunk_limit}, not {}",
+                self.snapshot_chunk_bytes
+            );
+        }
+        Ok(())
     }
 }
 
@@ -127,6 +150,7 @@ impl NodeConfig {
                 *p = base.join(&*p);
             }
         }
+        config.raft.check()?;
         Ok(config)
     }
 
@@ -156,6 +180,17 @@ mod tests {
         assert_eq!(config.raft.snapshot_every, 2000);
         assert_eq!(config.raft.snapshot_chunk_bytes, 4 << 20);
         assert_eq!(config.raft.snapshot_install_timeout_ms, 600_000);
+        assert_eq!(config.raft.snapshot_max_bytes, 64 << 30);
+    }
+
+    #[test]
+    fn a_snapshot_chunk_larger_than_the_wire_carries_is_refused() {
+        let mut raft = RaftConfig::default();
+        assert!(raft.check().is_ok());
+        raft.snapshot_chunk_bytes = crate::wire::SNAPSHOT_CHUNK_LIMIT as u64;
+        assert!(raft.check().is_err());
+        raft.snapshot_chunk_bytes = 0;
+        assert!(raft.check().is_err());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! - [`config`], [`keys`], [`roster`]: what a node loads and who its peers are.
 //! - [`chain`]: the store plus block production, admission and snapshot install.
 //! - [`raft`]: openraft's log store, state machine and network adapter.
-//! - [`p2p`]: the permissioned libp2p swarm.
+//! - [`p2p`], [`wire`]: the permissioned libp2p swarm and its bounded frames;
+//!   [`refusals`]: refused peer messages, counted and logged.
 //! - [`submit`]: admission, forwarding to the leader, batching.
 //! - [`vault`]: raw bills kept private, disclosed only under an on-chain record.
 //! - [`api`]: the HTTP API; [`node`]: `fundtrail run`.
@@ -18,6 +19,7 @@ pub mod node;
 pub mod p2p;
 pub mod proof;
 pub mod raft;
+pub mod refusals;
 pub mod roster;
 pub mod submit;
 pub mod vault;

@@ -17,6 +17,12 @@ pub struct CodeLabel {
     pub code: String,
 }
 
+/// Why a peer's message was refused (`crate::refusals`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     pub blocks_committed: Counter,
@@ -30,6 +36,7 @@ pub struct Metrics {
     pub raft_term: Gauge,
     pub raft_is_leader: Gauge,
     pub peers_connected: Gauge,
+    pub peer_refusals: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -48,6 +55,7 @@ impl Default for Metrics {
             raft_term: Gauge::default(),
             raft_is_leader: Gauge::default(),
             peers_connected: Gauge::default(),
+            peer_refusals: Family::default(),
         };
         m.register();
         m
@@ -107,6 +115,11 @@ impl Metrics {
             "peers_connected",
             "Consortium peers connected over libp2p",
             self.peers_connected.clone(),
+        );
+        r.register(
+            "peer_refusals",
+            "Messages from consortium peers refused, by reason",
+            self.peer_refusals.clone(),
         );
     }
 

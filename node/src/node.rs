@@ -18,11 +18,14 @@ use crate::chain::Chain;
 use crate::config::NodeConfig;
 use crate::metrics::Metrics;
 use crate::p2p::{self, Net, NetConfig, Reply, WireRequest, WireResponse};
+use crate::raft::inbound::{Inbound, Refusal};
 use crate::raft::install_quiet::InstallQuiet;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
+use crate::raft::snapshot_receive::SnapshotReceiver;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{NodeId, Raft};
+use crate::refusals::Refusals;
 use crate::roster::{self, Member, Roster};
 use crate::submit::Submitter;
 use crate::vault::Vault;
@@ -35,6 +38,9 @@ const REPAIR_EVERY: Duration = Duration::from_secs(2);
 struct Services {
     raft: Raft,
     install_quiet: Arc<InstallQuiet<Raft>>,
+    inbound: Inbound,
+    snapshots: SnapshotReceiver,
+    refusals: Refusals,
     submitter: Submitter,
     chain: Arc<Chain>,
     vault: Vault,
@@ -63,9 +69,17 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     tracing::info!(org = %me.org, node_id = me.id, height = %chain.head().height, "chain opened");
 
     let services: Arc<OnceLock<Services>> = Arc::new(OnceLock::new());
-    let (net, net_task) = start_network(&config, &node_key, &roster, &chain, services.clone())?;
-    let (attest_tx, mut attest_rx) = tokio::sync::mpsc::unbounded_channel::<Attestation>();
     let metrics = Arc::new(Metrics::default());
+    let refusals = Refusals::new(metrics.clone());
+    let (net, net_task) = start_network(
+        &config,
+        &node_key,
+        &roster,
+        &chain,
+        &refusals,
+        services.clone(),
+    )?;
+    let (attest_tx, mut attest_rx) = tokio::sync::mpsc::unbounded_channel::<Attestation>();
     let state_machine = StateMachine::new(
         chain.clone(),
         node_key.clone(),
@@ -80,7 +94,7 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         net.clone(),
         roster.clone(),
         me.id,
-        node_key.public(),
+        node_key.clone(),
         config.batch.clone(),
     );
     let vault = Vault::new(chain.store().clone(), me.org.clone());
@@ -88,9 +102,18 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         raft.clone(),
         Duration::from_millis(config.raft.election_timeout_max_ms),
     );
+    let snapshots = SnapshotReceiver::new(
+        raft.clone(),
+        chain.clone(),
+        config.data_dir.clone(),
+        config.raft.snapshot_max_bytes,
+    );
     let _ = services.set(Services {
         raft: raft.clone(),
         install_quiet,
+        inbound: Inbound::new(roster.clone(), chain.genesis().chain_id.clone()),
+        snapshots,
+        refusals,
         submitter: submitter.clone(),
         chain: chain.clone(),
         vault: vault.clone(),
@@ -165,6 +188,7 @@ fn start_network(
     node_key: &Keypair,
     roster: &Roster,
     chain: &Arc<Chain>,
+    refusals: &Refusals,
     services: Arc<OnceLock<Services>>,
 ) -> Result<(Net, tokio::task::JoinHandle<()>)> {
     let mut peers = Vec::new();
@@ -190,6 +214,11 @@ fn start_network(
         peers,
         roster: roster.clone(),
         topic: format!("fundtrail/{}/attestations", chain.genesis().chain_id),
+        // The last message waits for the install; a minute more for the
+        // transfer of the chunk itself.
+        snapshot_deadline: Duration::from_millis(config.raft.snapshot_install_timeout_ms)
+            + Duration::from_secs(60),
+        refusals: refusals.clone(),
     };
     let handler: p2p::Handler =
         Arc::new(move |peer, request| serve(services.clone(), peer, request));
@@ -207,27 +236,66 @@ fn serve(services: Arc<OnceLock<Services>>, peer: PeerId, request: WireRequest) 
         let Some(s) = services.get() else {
             return WireResponse::Refused("node is starting".into());
         };
-        match request {
-            WireRequest::AppendEntries(r) => {
-                WireResponse::AppendEntries(s.raft.append_entries(r).await)
+        let Some(sender) = s.roster.by_peer(&peer) else {
+            return WireResponse::Refused("not a consortium node".into());
+        };
+        match s.serve_from(sender, request).await {
+            Ok(response) => response,
+            Err(refusal) => {
+                s.refusals.refuse(
+                    &format!("{} node {}", sender.org, sender.id),
+                    refusal.label(),
+                    &refusal,
+                );
+                WireResponse::Refused(refusal.to_string())
             }
-            WireRequest::Vote(r) => WireResponse::Vote(s.raft.vote(r).await),
-            WireRequest::InstallSnapshot(r) => {
-                let _quiet = s.install_quiet.hold();
-                WireResponse::InstallSnapshot(s.raft.install_snapshot(r).await)
-            }
-            WireRequest::Submit(records) => {
-                WireResponse::Submit(s.submitter.serve_forwarded(records).await)
-            }
-            WireRequest::Attestations { from, to } => {
-                WireResponse::Attestations(stored_attestations(&s.chain, from, to))
-            }
-            WireRequest::Disclose(r) => match s.roster.by_peer(&peer) {
-                Some(m) => WireResponse::Disclose(s.vault.serve(&m.org, &r)),
-                None => WireResponse::Refused("not a consortium node".into()),
-            },
         }
     })
+}
+
+impl Services {
+    /// Serves a request from a consortium node, after checking it may
+    /// make it.
+    async fn serve_from(
+        &self,
+        sender: &Member,
+        request: WireRequest,
+    ) -> Result<WireResponse, Refusal> {
+        Ok(match request {
+            WireRequest::AppendEntries(r) => {
+                tokio::task::block_in_place(|| self.inbound.check_append(sender, &r))?;
+                WireResponse::AppendEntries(self.raft.append_entries(r).await)
+            }
+            WireRequest::Vote(r) => {
+                self.inbound.check_vote(sender, &r)?;
+                WireResponse::Vote(self.raft.vote(r).await)
+            }
+            WireRequest::InstallSnapshot(r) => {
+                self.inbound.check_snapshot(sender, &r)?;
+                let _quiet = self.install_quiet.hold();
+                let response = self
+                    .snapshots
+                    .receive(r)
+                    .await
+                    .map_err(|e| Refusal::Snapshot(e.to_string()))?;
+                WireResponse::InstallSnapshot(Ok(response))
+            }
+            WireRequest::Submit(records) => {
+                if records.len() > crate::submit::MAX_FORWARDED_RECORDS {
+                    return Err(Refusal::Limit(format!(
+                        "{} records forwarded at once; at most {}",
+                        records.len(),
+                        crate::submit::MAX_FORWARDED_RECORDS
+                    )));
+                }
+                WireResponse::Submit(self.submitter.serve_forwarded(records).await)
+            }
+            WireRequest::Attestations { from, to } => {
+                WireResponse::Attestations(stored_attestations(&self.chain, from, to))
+            }
+            WireRequest::Disclose(r) => WireResponse::Disclose(self.vault.serve(&sender.org, &r)),
+        })
+    }
 }
 
 fn stored_attestations(chain: &Chain, from: Height, to: Height) -> Vec<Attestation> {

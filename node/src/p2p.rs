@@ -1,8 +1,12 @@
 //! The permissioned libp2p network: TCP + noise + yamux, a connection
-//! allowlist of the genesis node keys, one request-response protocol for
-//! Raft RPCs, record forwarding and attestation repair, and gossipsub for
+//! allowlist of the genesis node keys, a request-response protocol for
+//! Raft RPCs, record forwarding and attestation repair, a second one for
+//! snapshot messages (which may take minutes to answer), and gossipsub for
 //! attestations. The swarm runs in its own task; the rest of the node talks
 //! to it through [`Net`].
+//!
+//! Inbound requests are bounded: frames by type (`crate::wire`), streams
+//! per connection, requests in hand per peer, and time per request.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,13 +33,24 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::raft::{NodeId, TypeConfig};
+use crate::refusals::Refusals;
 use crate::roster::Roster;
 use crate::submit::{Receipt, SubmitError};
 use crate::vault::{DisclosureRequest, DisclosureResponse};
 use crate::wire::FrameCodec;
 
-const RPC_PROTOCOL: StreamProtocol = StreamProtocol::new("/fundtrail/rpc/1");
+pub const RPC_PROTOCOL: StreamProtocol = StreamProtocol::new("/fundtrail/rpc/1");
+pub const SNAPSHOT_PROTOCOL: StreamProtocol = StreamProtocol::new("/fundtrail/snapshot/1");
 const REDIAL_EVERY: Duration = Duration::from_secs(2);
+/// libp2p's deadline for a request other than a snapshot message, either
+/// way: above the longest any caller waits (a forwarded submission, 60 s).
+const RPC_DEADLINE: Duration = Duration::from_secs(75);
+/// Streams one connection may have open per protocol; more are dropped.
+const RPC_STREAMS: usize = 128;
+const SNAPSHOT_STREAMS: usize = 4;
+/// Requests from one peer this node handles at once; more are refused as
+/// busy before they are handled.
+const IN_HAND_PER_PEER: usize = 64;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum WireRequest {
@@ -85,6 +100,22 @@ pub type Handler = Arc<dyn Fn(PeerId, WireRequest) -> Reply + Send + Sync>;
 /// Receives a gossiped attestation.
 pub type AttestationSink = Arc<dyn Fn(Attestation) + Send + Sync>;
 
+/// Which request-response protocol a message travels on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lane {
+    Rpc,
+    Snapshot,
+}
+
+impl Lane {
+    fn of(request: &WireRequest) -> Lane {
+        match request {
+            WireRequest::InstallSnapshot(_) => Lane::Snapshot,
+            _ => Lane::Rpc,
+        }
+    }
+}
+
 enum Command {
     Request {
         peer: PeerId,
@@ -92,6 +123,8 @@ enum Command {
         reply: oneshot::Sender<Result<WireResponse, NetError>>,
     },
     Respond {
+        peer: PeerId,
+        lane: Lane,
         channel: ResponseChannel<WireResponse>,
         response: WireResponse,
     },
@@ -149,7 +182,17 @@ impl Net {
 struct Behaviour {
     allow: allow_block_list::Behaviour<AllowedPeers>,
     rpc: request_response::Behaviour<FrameCodec>,
+    snapshot: request_response::Behaviour<FrameCodec>,
     gossip: gossipsub::Behaviour,
+}
+
+impl Behaviour {
+    fn lane(&mut self, lane: Lane) -> &mut request_response::Behaviour<FrameCodec> {
+        match lane {
+            Lane::Rpc => &mut self.rpc,
+            Lane::Snapshot => &mut self.snapshot,
+        }
+    }
 }
 
 /// Everything the swarm task needs to start.
@@ -159,6 +202,10 @@ pub struct NetConfig {
     pub peers: Vec<(PeerId, Multiaddr)>,
     pub roster: Roster,
     pub topic: String,
+    /// How long a snapshot message may take to answer: the last one is
+    /// answered once the whole chain is verified and installed.
+    pub snapshot_deadline: Duration,
+    pub refusals: Refusals,
 }
 
 /// Starts listening and spawns the swarm task.
@@ -186,6 +233,8 @@ pub fn spawn(
         swarm,
         roster: config.roster,
         peers: config.peers,
+        refusals: config.refusals,
+        in_hand: HashMap::new(),
         topic,
         handler,
         on_attestation,
@@ -202,23 +251,30 @@ pub fn spawn(
     ))
 }
 
-/// libp2p's own deadline for a request. Every caller of [`Net::request`]
-/// sets a shorter one; this only has to outlast the longest of them, the
-/// last message of a Raft snapshot (`[raft] snapshot_install_timeout_ms`).
-const REQUEST_BACKSTOP: Duration = Duration::from_secs(60 * 60);
-
 fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>> {
     let mut allow = allow_block_list::Behaviour::<AllowedPeers>::default();
     for member in config.roster.members() {
         allow.allow_peer(member.peer);
     }
-    let rpc = request_response::Behaviour::with_codec(
-        FrameCodec,
-        [(RPC_PROTOCOL, ProtocolSupport::Full)],
-        request_response::Config::default().with_request_timeout(REQUEST_BACKSTOP),
-    );
-    let gossip = gossipsub(&config.keypair)?;
-    let behaviour = Behaviour { allow, rpc, gossip };
+    let lane = |protocol, deadline, streams| {
+        request_response::Behaviour::with_codec(
+            FrameCodec::counting(config.refusals.clone()),
+            [(protocol, ProtocolSupport::Full)],
+            request_response::Config::default()
+                .with_request_timeout(deadline)
+                .with_max_concurrent_streams(streams),
+        )
+    };
+    let behaviour = Behaviour {
+        allow,
+        rpc: lane(RPC_PROTOCOL, RPC_DEADLINE, RPC_STREAMS),
+        snapshot: lane(
+            SNAPSHOT_PROTOCOL,
+            config.snapshot_deadline,
+            SNAPSHOT_STREAMS,
+        ),
+        gossip: gossipsub(&config.keypair)?,
+    };
     let swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
         .with_tokio()
         .with_tcp(
@@ -261,6 +317,9 @@ struct SwarmTask {
     swarm: Swarm<Behaviour>,
     roster: Roster,
     peers: Vec<(PeerId, Multiaddr)>,
+    refusals: Refusals,
+    /// Requests each peer has in hand here.
+    in_hand: HashMap<PeerId, usize>,
     topic: gossipsub::IdentTopic,
     handler: Handler,
     on_attestation: AttestationSink,
@@ -305,15 +364,22 @@ impl SwarmTask {
                     let _ = reply.send(Err(NetError::UnknownPeer(peer)));
                     return;
                 }
-                let id = self.swarm.behaviour_mut().rpc.send_request(&peer, request);
-                self.pending.insert(id, reply);
-            }
-            Command::Respond { channel, response } => {
-                let _ = self
+                let lane = Lane::of(&request);
+                let id = self
                     .swarm
                     .behaviour_mut()
-                    .rpc
-                    .send_response(channel, response);
+                    .lane(lane)
+                    .send_request(&peer, request);
+                self.pending.insert(id, reply);
+            }
+            Command::Respond {
+                peer,
+                lane,
+                channel,
+                response,
+            } => {
+                self.handed_back(&peer);
+                self.respond(lane, channel, response);
             }
             Command::Publish(a) => {
                 let topic = self.topic.clone();
@@ -333,7 +399,8 @@ impl SwarmTask {
 
     fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::Behaviour(BehaviourEvent::Rpc(e)) => self.on_rpc(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Rpc(e)) => self.on_rpc(Lane::Rpc, e),
+            SwarmEvent::Behaviour(BehaviourEvent::Snapshot(e)) => self.on_rpc(Lane::Snapshot, e),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
                 message,
                 ..
@@ -371,7 +438,7 @@ impl SwarmTask {
         }
     }
 
-    fn on_rpc(&mut self, event: request_response::Event<WireRequest, WireResponse>) {
+    fn on_rpc(&mut self, lane: Lane, event: request_response::Event<WireRequest, WireResponse>) {
         use request_response::{Event, Message};
         match event {
             Event::Message {
@@ -381,7 +448,7 @@ impl SwarmTask {
                         request, channel, ..
                     },
                 ..
-            } => self.serve(peer, request, channel),
+            } => self.serve(peer, lane, request, channel),
             Event::Message {
                 message:
                     Message::Response {
@@ -407,31 +474,90 @@ impl SwarmTask {
                     }));
                 }
             }
+            Event::InboundFailure {
+                peer,
+                error: error @ request_response::InboundFailure::Timeout,
+                ..
+            } => self.refusals.refuse(&peer.to_string(), "timeout", &error),
             _ => {}
+        }
+    }
+
+    fn respond(
+        &mut self,
+        lane: Lane,
+        channel: ResponseChannel<WireResponse>,
+        response: WireResponse,
+    ) {
+        // Fails only if the peer gave up waiting; nothing is left to do.
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .lane(lane)
+            .send_response(channel, response);
+    }
+
+    /// Counts a request as in hand from `peer`; false when the peer already
+    /// has as many in hand as it may.
+    fn take_in_hand(&mut self, peer: PeerId) -> bool {
+        let n = self.in_hand.entry(peer).or_default();
+        if *n >= IN_HAND_PER_PEER {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn handed_back(&mut self, peer: &PeerId) {
+        if let Some(n) = self.in_hand.get_mut(peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_hand.remove(peer);
+            }
         }
     }
 
     fn serve(
         &mut self,
         peer: PeerId,
+        lane: Lane,
         request: WireRequest,
         channel: ResponseChannel<WireResponse>,
     ) {
         if self.roster.by_peer(&peer).is_none() {
-            tracing::warn!(%peer, "refused request from a peer outside the consortium");
+            self.refusals
+                .refuse(&peer.to_string(), "outsider", &"not a consortium node");
             let response = WireResponse::Refused("not a consortium node".into());
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .rpc
-                .send_response(channel, response);
-            return;
+            return self.respond(lane, channel, response);
+        }
+        if lane != Lane::of(&request) {
+            self.refusals.refuse(
+                &peer.to_string(),
+                "lane",
+                &"request sent on the wrong protocol",
+            );
+            let response = WireResponse::Refused("wrong protocol for this request".into());
+            return self.respond(lane, channel, response);
+        }
+        if !self.take_in_hand(peer) {
+            self.refusals.refuse(
+                &peer.to_string(),
+                "busy",
+                &format!("more than {IN_HAND_PER_PEER} requests in hand"),
+            );
+            let response = WireResponse::Refused("busy".into());
+            return self.respond(lane, channel, response);
         }
         let reply = (self.handler)(peer, request);
         let commands = self.commands.clone();
         tokio::spawn(async move {
             let response = reply.await;
-            let _ = commands.send(Command::Respond { channel, response });
+            let _ = commands.send(Command::Respond {
+                peer,
+                lane,
+                channel,
+                response,
+            });
         });
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use fundtrail_ledger::block::Outcome;
 use fundtrail_ledger::record::{RecordId, SignedRecord, MAX_RECORD_BYTES};
 use fundtrail_ledger::types::Height;
-use fundtrail_ledger::PublicKey;
+use fundtrail_ledger::Keypair;
 use openraft::error::{ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -36,6 +36,12 @@ pub const ENTRIES_PER_APPEND: u64 = 8;
 /// with [`ENTRIES_PER_APPEND`] blocks per frame, a frame stays under the
 /// wire's limit even if every record is as large as a record may be.
 const MAX_BLOCK_BYTES: usize = 4 * 1024 * 1024;
+/// Records one forwarded request carries at most; the leader refuses more.
+pub const MAX_FORWARDED_RECORDS: usize = 4096;
+/// Encoded records one forwarded request carries at most: with one more
+/// record, its frame stays under the wire's limit for a submission.
+const MAX_FORWARDED_BYTES: usize = 8 * 1024 * 1024;
+const _: () = assert!(MAX_FORWARDED_BYTES + MAX_RECORD_BYTES + 1024 < crate::wire::FORWARD_LIMIT);
 
 /// What happened to one submitted record.
 /// (Externally tagged: it crosses the wire in BCS, which has no internal
@@ -99,14 +105,14 @@ impl Submitter {
         net: Net,
         roster: Roster,
         node_id: NodeId,
-        proposer: PublicKey,
+        node_key: Arc<Keypair>,
         batch: BatchConfig,
     ) -> Submitter {
         let (queue, rx) = mpsc::unbounded_channel();
         let batcher = Batcher {
             chain: chain.clone(),
             raft: raft.clone(),
-            proposer,
+            node_key,
             config: batch,
             slots: Arc::new(Semaphore::new(IN_FLIGHT_BATCHES)),
         };
@@ -221,6 +227,8 @@ impl Submitter {
         records.iter().map(|_| Err(SubmitError::Timeout)).collect()
     }
 
+    /// Forwards records to the leader, in requests the wire's limits
+    /// admit, sent one after another.
     async fn forward(
         &self,
         leader: NodeId,
@@ -232,12 +240,17 @@ impl Submitter {
             .by_id(leader)
             .ok_or(SubmitError::NotLeader { leader: None })?
             .peer;
-        let request = WireRequest::Submit(records);
-        match self.inner.net.request(peer, request, SUBMIT_DEADLINE).await {
-            Ok(WireResponse::Submit(result)) => result,
-            Ok(_) => Err(SubmitError::Internal("unexpected response".into())),
-            Err(e) => Err(SubmitError::Internal(e.to_string())),
+        let mut receipts = Vec::with_capacity(records.len());
+        for part in forwarded_parts(records) {
+            let request = WireRequest::Submit(part);
+            match self.inner.net.request(peer, request, SUBMIT_DEADLINE).await {
+                Ok(WireResponse::Submit(result)) => receipts.extend(result?),
+                Ok(WireResponse::Refused(reason)) => return Err(SubmitError::Internal(reason)),
+                Ok(_) => return Err(SubmitError::Internal("unexpected response".into())),
+                Err(e) => return Err(SubmitError::Internal(e.to_string())),
+            }
         }
+        Ok(receipts)
     }
 
     /// Serves records forwarded by another node, which verified their
@@ -305,7 +318,8 @@ fn committed_receipt(chain: &Chain, id: &RecordId) -> Option<Receipt> {
 struct Batcher {
     chain: Arc<Chain>,
     raft: Raft,
-    proposer: PublicKey,
+    /// Signs every proposed batch.
+    node_key: Arc<Keypair>,
     config: BatchConfig,
     slots: Arc<Semaphore>,
 }
@@ -352,11 +366,8 @@ impl Batcher {
             }
             slot.push(waiter);
         }
-        let batch = Batch {
-            proposer: self.proposer,
-            timestamp_ms: now_ms(),
-            records,
-        };
+        let chain_id = &self.chain.genesis().chain_id;
+        let batch = Batch::propose(&self.node_key, chain_id, now_ms(), records);
         match self.raft.client_write(batch).await {
             Ok(response) => {
                 for (id, placement) in response.data.placements {
@@ -429,6 +440,28 @@ impl BlockFill {
     }
 }
 
+/// Splits records into forwarded requests of at most
+/// [`MAX_FORWARDED_RECORDS`] records and about [`MAX_FORWARDED_BYTES`].
+fn forwarded_parts(records: Vec<SignedRecord>) -> Vec<Vec<SignedRecord>> {
+    let mut parts: Vec<Vec<SignedRecord>> = Vec::new();
+    let mut bytes = 0;
+    for record in records {
+        let len = encoded_len(&record);
+        let full = parts
+            .last()
+            .is_none_or(|p| p.len() >= MAX_FORWARDED_RECORDS || bytes >= MAX_FORWARDED_BYTES);
+        if full {
+            parts.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += len;
+        if let Some(part) = parts.last_mut() {
+            part.push(record);
+        }
+    }
+    parts
+}
+
 fn encoded_len(record: &SignedRecord) -> usize {
     bcs::serialized_size(record).unwrap_or(MAX_RECORD_BYTES)
 }
@@ -458,6 +491,22 @@ mod tests {
         assert_eq!(records, MAX_BLOCK_BYTES / MAX_RECORD_BYTES);
         let frame = ENTRIES_PER_APPEND as usize * (fill.bytes + MAX_RECORD_BYTES);
         assert!(frame < MAX_FRAME_BYTES, "{frame}");
+    }
+
+    #[test]
+    fn forwarded_requests_stay_within_the_record_cap_and_the_frame_limit() {
+        let mut h = fundtrail_contracts::testkit::Harness::new(3);
+        let body = fundtrail_contracts::testkit::bodies::grant(
+            h.kit.person(1),
+            fundtrail_ledger::types::Category::Dibao,
+            "2026-01-01",
+            "2026-12-31",
+        );
+        let record = h.record(fundtrail_ledger::types::Role::CivilAffairs, body, 0);
+        let records = vec![record; 2 * MAX_FORWARDED_RECORDS + 1];
+        let parts = forwarded_parts(records);
+        let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [MAX_FORWARDED_RECORDS, MAX_FORWARDED_RECORDS, 1]);
     }
 
     #[test]

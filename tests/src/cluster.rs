@@ -67,6 +67,7 @@ impl TestCluster {
             // Small, so a snapshot crosses in many messages.
             snapshot_chunk_bytes: 64 << 10,
             snapshot_install_timeout_ms: 60_000,
+            ..RaftConfig::default()
         };
         let mut devnet = Devnet::create(dir.path(), nodes, &plan, base_port())?;
         devnet.start_with(exe).await?;

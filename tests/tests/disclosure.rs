@@ -88,6 +88,8 @@ async fn ask_holder_directly(cluster: &TestCluster, requests: &[RecordId]) -> Ve
             )],
             roster,
             topic: "disclosure-test".into(),
+            snapshot_deadline: Duration::from_secs(60),
+            refusals: fundtrail_node::refusals::Refusals::new(Arc::default()),
         },
         Arc::new(|_, _| Box::pin(async { WireResponse::Refused("test peer".into()) })),
         Arc::new(|_| {}),

@@ -241,11 +241,8 @@ mod tests {
         log.purge(log_id(5)).await.expect("purge");
         assert_eq!(last_purged(&mut log).await, None, "nothing applied yet");
 
-        let batch = Batch {
-            proposer: kit.org(Role::Insurance).submitter.public(),
-            timestamp_ms: 1,
-            records: Vec::new(),
-        };
+        let proposer = &kit.org(Role::Insurance).submitter;
+        let batch = Batch::propose(proposer, &kit.chain_id, 1, Vec::new());
         chain
             .apply_batch(&batch, &log_id(2), &StoredMembership::default())
             .expect("apply");

@@ -10,9 +10,11 @@
 use std::io::{BufReader, BufWriter, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fundtrail_ledger::block::Attestation;
 use fundtrail_ledger::crypto::Keypair;
+use fundtrail_ledger::types::Height;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use tokio::fs::File;
@@ -23,6 +25,9 @@ use super::{read_err, write_err, BatchApplied, LogId, NodeId, StorageError, Stor
 use super::{Batch, TypeConfig};
 use crate::chain::{AppliedBatch, Chain, ChainError, SnapshotPoint};
 use crate::metrics::Metrics;
+
+/// How long an export waits for its head block's attestation quorum.
+const QUORUM_WAIT: Duration = Duration::from_secs(10);
 
 pub struct StateMachine {
     chain: Arc<Chain>,
@@ -59,16 +64,34 @@ impl StateMachine {
         })
     }
 
-    /// Exports the chain into a new spool file and returns it with the
-    /// point it stands at.
-    fn export(&self) -> std::io::Result<(SnapshotPoint, File)> {
+    /// Exports the chain up to `point` into a new spool file.
+    fn export(&self, point: &SnapshotPoint) -> std::io::Result<File> {
         let mut out = BufWriter::new(tempfile::tempfile_in(&self.spool)?);
-        let point = self
-            .chain
-            .snapshot_into(&mut out)
+        self.chain
+            .export_at(&mut out, point)
             .map_err(std::io::Error::other)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
-        Ok((point, File::from_std(file)))
+        Ok(File::from_std(file))
+    }
+
+    /// Waits, at most [`QUORUM_WAIT`], until the block at `height` is
+    /// attested by the quorum a follower requires of every block of a
+    /// snapshot; the newest block may still be collecting attestations.
+    async fn await_quorum(&self, height: Height) {
+        let deadline = tokio::time::Instant::now() + QUORUM_WAIT;
+        while height > Height(0) && tokio::time::Instant::now() < deadline {
+            match self.chain.has_quorum(height) {
+                Ok(true) => return,
+                Ok(false) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading attestations for a snapshot failed");
+                    return;
+                }
+            }
+        }
+        if height > Height(0) {
+            tracing::warn!(%height, "exporting a snapshot whose head lacks the attestation quorum; followers will refuse it until it has");
+        }
     }
 
     fn apply_batch(&self, batch: &Batch, log_id: &LogId) -> Result<BatchApplied, ChainError> {
@@ -179,7 +202,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if !std::mem::replace(&mut self.snapshot_asked, true) {
             return Ok(None);
         }
-        let (point, mut file) = tokio::task::block_in_place(|| self.export()).map_err(read_err)?;
+        let point = self.chain.snapshot_point().map_err(read_err)?;
+        self.await_quorum(point.head.height).await;
+        let mut file = tokio::task::block_in_place(|| self.export(&point)).map_err(read_err)?;
         let bytes = rewound(&mut file).await.map_err(read_err)?;
         let meta = snapshot_meta(point);
         tracing::info!(snapshot = %meta.snapshot_id, bytes, "exported chain snapshot");
