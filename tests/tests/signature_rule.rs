@@ -1,13 +1,15 @@
 //! The signature rule end to end, in process: records and attestations
 //! signed with crafted edge-case signatures (`edge_sig`) by enrolled keys of
 //! the test consortium get the same verdict at node admission, when a node
-//! applies a batch, in the offline verifier and the auditor, and when a
-//! proof's attestations are counted, however the signatures are grouped.
+//! applies a batch, installs a snapshot or takes in an attestation, in the
+//! offline verifier and the auditor, and when a proof's attestations are
+//! counted, however the signatures are grouped.
 
 use fundtrail_contracts::testkit::chain::{attest, ChainBuilder, DEPARTMENTS};
 use fundtrail_contracts::testkit::Kit;
 use fundtrail_contracts::{AuditError, Auditor};
 use fundtrail_ledger::block::{Attestation, Block};
+use fundtrail_ledger::chainfile::ChainWriter;
 use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::{ChainVerifier, VerifyError, VerifyErrorKind};
@@ -259,4 +261,54 @@ fn proof_verification_counts_attestations_by_the_rule() {
         3
     );
     assert_eq!(count(&[EdgeKind::NonCanonicalS]), 0);
+}
+
+fn chain_file(entries: &[(Block, Vec<Attestation>)]) -> Vec<u8> {
+    let genesis = builder().genesis;
+    let last = Height(entries.len() as u64);
+    let mut w = ChainWriter::new(Vec::new(), &genesis, Height(1), last).expect("in-memory writer");
+    for (block, attestations) in entries {
+        w.write_block(block, attestations).expect("in-memory write");
+    }
+    w.finish().expect("in-memory finish")
+}
+
+fn install(entries: &[(Block, Vec<Attestation>)]) -> (tempfile::TempDir, Chain, bool) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let chain = Chain::open(dir.path(), &builder().genesis).expect("open");
+    let installed = chain
+        .install(
+            chain_file(entries).as_slice(),
+            &None,
+            &StoredMembership::default(),
+        )
+        .is_ok();
+    (dir, chain, installed)
+}
+
+/// A node installing a snapshot verifies it by the rule, and so does a node
+/// taking in a peer's attestation of a block it has.
+#[test]
+fn snapshot_install_and_attestation_intake_follow_the_rule() {
+    let (_dir, chain, installed) = install(&chain_with(&VALID, &VALID));
+    assert!(installed, "a chain with the valid kinds installs");
+    let bad = chain_with(&[EdgeKind::NonCanonicalS], &VALID);
+    assert!(
+        !install(&bad).2,
+        "a record with a non-canonical s is refused"
+    );
+
+    let b = builder();
+    let (block, honest) = chain_with(&[], &[EdgeKind::Honest])[0].clone();
+    assert_eq!(
+        chain.store().header(Height(1)).expect("read"),
+        Some(block.header)
+    );
+    for kind in EdgeKind::ALL {
+        for (mut a, node) in honest.iter().cloned().zip(&b.nodes) {
+            a.signature = kind.sign(node.secret_bytes(), &a.signed_digest().digest);
+            let accepted = chain.accept_attestation(&a).expect("store");
+            assert_eq!(accepted, kind.valid(), "{kind:?}");
+        }
+    }
 }
