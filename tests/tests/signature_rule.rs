@@ -103,11 +103,8 @@ fn admission_gives_each_kind_its_verdict_in_any_batch() {
 }
 
 fn apply(chain: &Chain, b: &ChainBuilder, records: Vec<SignedRecord>) -> Vec<Placement> {
-    let batch = Batch {
-        proposer: b.nodes[0].public(),
-        timestamp_ms: b.genesis.timestamp_ms + 1_000,
-        records,
-    };
+    let timestamp_ms = b.genesis.timestamp_ms + 1_000;
+    let batch = Batch::propose(&b.nodes[0], &b.genesis.chain_id, timestamp_ms, records);
     let log_id = LogId::new(CommittedLeaderId::new(1, 0), 1);
     let applied = chain
         .apply_batch(&batch, &log_id, &StoredMembership::default())
