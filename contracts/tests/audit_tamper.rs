@@ -302,6 +302,23 @@ fn changed_header_field_is_blamed_on_its_block() {
     }
 }
 
+/// The header names who proposed the block, and only a voting
+/// organisation's node key may: a block re-attested under another
+/// proposer (a submitter key here) is refused at its height.
+#[test]
+fn a_block_proposed_by_a_key_that_may_not_propose_is_refused_even_re_attested() {
+    let mut chain = honest().clone();
+    let submitter = Kit::new(7).org(Role::Insurance).submitter.public();
+    chain.entries[TAMPERED].0.header.proposer = submitter;
+    reattest_from(&mut chain, TAMPERED);
+    let e = ledger_error(&chain);
+    assert_eq!((e.height, e.record), (TAMPERED_HEIGHT, None), "{e}");
+    assert!(
+        matches!(e.kind, VerifyErrorKind::UnknownProposer { .. }),
+        "{e}"
+    );
+}
+
 #[test]
 fn re_attested_header_fields_the_contracts_commit_to_fail_replay() {
     let mut chain = honest().clone();

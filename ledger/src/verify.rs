@@ -7,7 +7,7 @@
 //! the error reported is always the first problem in chain order.
 
 use std::collections::hash_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use crate::crypto::{
 use crate::hash::{domain, hash_domain, Hash32};
 use crate::merkle;
 use crate::record::{MemberBody, RecordBody, RecordError, RecordId};
-use crate::types::{Height, KeyRole, OrgId};
+use crate::types::{Height, KeyRole, OrgId, Role};
 
 /// What was wrong, where. `record` is set when one record is to blame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +69,8 @@ pub enum VerifyErrorKind {
     RecordForm(RecordError),
     #[error("signature check failed: {0}")]
     Signature(CryptoError),
+    #[error("block proposed by {key}, which is not the node key of a voting organisation")]
+    UnknownProposer { key: String },
     #[error("attestation by {key} is not from an enrolled node key")]
     UnknownAttester { key: String },
     #[error("attestation signs block {actual}, but the block at this height is {expected}")]
@@ -134,6 +136,8 @@ pub struct ChainVerifier {
     genesis: Genesis,
     ring: KeyRing,
     node_orgs: BTreeMap<PublicKey, OrgId>,
+    /// Node keys of the organisations that vote: who may propose a block.
+    proposers: BTreeSet<PublicKey>,
     prev_hash: Hash32,
     next_height: Height,
     last_timestamp: u64,
@@ -152,11 +156,15 @@ impl ChainVerifier {
         };
         let mut ring = KeyRing::new();
         let mut node_orgs = BTreeMap::new();
+        let mut proposers = BTreeSet::new();
         for org in &genesis.orgs {
             for k in &org.keys {
                 ring.enrol(k.key).map_err(at_genesis)?;
                 if k.role == KeyRole::Node {
                     node_orgs.insert(k.key, org.id.clone());
+                    if org.role != Role::Auditor {
+                        proposers.insert(k.key);
+                    }
                 }
             }
         }
@@ -166,6 +174,7 @@ impl ChainVerifier {
             genesis,
             ring,
             node_orgs,
+            proposers,
             next_height: Height(1),
             seen: SeenRecords::default(),
             required_attesting_orgs: 0,
@@ -334,6 +343,11 @@ impl ChainVerifier {
             return fail(VerifyErrorKind::TimeRegressed {
                 previous: last_ts,
                 actual: h.timestamp_ms,
+            });
+        }
+        if !self.proposers.contains(&h.proposer) {
+            return fail(VerifyErrorKind::UnknownProposer {
+                key: h.proposer.short(),
             });
         }
         Ok(())

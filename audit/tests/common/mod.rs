@@ -8,12 +8,13 @@ use fundtrail_audit::Verification;
 use fundtrail_contracts::model::{key, FundEntry};
 use fundtrail_contracts::state::State;
 use fundtrail_contracts::testkit::workload::Workload;
-use fundtrail_contracts::testkit::Harness;
+use fundtrail_contracts::testkit::{Harness, Kit};
 use fundtrail_contracts::Auditor;
-use fundtrail_ledger::block::{Block, Genesis, Verdict};
+use fundtrail_ledger::block::{Block, Genesis, GenesisKey, Verdict};
+use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::{RecordBody, RecordId, SignedRecord};
-use fundtrail_ledger::types::{Amount, FundId, Height, InstitutionId, Role};
+use fundtrail_ledger::types::{Amount, FundId, Height, InstitutionId, KeyRole, Role};
 use fundtrail_ledger::verify::BlockDraft;
 
 pub const DAY_MS: u64 = 86_400_000;
@@ -22,18 +23,30 @@ pub const DAY_MS: u64 = 86_400_000;
 pub struct TestChain {
     pub harness: Harness,
     pub genesis: Genesis,
+    /// The insurance department's node, which proposes every block.
+    proposer: Keypair,
     pub blocks: Vec<Block>,
     prev_hash: Hash32,
 }
 
 impl TestChain {
     pub fn new(seed: u8) -> TestChain {
-        let harness = Harness::new(seed);
-        let genesis = harness.kit.genesis();
+        let kit = Kit::new(seed);
+        let proposer = Keypair::from_seed([seed; 32]);
+        let mut genesis = kit.genesis();
+        let insurance = &kit.org(Role::Insurance).id;
+        if let Some(org) = genesis.orgs.iter_mut().find(|o| &o.id == insurance) {
+            org.keys.push(GenesisKey {
+                key: proposer.public(),
+                role: KeyRole::Node,
+            });
+        }
+        let harness = Harness::with_genesis(kit, &genesis);
         TestChain {
             prev_hash: genesis.hash().hash(),
             harness,
             genesis,
+            proposer,
             blocks: Vec::new(),
         }
     }
@@ -52,7 +65,7 @@ impl TestChain {
             height: self.harness.height,
             prev_hash: self.prev_hash,
             timestamp_ms: self.genesis.timestamp_ms + day * DAY_MS + self.harness.height.0,
-            proposer: self.harness.kit.org(Role::Insurance).submitter.public(),
+            proposer: self.proposer.public(),
             rules_version: exec.rules_version,
             state_root: exec.state_root,
             records,
