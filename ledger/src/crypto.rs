@@ -184,9 +184,8 @@ pub fn enrol_key(key: &PublicKey) -> Result<VerificationKey, CryptoError> {
     VerificationKey::try_from(key.0).map_err(|_| CryptoError::MalformedKey)
 }
 
-/// Verifies one signature under the validity rule (no batch). Used for
-/// single records at the API edge, where a precise error matters more than
-/// throughput.
+/// Verifies one signature under the validity rule, without a batch: for
+/// signatures checked one at a time (attestations taken in, proofs).
 pub fn verify_one(key: &PublicKey, digest: &Hash32, sig: &Signature) -> Result<(), CryptoError> {
     let vk = enrol_key(key)?;
     if holds(&vk, digest, sig) {
@@ -349,8 +348,8 @@ fn verify_chunk(ring: &KeyRing, chunk: &[SignedDigest], offset: usize) -> Result
         ));
         keys.push(key);
     }
-    // The weights only need to be unpredictable to whoever made the
-    // signatures; the verdict does not depend on them.
+    // Weights the signer cannot predict let an invalid batch pass with
+    // negligible probability; a valid batch passes whatever they are.
     if batch.verify(UnwrapErr(SysRng)).is_ok() {
         return Ok(());
     }
@@ -363,7 +362,8 @@ fn verify_chunk(ring: &KeyRing, chunk: &[SignedDigest], offset: usize) -> Result
             index: offset + i,
             key: chunk[i].key.short(),
         }),
-        // Every item holds alone, so the batch cannot fail: no item is bad.
+        // A batch whose items each hold alone always passes, so this is
+        // never reached; the verdict is the items' own.
         None => Ok(()),
     }
 }
