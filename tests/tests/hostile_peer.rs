@@ -1,5 +1,6 @@
 //! A peer holding real genesis node keys lies to an honest node: it
-//! appends entries as a leader it is not, asks for votes as a learner,
+//! appends entries as a leader it is not and entries its key did not
+//! sign, asks for votes as a learner,
 //! sends a snapshot with a membership of its own and one of a chain
 //! nobody attested, announces a 1 GiB frame, and floods the node with
 //! 10,000 concurrent requests. Each is refused, counted in `/metrics` and
@@ -16,12 +17,13 @@ use fundtrail_ledger::chainfile::{ChainReader, ChainWriter};
 use fundtrail_ledger::types::{Category, Height, Role};
 use fundtrail_ledger::Keypair;
 use fundtrail_node::p2p::{WireRequest, WireResponse};
-use fundtrail_node::raft::{NodeId, TypeConfig};
+use fundtrail_node::raft::{Batch, NodeId, TypeConfig};
 use fundtrail_tests::cluster::{committed, serial, TestCluster};
 use fundtrail_tests::hostile::HostilePeer;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{
-    BasicNode, CommittedLeaderId, LogId, Membership, SnapshotMeta, StoredMembership, Vote,
+    BasicNode, CommittedLeaderId, Entry, EntryPayload, LogId, Membership, SnapshotMeta,
+    StoredMembership, Vote,
 };
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
@@ -194,6 +196,21 @@ async fn a_peer_with_stolen_node_keys_is_refused_while_the_cluster_commits() {
     let reason = refused(liar.request(append).await.expect("answered"));
     assert!(reason.contains("claims to be from node"), "{reason}");
 
+    let genesis = cluster.genesis().expect("genesis");
+    let mut forged = Batch::propose(&voter_key, &genesis.chain_id, 1, Vec::new());
+    forged.timestamp_ms += 1;
+    let unsigned = WireRequest::AppendEntries(AppendEntriesRequest::<TypeConfig> {
+        vote: Vote::new_committed(lie, node_id(FINANCE)),
+        prev_log_id: None,
+        entries: vec![Entry {
+            log_id: LogId::new(CommittedLeaderId::new(lie, node_id(FINANCE)), 1_000_000),
+            payload: EntryPayload::Normal(forged),
+        }],
+        leader_commit: None,
+    });
+    let reason = refused(liar.request(unsigned).await.expect("answered"));
+    assert!(reason.contains("not signed by its proposer"), "{reason}");
+
     let vote = WireRequest::Vote(VoteRequest::new(Vote::new(lie, node_id(AUDIT)), None));
     let reason = refused(learner.request(vote).await.expect("answered"));
     assert!(reason.contains("a learner may not"), "{reason}");
@@ -216,7 +233,6 @@ async fn a_peer_with_stolen_node_keys_is_refused_while_the_cluster_commits() {
         "{reason}"
     );
 
-    let genesis = cluster.genesis().expect("genesis");
     let empty = ChainWriter::new(Vec::new(), &genesis, Height(1), Height(0))
         .and_then(ChainWriter::finish)
         .expect("an empty chain file");

@@ -155,3 +155,152 @@ fn speaks_as_itself(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::Batch;
+    use fundtrail_contracts::testkit::chain::{node_keys, ChainBuilder};
+    use fundtrail_ledger::block::GenesisKey;
+    use fundtrail_ledger::crypto::Keypair;
+    use fundtrail_ledger::types::{KeyRole, Role};
+    use openraft::{CommittedLeaderId, Entry, LogId};
+
+    const TERM: u64 = 2;
+
+    /// Four voting departments (ids 1–4, keys `node_keys()`) and the audit
+    /// office's learner (id 5).
+    fn consortium() -> (Inbound, Vec<Keypair>) {
+        let mut genesis = ChainBuilder::new(1, 10).genesis;
+        let mut nodes = node_keys();
+        nodes.push(Keypair::from_seed([0xaf; 32]));
+        let audit = genesis
+            .orgs
+            .iter_mut()
+            .find(|o| o.role == Role::Auditor)
+            .expect("an audit office");
+        audit.keys.push(GenesisKey {
+            key: nodes[4].public(),
+            role: KeyRole::Node,
+        });
+        let roster = Roster::from_genesis(&genesis).expect("roster");
+        (Inbound::new(roster.clone(), genesis.chain_id), nodes)
+    }
+
+    fn member(inbound: &Inbound, id: NodeId) -> Member {
+        inbound.roster.by_id(id).expect("member").clone()
+    }
+
+    fn batch_entry(leader: NodeId, batch: Batch) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(TERM, leader), 7),
+            payload: EntryPayload::Normal(batch),
+        }
+    }
+
+    fn signed_by(inbound: &Inbound, key: &Keypair) -> Batch {
+        Batch::propose(key, &inbound.chain_id, 1, Vec::new())
+    }
+
+    fn append(from: NodeId, entries: Vec<Entry<TypeConfig>>) -> AppendEntriesRequest<TypeConfig> {
+        AppendEntriesRequest {
+            vote: Vote::new_committed(TERM, from),
+            prev_log_id: None,
+            entries,
+            leader_commit: None,
+        }
+    }
+
+    #[test]
+    fn only_the_leader_its_vote_names_appends_and_only_entries_it_signed() {
+        let (inbound, nodes) = consortium();
+        let leader = member(&inbound, 1);
+        let signed = batch_entry(1, signed_by(&inbound, &nodes[0]));
+        assert_eq!(
+            inbound.check_append(&leader, &append(1, vec![signed.clone()])),
+            Ok(())
+        );
+
+        let other = member(&inbound, 2);
+        assert_eq!(
+            inbound.check_append(&other, &append(1, vec![signed])),
+            Err(Refusal::Impersonation {
+                sender: 2,
+                claimed: 1
+            })
+        );
+        let by_another = batch_entry(1, signed_by(&inbound, &nodes[1]));
+        let refused = inbound.check_append(&leader, &append(1, vec![by_another]));
+        assert!(
+            matches!(refused, Err(Refusal::WrongProposer { .. })),
+            "{refused:?}"
+        );
+
+        let mut forged = signed_by(&inbound, &nodes[0]);
+        forged.timestamp_ms += 1;
+        let forged = batch_entry(1, forged);
+        let refused = inbound.check_append(&leader, &append(1, vec![forged]));
+        assert_eq!(refused, Err(Refusal::UnsignedProposal { index: 7 }));
+
+        let by_learner = batch_entry(5, signed_by(&inbound, &nodes[4]));
+        let refused = inbound.check_append(&leader, &append(1, vec![by_learner]));
+        assert_eq!(
+            refused,
+            Err(Refusal::UnknownProposer {
+                index: 7,
+                leader: 5
+            })
+        );
+    }
+
+    #[test]
+    fn votes_are_asked_only_by_the_candidate_and_never_by_a_learner() {
+        let (inbound, _) = consortium();
+        let candidate = member(&inbound, 3);
+        let ask = |from| VoteRequest::new(Vote::new(TERM, from), None);
+        assert_eq!(inbound.check_vote(&candidate, &ask(3)), Ok(()));
+        assert!(matches!(
+            inbound.check_vote(&candidate, &ask(4)),
+            Err(Refusal::Impersonation { .. })
+        ));
+        let learner = member(&inbound, 5);
+        assert_eq!(
+            inbound.check_vote(&learner, &ask(5)),
+            Err(Refusal::Learner("ask for votes"))
+        );
+    }
+
+    #[test]
+    fn only_the_consortium_membership_is_taken() {
+        let (inbound, _) = consortium();
+        let voters = BTreeSet::from([1, 2, 3, 4]);
+        let with_learner = BTreeSet::from([1, 2, 3, 4, 5]);
+        let ours: Membership<NodeId, BasicNode> =
+            Membership::new(vec![voters.clone()], with_learner);
+        assert_eq!(inbound.check_membership(&ours), Ok(()));
+        let founding: Membership<NodeId, BasicNode> = Membership::new(vec![voters.clone()], None);
+        assert_eq!(inbound.check_membership(&founding), Ok(()));
+
+        let fewer = BTreeSet::from([1, 2, 3]);
+        let learner_voting = BTreeSet::from([1, 2, 3, 4, 5]);
+        let outsider_learner = BTreeSet::from([1, 2, 3, 4, 9]);
+        let foreign: [Membership<NodeId, BasicNode>; 4] = [
+            Membership::new(vec![fewer.clone()], None),
+            Membership::new(vec![learner_voting], None),
+            Membership::new(vec![voters.clone()], outsider_learner),
+            Membership::new(vec![fewer, voters], None),
+        ];
+        for m in foreign {
+            assert!(inbound.check_membership(&m).is_err(), "{m:?}");
+        }
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(TERM, 1), 3),
+            payload: EntryPayload::Membership(Membership::new(vec![BTreeSet::from([1])], None)),
+        };
+        let leader = member(&inbound, 1);
+        assert!(matches!(
+            inbound.check_append(&leader, &append(1, vec![entry])),
+            Err(Refusal::ForeignMembership(_))
+        ));
+    }
+}
