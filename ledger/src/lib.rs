@@ -5,6 +5,7 @@
 //! - [`intake`]: submission lines with raw identifiers, pseudonymised into
 //!   record bodies (docs/SUBMISSION.md).
 //! - [`block`], [`merkle`]: blocks, outcomes, attestations, proofs.
+//! - [`evidence`]: equivocation evidence against a node key.
 //! - [`codec`]: the canonical encoding (docs/ENCODING.md).
 //! - [`chainfile`]: the framed export format; [`verify`]: offline checks.
 //! - [`store`] (feature `store`): the RocksDB store, the only I/O here
@@ -18,6 +19,7 @@ pub mod block;
 pub mod chainfile;
 pub mod codec;
 pub mod crypto;
+pub mod evidence;
 pub mod fixtures;
 pub mod hash;
 pub mod intake;
