@@ -3,9 +3,11 @@
 //! a time, so memory does not grow with the chain.
 //!
 //! ```text
-//! file   = magic "FTCHAIN\n" , header-frame , genesis-frame , block-frame* , end-frame
+//! file   = magic "FTCHAIN\n" , header-frame , genesis-frame , ( block-frame , evidence-frame* )* , end-frame
 //! frame  = u32 big-endian payload length , u8 frame type , payload (canonical encoding)
 //! ```
+//! An evidence frame holds one [`Equivocation`] about the block just before
+//! it, checked as it is read.
 //! Every error names the height that was being read (0 for the file header
 //! and genesis), so a corrupt byte is always located.
 
@@ -16,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::{Attestation, Block, BlockHash, Genesis, GenesisHash};
 use crate::codec::{self, DecodeError};
+use crate::crypto::PublicKey;
+use crate::evidence::{Equivocation, EvidenceError};
 use crate::hash::Hash32;
 use crate::types::{ChainId, Height};
 use crate::verify::{BlockReport, ChainVerifier, VerifiedBlock, VerifyError};
@@ -35,6 +39,7 @@ pub enum FrameType {
     Genesis = 2,
     Block = 3,
     End = 4,
+    Evidence = 5,
 }
 
 impl FrameType {
@@ -44,6 +49,7 @@ impl FrameType {
             2 => Some(FrameType::Genesis),
             3 => Some(FrameType::Block),
             4 => Some(FrameType::End),
+            5 => Some(FrameType::Evidence),
             _ => None,
         }
     }
@@ -124,6 +130,16 @@ pub enum ChainFileErrorKind {
     BadRange { from: Height, to: Height },
     #[error("bytes after the end frame")]
     TrailingBytes,
+    #[error("an evidence frame comes before any block")]
+    EvidenceBeforeBlock,
+    #[error("evidence frame is about height {0}, but follows the block at this height")]
+    EvidenceHeight(Height),
+    #[error("evidence names block {named} as the chain's, the file's block is {actual}")]
+    EvidenceBlock { named: BlockHash, actual: BlockHash },
+    #[error("evidence frames of one height are not in increasing node key order")]
+    EvidenceOrder,
+    #[error("invalid equivocation evidence: {0}")]
+    Evidence(#[from] EvidenceError),
 }
 
 fn at(height: Height) -> impl Fn(ChainFileErrorKind) -> ChainFileError {
@@ -143,6 +159,8 @@ pub struct ChainWriter<W: Write> {
     next: Height,
     blocks: u64,
     last_hash: Hash32,
+    /// Key of the last evidence written after the current block.
+    evidence_key: Option<PublicKey>,
 }
 
 impl<W: Write> ChainWriter<W> {
@@ -167,6 +185,7 @@ impl<W: Write> ChainWriter<W> {
             next: from_height,
             blocks: 0,
             last_hash: genesis.hash().hash(),
+            evidence_key: None,
         })
     }
 
@@ -188,6 +207,31 @@ impl<W: Write> ChainWriter<W> {
         self.next = self.next.next();
         self.blocks += 1;
         self.last_hash = block.hash().hash();
+        self.evidence_key = None;
+        Ok(())
+    }
+
+    /// Writes evidence about the block just written; several for one block
+    /// go in increasing node key order, so one chain has one file.
+    pub fn write_equivocation(&mut self, evidence: &Equivocation) -> io::Result<()> {
+        let about_last_block = self.blocks > 0
+            && evidence.height().next() == self.next
+            && evidence.chain_block.hash() == self.last_hash;
+        if !about_last_block {
+            return Err(io::Error::other(format!(
+                "export out of order: evidence at height {} does not follow its block",
+                evidence.height()
+            )));
+        }
+        let key = evidence.node_key();
+        if self.evidence_key.is_some_and(|last| last >= key) {
+            return Err(io::Error::other(format!(
+                "export out of order: evidence at height {} not in node key order",
+                evidence.height()
+            )));
+        }
+        write_frame(&mut self.out, FrameType::Evidence, &codec::encode(evidence))?;
+        self.evidence_key = Some(key);
         Ok(())
     }
 
@@ -218,6 +262,9 @@ pub struct ChainReader<R: Read> {
     blocks: u64,
     last_hash: Hash32,
     done: bool,
+    equivocations: Vec<Equivocation>,
+    /// Key of the last evidence read after the current block.
+    evidence_key: Option<PublicKey>,
 }
 
 impl<R: Read> ChainReader<R> {
@@ -252,6 +299,8 @@ impl<R: Read> ChainReader<R> {
             genesis,
             blocks: 0,
             done: false,
+            equivocations: Vec::new(),
+            evidence_key: None,
         })
     }
 
@@ -263,40 +312,82 @@ impl<R: Read> ChainReader<R> {
         &self.genesis
     }
 
-    /// The next block, or `None` after a valid end frame.
+    /// Equivocation evidence read so far, each checked against its block.
+    pub fn equivocations(&self) -> &[Equivocation] {
+        &self.equivocations
+    }
+
+    /// The next block, or `None` after a valid end frame. Evidence frames
+    /// on the way are checked and kept (see [`ChainReader::equivocations`]).
     pub fn next_entry(&mut self) -> Result<Option<BlockEntry>, ChainFileError> {
         if self.done {
             return Ok(None);
         }
-        let err = at(self.next);
-        let (t, payload) = read_any_frame(&mut self.input).map_err(&err)?;
-        match t {
-            FrameType::Block => {
-                let entry: BlockEntry =
-                    codec::decode("block frame", &payload).map_err(|e| err(e.into()))?;
-                if entry.block.header.height != self.next {
-                    return Err(err(ChainFileErrorKind::Height {
-                        expected: self.next,
-                        actual: entry.block.header.height,
-                    }));
+        loop {
+            let err = at(self.next);
+            let (t, payload) = read_any_frame(&mut self.input).map_err(&err)?;
+            match t {
+                FrameType::Block => return self.block_frame(&payload).map(Some),
+                FrameType::Evidence => self.evidence_frame(&payload)?,
+                FrameType::End => {
+                    let end: EndFrame =
+                        codec::decode("end frame", &payload).map_err(|e| err(e.into()))?;
+                    self.check_end(&end).map_err(&err)?;
+                    self.done = true;
+                    return Ok(None);
                 }
-                self.next = self.next.next();
-                self.blocks += 1;
-                self.last_hash = entry.block.hash().hash();
-                Ok(Some(entry))
+                other => {
+                    return Err(err(ChainFileErrorKind::UnexpectedFrame {
+                        expected: FrameType::Block,
+                        actual: other as u8,
+                    }))
+                }
             }
-            FrameType::End => {
-                let end: EndFrame =
-                    codec::decode("end frame", &payload).map_err(|e| err(e.into()))?;
-                self.check_end(&end).map_err(&err)?;
-                self.done = true;
-                Ok(None)
-            }
-            other => Err(err(ChainFileErrorKind::UnexpectedFrame {
-                expected: FrameType::Block,
-                actual: other as u8,
-            })),
         }
+    }
+
+    fn block_frame(&mut self, payload: &[u8]) -> Result<BlockEntry, ChainFileError> {
+        let err = at(self.next);
+        let entry: BlockEntry = codec::decode("block frame", payload).map_err(|e| err(e.into()))?;
+        if entry.block.header.height != self.next {
+            return Err(err(ChainFileErrorKind::Height {
+                expected: self.next,
+                actual: entry.block.header.height,
+            }));
+        }
+        self.next = self.next.next();
+        self.blocks += 1;
+        self.last_hash = entry.block.hash().hash();
+        self.evidence_key = None;
+        Ok(entry)
+    }
+
+    /// Checks an evidence frame against the block read just before it.
+    fn evidence_frame(&mut self, payload: &[u8]) -> Result<(), ChainFileError> {
+        let height = Height(self.next.0.saturating_sub(1));
+        let err = at(height);
+        if self.blocks == 0 {
+            return Err(err(ChainFileErrorKind::EvidenceBeforeBlock));
+        }
+        let evidence: Equivocation =
+            codec::decode("evidence frame", payload).map_err(|e| err(e.into()))?;
+        if evidence.height() != height {
+            return Err(err(ChainFileErrorKind::EvidenceHeight(evidence.height())));
+        }
+        if evidence.chain_block.hash() != self.last_hash {
+            return Err(err(ChainFileErrorKind::EvidenceBlock {
+                named: evidence.chain_block,
+                actual: self.last_hash(),
+            }));
+        }
+        let key = evidence.node_key();
+        if self.evidence_key.is_some_and(|last| last >= key) {
+            return Err(err(ChainFileErrorKind::EvidenceOrder));
+        }
+        evidence.check(&self.genesis).map_err(|e| err(e.into()))?;
+        self.evidence_key = Some(key);
+        self.equivocations.push(evidence);
+        Ok(())
     }
 
     fn check_end(&mut self, end: &EndFrame) -> Result<(), ChainFileErrorKind> {
