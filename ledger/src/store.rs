@@ -1,6 +1,6 @@
 //! The RocksDB store: blocks, records with their outcomes, contract state,
-//! lookup indexes, attestations, and column families the node uses for Raft
-//! and its private vault.
+//! lookup indexes, attestations, equivocation evidence, and column families
+//! the node uses for Raft and its private vault.
 //!
 //! A block, its records and outcomes, its state writes, its indexes, the new
 //! head and any caller metadata (the Raft applied index) go into **one**
@@ -12,6 +12,7 @@
 //! never part of one. Key layouts are in docs/ENCODING.md §Store.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use rocksdb::{
     ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::block::{Attestation, Block, BlockHash, BlockHeader, Genesis, Outcome, StateWrite};
 use crate::chainfile::{verify_stream, ChainCheckError, ChainReader, ChainSummary, ChainWriter};
 use crate::codec;
+use crate::evidence::Equivocation;
 use crate::hash::Hash32;
 use crate::pseudonym::{ClaimId, PersonId};
 use crate::record::{RecordId, SignedRecord};
@@ -38,13 +40,16 @@ pub mod cf {
     /// Reversals and disclosures by the record they act on.
     pub const IDX_TARGET: &str = "idx_target";
     pub const ATTESTATIONS: &str = "attestations";
+    /// Attestations of a block other than the chain's at a held height: at
+    /// most one per height and node key.
+    pub const CONFLICTING: &str = "conflicting_attestations";
     pub const META: &str = "meta";
     pub const RAFT_LOG: &str = "raft_log";
     pub const RAFT_META: &str = "raft_meta";
     /// Private to this node: raw bills and salts. Never exported or replicated.
     pub const VAULT: &str = "vault";
 
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         BLOCKS,
         BLOCK_HASH,
         RECORDS,
@@ -54,6 +59,7 @@ pub mod cf {
         IDX_FUND,
         IDX_TARGET,
         ATTESTATIONS,
+        CONFLICTING,
         META,
         RAFT_LOG,
         RAFT_META,
@@ -66,6 +72,8 @@ const META_HEAD: &[u8] = b"head";
 /// Set when blocks were imported without executing contracts: the `state`
 /// column family then does not match `head.state_root`.
 const META_STATE_DETACHED: &[u8] = b"state_detached";
+/// How many conflicting attestations the store holds.
+const META_CONFLICTING_COUNT: &[u8] = b"conflicting_count";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -118,6 +126,9 @@ pub struct RecordEntry {
 pub struct Store {
     db: DB,
     genesis: Genesis,
+    /// Held while a conflicting attestation is checked for and written, so
+    /// its count stays exact.
+    conflicting: Mutex<()>,
 }
 
 /// How a commit reaches the disk.
@@ -228,6 +239,14 @@ fn height_key(h: Height) -> [u8; 8] {
     h.0.to_be_bytes()
 }
 
+/// Height BE ‖ node key: where an attestation, or a conflicting one, is kept.
+fn attestation_key(a: &Attestation) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..8].copy_from_slice(&height_key(a.height));
+    key[8..].copy_from_slice(&a.node_key.0);
+    key
+}
+
 fn index_key(prefix: &[u8], height: Height, index: u32) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + 12);
     k.extend_from_slice(prefix);
@@ -301,6 +320,7 @@ impl Store {
         Ok(Store {
             db,
             genesis: genesis.clone(),
+            conflicting: Mutex::new(()),
         })
     }
 
@@ -317,7 +337,11 @@ impl Store {
             what: e.to_string(),
             height: Height(0),
         })?;
-        Ok(Store { db, genesis })
+        Ok(Store {
+            db,
+            genesis,
+            conflicting: Mutex::new(()),
+        })
     }
 
     fn cf_of<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
@@ -567,10 +591,11 @@ impl Store {
 
     /// Stores an attestation (no fsync: attestations are re-gossiped).
     pub fn put_attestation(&self, a: &Attestation) -> Result<(), StoreError> {
-        let mut key = height_key(a.height).to_vec();
-        key.extend_from_slice(&a.node_key.0);
-        self.db
-            .put_cf(self.cf(cf::ATTESTATIONS), key, codec::encode(a))?;
+        self.db.put_cf(
+            self.cf(cf::ATTESTATIONS),
+            attestation_key(a),
+            codec::encode(a),
+        )?;
         Ok(())
     }
 
@@ -591,6 +616,83 @@ impl Store {
         Ok(out)
     }
 
+    /// Keeps an attestation of a block other than the chain's at its height
+    /// as equivocation evidence, fsynced: the node that signed it has no
+    /// reason to send it again. Only the first per height and node key is
+    /// kept, so a node signing many blocks at one height fills no disk.
+    /// Returns whether it was kept. The caller has checked it is validly
+    /// signed by a genesis node key.
+    pub fn put_conflicting_attestation(&self, a: &Attestation) -> Result<bool, StoreError> {
+        let _guard = self.conflicting.lock().unwrap_or_else(|p| p.into_inner());
+        let key = attestation_key(a);
+        let family = self.cf(cf::CONFLICTING);
+        if self.db.get_pinned_cf(family, key)?.is_some() {
+            return Ok(false);
+        }
+        let count = self.conflicting_count()? + 1;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(family, key, codec::encode(a));
+        batch.put_cf(
+            self.cf(cf::META),
+            META_CONFLICTING_COUNT,
+            codec::encode(&count),
+        );
+        self.db
+            .write_opt(batch, &Durability::Synced.write_options())?;
+        Ok(true)
+    }
+
+    /// How many conflicting attestations the store holds.
+    pub fn conflicting_count(&self) -> Result<u64, StoreError> {
+        match self.db.get_cf(self.cf(cf::META), META_CONFLICTING_COUNT)? {
+            Some(bytes) => self.decode("conflicting attestation count", Height(0), &bytes),
+            None => Ok(0),
+        }
+    }
+
+    /// Up to `limit` pieces of equivocation evidence at heights
+    /// `from..=through`, in height and node key order, each with the key's
+    /// attestation of the chain's block when the store holds one.
+    pub fn equivocations(
+        &self,
+        from: Height,
+        through: Height,
+        limit: usize,
+    ) -> Result<Vec<Equivocation>, StoreError> {
+        let iter = self.db.iterator_cf(
+            self.cf(cf::CONFLICTING),
+            IteratorMode::From(&height_key(from), Direction::Forward),
+        );
+        let end = height_key(through.next());
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (k, v) = item?;
+            if k.as_ref() >= end.as_slice() {
+                break;
+            }
+            let conflicting: Attestation = self.decode("conflicting attestation", from, &v)?;
+            out.push(self.equivocation(conflicting)?);
+        }
+        Ok(out)
+    }
+
+    fn equivocation(&self, conflicting: Attestation) -> Result<Equivocation, StoreError> {
+        let h = conflicting.height;
+        let chain_block = self.header(h)?.ok_or(StoreError::MissingBlock(h))?.hash();
+        let chain_attestation = match self
+            .db
+            .get_cf(self.cf(cf::ATTESTATIONS), attestation_key(&conflicting))?
+        {
+            Some(bytes) => Some(self.decode("attestation", h, &bytes)?),
+            None => None,
+        };
+        Ok(Equivocation {
+            chain_block,
+            chain_attestation,
+            conflicting,
+        })
+    }
+
     /// Blocks from `from` to the head, one at a time.
     pub fn blocks_from(
         &self,
@@ -604,13 +706,15 @@ impl Store {
         })
     }
 
-    /// Streams blocks `1..=head` with their attestations into a chain file.
+    /// Streams blocks `1..=head` with their attestations and equivocation
+    /// evidence into a chain file.
     pub fn export<W: std::io::Write>(&self, out: W) -> Result<ChainSummary, ExportError> {
         self.export_to(out, self.head()?.height)
     }
 
-    /// Streams blocks `1..=last` with their attestations into a chain file
-    /// (a node's Raft snapshot is the chain up to its applied block).
+    /// Streams blocks `1..=last` with their attestations, each followed by
+    /// the equivocation evidence held at its height, into a chain file (a
+    /// node's Raft snapshot is the chain up to its applied block).
     pub fn export_to<W: std::io::Write>(
         &self,
         out: W,
@@ -625,6 +729,10 @@ impl Store {
                 .hash(),
         };
         let mut writer = ChainWriter::new(out, &self.genesis, Height(1), last)?;
+        let mut evidence = self
+            .equivocations(Height(1), last, usize::MAX)?
+            .into_iter()
+            .peekable();
         let mut records = 0u64;
         for h in 1..=last.0 {
             let block = self
@@ -632,6 +740,9 @@ impl Store {
                 .ok_or(StoreError::MissingBlock(Height(h)))?;
             records += block.records.len() as u64;
             writer.write_block(&block, &self.attestations(Height(h))?)?;
+            while let Some(e) = evidence.next_if(|e| e.height() == Height(h)) {
+                writer.write_equivocation(&e)?;
+            }
         }
         writer.finish()?;
         Ok(ChainSummary {
@@ -715,6 +826,9 @@ impl Store {
                 .try_for_each(|a| store.put_attestation(a))
                 .map_err(sink_err)
         })?;
+        for e in reader.equivocations() {
+            store.put_conflicting_attestation(&e.conflicting)?;
+        }
         Ok((store, summary))
     }
 }
