@@ -646,7 +646,8 @@ impl Chain {
 
     /// Stores an attestation after checking it is by a genesis node key
     /// and signs the block we have at that height. Returns whether it was
-    /// new and valid.
+    /// new and valid. A validly signed attestation of another block at a
+    /// height we hold is kept as equivocation evidence instead.
     pub fn accept_attestation(&self, a: &Attestation) -> Result<bool, ChainError> {
         if a.chain_id != self.genesis().chain_id {
             return Ok(false);
@@ -660,14 +661,32 @@ impl Chain {
             .any(|(_, k)| *k == a.node_key);
         let digest = a.signed_digest();
         if !is_node_key
-            || header.hash() != a.block_hash
             || fundtrail_ledger::crypto::verify_one(&digest.key, &digest.digest, &digest.signature)
                 .is_err()
         {
             return Ok(false);
         }
+        if header.hash() != a.block_hash {
+            self.keep_conflicting_attestation(a)?;
+            return Ok(false);
+        }
         self.store.put_attestation(a)?;
         Ok(true)
+    }
+
+    /// Keeps a checked attestation of a block other than ours as evidence,
+    /// and warns the first time one arrives for its height and key.
+    fn keep_conflicting_attestation(&self, a: &Attestation) -> Result<(), ChainError> {
+        if self.store.put_conflicting_attestation(a)? {
+            let org = self.genesis().org_of_key(&a.node_key).map(|o| &o.id);
+            tracing::warn!(
+                org = %org.map(ToString::to_string).unwrap_or_default(),
+                node_key = %a.node_key.short(),
+                height = %a.height,
+                "equivocation: node attested a block other than the chain's"
+            );
+        }
+        Ok(())
     }
 
     /// The member-keys entry to commit with a block that adds `added`, if
