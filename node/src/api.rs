@@ -1,7 +1,8 @@
 //! The HTTP API every node serves (axum): submit signed records, read
 //! records, claims, people, funds and blocks, stream blocks, export the
-//! chain, the private vault and disclosures, health and Prometheus
-//! metrics. Request and response shapes are documented in docs/API.md.
+//! chain, list equivocation evidence, the private vault and disclosures,
+//! health and Prometheus metrics. Request and response shapes are
+//! documented in docs/API.md.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,16 +19,18 @@ use fundtrail_contracts::lookup::StateLookup;
 use fundtrail_contracts::model::{key, ClaimEntry, FundEntry, PersonYear};
 use fundtrail_ledger::block::Verdict;
 use fundtrail_ledger::codec;
+use fundtrail_ledger::evidence::Equivocation;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::intake::{Lookup, PayoutTier};
 use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
 use fundtrail_ledger::record::{Period, RecordBody, RecordId, SignedRecord};
 use fundtrail_ledger::store::RecordEntry;
-use fundtrail_ledger::types::{FundId, Height};
+use fundtrail_ledger::types::{FundId, Height, KeyRole};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::chain::{Chain, StoreState};
+use crate::evidence::EvidenceJson;
 use crate::metrics::Metrics;
 use crate::p2p::{Net, WireRequest, WireResponse};
 use crate::proof::ProofFile;
@@ -70,6 +73,7 @@ pub fn router(api: Api) -> Router {
             get(lookup_clearing),
         )
         .route("/v1/chain", get(export))
+        .route("/v1/evidence", get(evidence))
         .route("/v1/vault", post(deposit))
         .route("/v1/disclosures/{id}/fetch", post(fetch_disclosed))
         .route("/healthz", get(healthz))
@@ -431,6 +435,7 @@ async fn head(State(api): State<Api>) -> ApiResult<Value> {
         "state_root": head.state_root,
         "timestamp_ms": head.timestamp_ms,
         "attested_by": orgs,
+        "equivocations": api.chain.store().conflicting_count().map_err(internal)?,
         "org": api.org,
         "raft": {
             "node_id": metrics.id,
@@ -482,6 +487,56 @@ async fn export(State(api): State<Api>) -> Result<Response, ApiError> {
     .map_err(internal)?
     .map_err(internal)?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// Evidence listed by `GET /v1/evidence` when the request names no limit.
+const EVIDENCE_DEFAULT_LIMIT: usize = 100;
+/// Most evidence one `GET /v1/evidence` lists.
+const EVIDENCE_MAX_LIMIT: usize = 1_000;
+
+#[derive(Deserialize)]
+struct EvidenceQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Equivocation evidence held at heights from `from` on, a page at a time.
+async fn evidence(State(api): State<Api>, Params(q): Params<EvidenceQuery>) -> ApiResult<Value> {
+    let limit = q
+        .limit
+        .unwrap_or(EVIDENCE_DEFAULT_LIMIT)
+        .clamp(1, EVIDENCE_MAX_LIMIT);
+    let from = Height(q.from.unwrap_or(1).max(1));
+    let store = api.chain.store();
+    let genesis = api.chain.genesis();
+    let per_height = genesis.keys_with_role(KeyRole::Node).count();
+    let mut found = store
+        .equivocations(from, api.chain.head().height, limit + per_height)
+        .map_err(internal)?;
+    let next_from = whole_heights(&mut found, limit);
+    let listed: Vec<EvidenceJson> = found
+        .iter()
+        .map(|e| EvidenceJson::new(genesis, e))
+        .collect();
+    Ok(Json(json!({
+        "held": store.conflicting_count().map_err(internal)?,
+        "evidence": listed,
+        "next_from": next_from,
+    })))
+}
+
+/// Cuts `found` (in height order) to its first `limit` pieces plus the rest
+/// of the last one's height, so no height is split across pages, and
+/// returns the height the next page starts at, if anything is left.
+fn whole_heights(found: &mut Vec<Equivocation>, limit: usize) -> Option<Height> {
+    let last = found.get(limit.checked_sub(1)?)?.height();
+    let end = found
+        .iter()
+        .position(|e| e.height() > last)
+        .unwrap_or(found.len());
+    let next = found.get(end).map(Equivocation::height);
+    found.truncate(end);
+    next
 }
 
 async fn deposit(
@@ -585,9 +640,61 @@ async fn metrics(State(api): State<Api>) -> Response {
         .set(i64::from(raft.current_leader == Some(raft.id)));
     m.peers_connected
         .set(api.net.connected_peers().await.len() as i64);
+    if let Ok(held) = api.chain.store().conflicting_count() {
+        m.equivocation_evidence
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         m.encode(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fundtrail_ledger::block::{Attestation, BlockHash};
+    use fundtrail_ledger::hash::Hash32;
+
+    /// Evidence at each height given, by a distinct key per piece.
+    fn at_heights(heights: &[u64]) -> Vec<Equivocation> {
+        heights
+            .iter()
+            .enumerate()
+            .map(|(i, &h)| {
+                let node = fundtrail_ledger::Keypair::from_seed([i as u8 + 1; 32]);
+                let chain_id = "test-chain".parse().expect("chain id");
+                let other = BlockHash::from_hash(Hash32([i as u8; 32]));
+                Equivocation {
+                    chain_block: BlockHash::from_hash(Hash32([0xff; 32])),
+                    chain_attestation: None,
+                    conflicting: Attestation::sign(&node, &chain_id, Height(h), other),
+                }
+            })
+            .collect()
+    }
+
+    fn heights(found: &[Equivocation]) -> Vec<u64> {
+        found.iter().map(|e| e.height().0).collect()
+    }
+
+    #[test]
+    fn a_page_never_splits_a_height() {
+        let mut found = at_heights(&[1, 2, 2, 2, 5, 6]);
+        assert_eq!(whole_heights(&mut found, 2), Some(Height(5)));
+        assert_eq!(heights(&found), vec![1, 2, 2, 2]);
+
+        let mut found = at_heights(&[1, 2, 2, 2, 5, 6]);
+        assert_eq!(whole_heights(&mut found, 5), Some(Height(6)));
+        assert_eq!(heights(&found), vec![1, 2, 2, 2, 5]);
+
+        let mut found = at_heights(&[1, 2]);
+        assert_eq!(whole_heights(&mut found, 5), None);
+        assert_eq!(heights(&found), vec![1, 2]);
+
+        let mut found = at_heights(&[3, 3]);
+        assert_eq!(whole_heights(&mut found, 2), None);
+        assert_eq!(heights(&found), vec![3, 3]);
+    }
 }

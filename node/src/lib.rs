@@ -8,11 +8,13 @@
 //! - [`submit`]: admission, forwarding to the leader, batching.
 //! - [`vault`]: raw bills kept private, disclosed only under an on-chain record.
 //! - [`api`]: the HTTP API; [`node`]: `fundtrail run`.
+//! - [`evidence`]: the JSON form of equivocation evidence.
 
 pub mod api;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod evidence;
 pub mod keys;
 pub mod metrics;
 pub mod node;

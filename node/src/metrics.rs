@@ -1,6 +1,6 @@
 //! Prometheus metrics of one node: blocks and records committed, rejections
-//! by code, apply latency, submissions, and Raft and peer gauges set at
-//! scrape time.
+//! by code, apply latency, submissions, equivocation evidence held, and
+//! Raft and peer gauges set at scrape time.
 
 use std::sync::Mutex;
 
@@ -37,6 +37,9 @@ pub struct Metrics {
     pub raft_is_leader: Gauge,
     pub peers_connected: Gauge,
     pub peer_refusals: Family<ReasonLabel, Counter>,
+    /// Equivocation evidence held in the store, set at scrape time: it
+    /// survives restarts, which a counter of this process's finds would not.
+    pub equivocation_evidence: Gauge,
 }
 
 impl Default for Metrics {
@@ -56,6 +59,7 @@ impl Default for Metrics {
             raft_is_leader: Gauge::default(),
             peers_connected: Gauge::default(),
             peer_refusals: Family::default(),
+            equivocation_evidence: Gauge::default(),
         };
         m.register();
         m
@@ -120,6 +124,12 @@ impl Metrics {
             "peer_refusals",
             "Messages from consortium peers refused, by reason",
             self.peer_refusals.clone(),
+        );
+        r.register(
+            "equivocation_evidence",
+            "Attestations of a block other than the chain's held as evidence, \
+             at most one per height and node key",
+            self.equivocation_evidence.clone(),
         );
     }
 
