@@ -32,6 +32,7 @@ pub fn render(report: &AuditReport) -> String {
         sections::records(report),
         sections::disclosures(report),
         sections::anomalies(report),
+        sections::equivocations(report),
         "</div></main>".to_string(),
         footer(report),
         "</body></html>\n".to_string(),

@@ -1,6 +1,6 @@
-//! The audit report: what a chain shows about money, rejections, signals
-//! and disclosures, built by streaming its blocks through a
-//! [`ReportBuilder`] after the genesis.
+//! The audit report: what a chain shows about money, rejections, signals,
+//! disclosures and equivocating nodes, built by streaming its blocks
+//! through a [`ReportBuilder`] after the genesis.
 //!
 //! The builder keeps per-claim, per-institution, per-fund and per-day
 //! totals, the standing payouts and credits a reversal may still undo, and
@@ -17,7 +17,9 @@ mod series;
 
 use std::collections::BTreeMap;
 
-use fundtrail_ledger::block::{Block, Genesis, Outcome, Verdict};
+use fundtrail_ledger::block::{Block, BlockHash, Genesis, Outcome, Verdict};
+use fundtrail_ledger::crypto::PublicKey;
+use fundtrail_ledger::evidence::Equivocation;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::{DisclosurePurpose, RecordBody, RecordId, RecordKind};
 use fundtrail_ledger::types::{ChainId, Date, FundId, GroupCode, Height, OrgId};
@@ -36,6 +38,8 @@ use series::{ActivityBuilder, SeriesBuilder};
 pub const REPORT_VERSION: u16 = 1;
 /// How many anomalies the report lists before it only counts them.
 pub const MAX_ANOMALIES: usize = 100;
+/// How many equivocations the report lists before it only counts them.
+pub const MAX_EQUIVOCATIONS: usize = 100;
 
 /// What the chain verifier (and, if run, the contract replay) concluded.
 /// The caller fills this in; the report only presents it.
@@ -187,6 +191,48 @@ impl Anomalies {
     }
 }
 
+/// A genesis node key that attested a block other than the chain's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EquivocationEntry {
+    pub height: Height,
+    /// The organisation the key belongs to in the genesis.
+    pub org: Option<OrgId>,
+    pub node_key: PublicKey,
+    pub chain_block: BlockHash,
+    pub conflicting_block: BlockHash,
+    /// Whether the key's attestation of the chain's block is held too:
+    /// then the key signed two blocks at this height.
+    pub attested_chain_block: bool,
+}
+
+impl EquivocationEntry {
+    pub fn new(genesis: &Genesis, evidence: &Equivocation) -> EquivocationEntry {
+        let node_key = evidence.node_key();
+        EquivocationEntry {
+            height: evidence.height(),
+            org: genesis.org_of_key(&node_key).map(|o| o.id.clone()),
+            node_key,
+            chain_block: evidence.chain_block,
+            conflicting_block: evidence.conflicting_block(),
+            attested_chain_block: evidence.chain_attestation.is_some(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Equivocations {
+    /// The first [`MAX_EQUIVOCATIONS`], in height and node key order.
+    pub listed: Vec<EquivocationEntry>,
+    /// How many more there were.
+    pub omitted: u64,
+}
+
+impl Equivocations {
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty() && self.omitted == 0
+    }
+}
+
 /// The whole report; `report.json` is this, serialised.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditReport {
@@ -202,6 +248,7 @@ pub struct AuditReport {
     pub institutions: InstitutionRanking,
     pub disclosures: Vec<DisclosureEntry>,
     pub anomalies: Anomalies,
+    pub equivocations: Equivocations,
 }
 
 impl AuditReport {
@@ -234,6 +281,8 @@ pub struct ReportBuilder {
     institutions: InstitutionBook,
     disclosures: Vec<DisclosureEntry>,
     anomalies: Anomalies,
+    genesis: Genesis,
+    equivocations: Equivocations,
 }
 
 impl ReportBuilder {
@@ -256,6 +305,21 @@ impl ReportBuilder {
             institutions: InstitutionBook::default(),
             disclosures: Vec::new(),
             anomalies: Anomalies::default(),
+            genesis: genesis.clone(),
+            equivocations: Equivocations::default(),
+        }
+    }
+
+    /// Lists equivocation evidence the chain file carried (the reader has
+    /// checked it), in the order given.
+    pub fn add_equivocations(&mut self, evidence: &[Equivocation]) {
+        for e in evidence {
+            let list = &mut self.equivocations;
+            if list.listed.len() < MAX_EQUIVOCATIONS {
+                list.listed.push(EquivocationEntry::new(&self.genesis, e));
+            } else {
+                list.omitted += 1;
+            }
         }
     }
 
@@ -299,6 +363,7 @@ impl ReportBuilder {
             institutions: self.institutions.finish(),
             disclosures: self.disclosures,
             anomalies: self.anomalies,
+            equivocations: self.equivocations,
         }
     }
 

@@ -1,6 +1,6 @@
 //! The report's sections after the funds: rejections, signals,
-//! institutions, records, disclosures and anomalies, and the helpers all
-//! sections share.
+//! institutions, records, disclosures, anomalies and equivocations, and the
+//! helpers all sections share.
 
 use std::collections::BTreeMap;
 
@@ -288,4 +288,48 @@ pub fn anomalies(report: &AuditReport) -> String {
         "Things a chain that passes contract replay never contains. Each deserves a look.",
         &body,
     )
+}
+
+pub fn equivocations(report: &AuditReport) -> String {
+    let title = "Equivocations";
+    let lead = "Department nodes that attested a block other than the chain's at a height: \
+                honest nodes attest only the block they applied, so each row is signed \
+                evidence against that node.";
+    let e = &report.equivocations;
+    if e.is_empty() {
+        return section(
+            "equivocations",
+            title,
+            lead,
+            &empty("None: no node attested a block other than the chain's."),
+        );
+    }
+    let mut table = Table::new(&[
+        "Height#",
+        "Organisation",
+        "Node key",
+        "Chain's block",
+        "Other block",
+        "Signed both",
+    ]);
+    for entry in &e.listed {
+        let org = entry.org.as_ref().map_or("unknown", |o| o.as_str());
+        table.row(vec![
+            num(count(entry.height.0)),
+            text(org),
+            html(code_html(&entry.node_key.short())),
+            html(code_html(&short_hash(&entry.chain_block.hash()))),
+            html(code_html(&short_hash(&entry.conflicting_block.hash()))),
+            text(if entry.attested_chain_block {
+                "yes"
+            } else {
+                "no"
+            }),
+        ]);
+    }
+    let mut body = table.finish();
+    if e.omitted > 0 {
+        body.push_str(&empty(&format!("… and {} more.", count(e.omitted))));
+    }
+    section("equivocations", title, lead, &body)
 }
