@@ -3,6 +3,8 @@
 //! Merkle roots, every signature (batch-verified in parallel), the
 //! attestation quorum, and a full contract replay that recomputes every
 //! outcome and state root — and the audit report built in the same pass.
+//! Equivocation evidence the file carries is checked as it is read and
+//! shown beside the verdict; it does not change the verdict on the chain.
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +13,12 @@ use fundtrail_audit::report::{ReportBuilder, Verification};
 use fundtrail_contracts::{AuditError, AuditReport, Auditor};
 use fundtrail_ledger::block::Genesis;
 use fundtrail_ledger::chainfile::{BlockEntry, ChainFileError, ChainReader};
+use fundtrail_ledger::evidence::Equivocation;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::types::Height;
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::evidence::EvidenceJson;
 
 /// A chain file to read, exported first if the path is a data directory.
 pub struct ChainSource {
@@ -62,6 +67,8 @@ pub struct Audited {
     pub error: Option<AuditError>,
     /// Block hashes at the heights asked for (for prefix checks).
     pub hashes_at: Vec<(Height, Hash32)>,
+    /// Equivocation evidence read before the audit ended.
+    pub equivocations: Vec<Equivocation>,
 }
 
 /// Audits the whole chain, feeding every block read to `on_block` as
@@ -96,6 +103,7 @@ pub fn audit(
         }
     });
     bar.finish_and_clear();
+    let equivocations = reader.equivocations().to_vec();
     let error = streamed.err();
     let report = auditor.report();
     let error = match error {
@@ -107,6 +115,7 @@ pub fn audit(
         report,
         error,
         hashes_at,
+        equivocations,
     })
 }
 
@@ -193,8 +202,18 @@ fn print_verification(
             Err(m) => serde_json::json!({ "ok": false, "message": m }),
         });
         let ok = a.error.is_none() && prefix.as_ref().is_none_or(|p| p["ok"] == true);
-        let out =
-            serde_json::json!({ "ok": ok, "report": r, "error": error, "consistency": prefix });
+        let equivocations: Vec<EvidenceJson> = a
+            .equivocations
+            .iter()
+            .map(|e| EvidenceJson::new(&a.genesis, e))
+            .collect();
+        let out = serde_json::json!({
+            "ok": ok,
+            "report": r,
+            "error": error,
+            "consistency": prefix,
+            "equivocations": equivocations,
+        });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
@@ -213,6 +232,9 @@ state root {} recomputed by contract replay; every block attested by at least {}
         ),
         Some(e) => println!("verification FAILED: {e}"),
     }
+    for line in equivocation_lines(&a.genesis, &a.equivocations) {
+        println!("{line}");
+    }
     for (code, n) in &r.rejected_by_code {
         println!("  rejected {code:<24} {n}");
     }
@@ -224,6 +246,31 @@ state root {} recomputed by contract replay; every block attested by at least {}
     Ok(())
 }
 
+/// One line per piece of equivocation evidence, naming the node, its
+/// organisation, the height and both blocks.
+pub fn equivocation_lines(genesis: &Genesis, evidence: &[Equivocation]) -> Vec<String> {
+    evidence
+        .iter()
+        .map(|e| {
+            let key = e.node_key();
+            let org = genesis
+                .org_of_key(&key)
+                .map_or_else(|| "an unknown organisation".into(), |o| o.id.to_string());
+            let (chain, other) = (e.chain_block.to_hex(), e.conflicting_block().to_hex());
+            let what = if e.chain_attestation.is_some() {
+                "attested two blocks"
+            } else {
+                "attested a block other than the chain's"
+            };
+            format!(
+                "EQUIVOCATION: node {} of {org} {what} at height {}: {chain} (the chain's) and {other}",
+                key.short(),
+                e.height()
+            )
+        })
+        .collect()
+}
+
 /// `fundtrail audit report`: verification plus the report, in one pass.
 pub fn report(path: &Path, out: &Path, quorum: Option<usize>) -> Result<()> {
     let source = ChainSource::open(path)?;
@@ -231,11 +278,15 @@ pub fn report(path: &Path, out: &Path, quorum: Option<usize>) -> Result<()> {
     let mut builder = ReportBuilder::new(&genesis);
     let audited = audit(&source, quorum, false, &[], |e| builder.add_block(&e.block))?;
     let verification = Verification::from_audit(&audited.report, audited.error.as_ref());
+    builder.add_equivocations(&audited.equivocations);
     let report = builder.finish(verification);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let (json, html) = fundtrail_audit::write_report(out, &report)
         .with_context(|| format!("writing the report to {}", out.display()))?;
     println!("audit report: {} and {}", json.display(), html.display());
+    for line in equivocation_lines(&genesis, &audited.equivocations) {
+        println!("{line}");
+    }
     match &audited.error {
         None => Ok(()),
         Some(e) => bail!("the chain did not verify (the report says where): {e}"),
