@@ -603,6 +603,10 @@ impl Chain {
                     source: Box::new(e),
                 })
         })?;
+        // The reader checked each piece of evidence as it read it.
+        for e in reader.equivocations() {
+            self.store.put_conflicting_attestation(&e.conflicting)?;
+        }
         let mut meta = vec![(META_MEMBERSHIP, codec::encode(membership))];
         if let Some(applied) = applied {
             meta.push((META_APPLIED, codec::encode(applied)));

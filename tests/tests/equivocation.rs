@@ -1,7 +1,8 @@
 //! Equivocation evidence from a node's chain to the auditor, without a
 //! cluster: `Chain::accept_attestation` keeps a validly signed attestation
 //! of a block other than the chain's (once per height and key) and nothing
-//! forged; a data directory holding it exports it to `fundtrail verify`'s
+//! forged; a snapshot carries it to the node that installs it; a data
+//! directory holding it exports it to `fundtrail verify`'s
 //! code path and to the audit report, which list it; a chain without it
 //! shows none.
 
@@ -172,6 +173,26 @@ fn verify_and_the_audit_report_show_the_evidence_a_data_directory_holds() {
     assert_eq!(listed[0]["attested_chain_block"], true);
     let html = std::fs::read_to_string(out.path().join("report.html")).expect("html");
     assert!(html.contains(&format!("<code>{}</code>", key.short())));
+}
+
+/// A node that catches up through a snapshot keeps the evidence in it.
+#[test]
+fn a_snapshot_carries_the_evidence_to_the_node_that_installs_it() {
+    let n = node();
+    equivocate(&n);
+    let head = n.chain.head().height;
+    let mut snapshot = Vec::new();
+    n.chain
+        .store()
+        .export_to(&mut snapshot, head)
+        .expect("export");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fresh = Chain::open(dir.path(), &n.genesis).expect("open");
+    assert_eq!(fresh.store().conflicting_count().expect("count"), 0);
+    fresh
+        .install(snapshot.as_slice(), &None, &StoredMembership::default())
+        .expect("install");
+    assert_eq!(fresh.store().conflicting_count().expect("count"), 1);
 }
 
 #[test]
