@@ -30,6 +30,15 @@ const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
 /// Devnet order: four voting departments, then the audit office's learner.
 const FINANCE: usize = 3;
 const AUDIT: usize = 4;
+/// The reasons the lies below are refused for, as logged and counted.
+const REFUSED: [&str; 6] = [
+    "impersonation",
+    "unsigned_proposal",
+    "learner",
+    "membership",
+    "snapshot",
+    "frame",
+];
 
 fn node_key(cluster: &TestCluster, i: usize) -> Keypair {
     let org = &cluster.devnet.nodes[i].org;
@@ -285,13 +294,7 @@ async fn a_peer_with_stolen_node_keys_is_refused_while_the_cluster_commits() {
         .await
         .expect("metrics")
         .text;
-    for reason in [
-        "impersonation",
-        "learner",
-        "membership",
-        "snapshot",
-        "frame",
-    ] {
+    for reason in REFUSED {
         assert!(
             refusal_count(&metrics, reason) > 0,
             "no {reason} refusal counted:\n{metrics}"
@@ -302,13 +305,7 @@ async fn a_peer_with_stolen_node_keys_is_refused_while_the_cluster_commits() {
         "the flood was neither refused nor dropped: {flood:?}"
     );
     let log = cluster.log(target);
-    for reason in [
-        "impersonation",
-        "learner",
-        "membership",
-        "snapshot",
-        "frame",
-    ] {
+    for reason in REFUSED {
         assert!(
             log.lines()
                 .any(|l| l.contains("refused a peer message") && l.contains(reason)),
