@@ -592,7 +592,10 @@ async fn fetch_disclosed(State(api): State<Api>, Path(id): Path<String>) -> ApiR
         .iter()
         .find(|m| m.org == body.holder)
         .ok_or_else(|| bad_request("the holder runs no node"))?;
-    let request = WireRequest::Disclose(DisclosureRequest { disclosure: id });
+    let request = WireRequest::Disclose(DisclosureRequest {
+        disclosure: id,
+        height: entry.height,
+    });
     let response = api
         .net
         .request(holder.peer, request, Duration::from_secs(30))

@@ -33,6 +33,9 @@ use crate::vault::Vault;
 /// Heights asked for per attestation-repair request.
 const REPAIR_SPAN: u64 = 256;
 const REPAIR_EVERY: Duration = Duration::from_secs(2);
+/// How long a holder waits to have applied the block of a disclosure it is
+/// asked to serve.
+const DISCLOSE_APPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// What inbound requests are served by, once the node is up.
 struct Services {
@@ -293,7 +296,14 @@ impl Services {
             WireRequest::Attestations { from, to } => {
                 WireResponse::Attestations(stored_attestations(&self.chain, from, to))
             }
-            WireRequest::Disclose(r) => WireResponse::Disclose(self.vault.serve(&sender.org, &r)),
+            WireRequest::Disclose(r) => {
+                // Committed before the requester asked, so at most a moment
+                // from applied here.
+                self.chain
+                    .applied_through(r.height, DISCLOSE_APPLY_WAIT)
+                    .await;
+                WireResponse::Disclose(self.vault.serve(&sender.org, &r))
+            }
         })
     }
 }

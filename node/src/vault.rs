@@ -11,7 +11,7 @@ use fundtrail_ledger::codec;
 use fundtrail_ledger::pseudonym::raw_commitment;
 use fundtrail_ledger::record::{RecordBody, RecordId};
 use fundtrail_ledger::store::{cf, RecordEntry, Store};
-use fundtrail_ledger::types::OrgId;
+use fundtrail_ledger::types::{Height, OrgId};
 use serde::{Deserialize, Serialize};
 
 /// A raw bill as its department keeps it.
@@ -29,6 +29,9 @@ pub struct VaultEntry {
 pub struct DisclosureRequest {
     /// The accepted `disclosure` record that authorises the request.
     pub disclosure: RecordId,
+    /// The height of the block that holds it, as the requester has it: the
+    /// holder waits a moment to have applied that block before it looks.
+    pub height: Height,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

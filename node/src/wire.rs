@@ -238,6 +238,7 @@ mod tests {
                 disclosure: fundtrail_ledger::hash::HashOf::from_hash(fundtrail_ledger::Hash32(
                     [7; 32],
                 )),
+                height: Height(3),
             }),
         ]
     }

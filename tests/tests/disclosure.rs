@@ -97,7 +97,10 @@ async fn ask_holder_directly(cluster: &TestCluster, requests: &[RecordId]) -> Ve
     .unwrap();
     let mut out = Vec::new();
     for id in requests {
-        let request = WireRequest::Disclose(DisclosureRequest { disclosure: *id });
+        let request = WireRequest::Disclose(DisclosureRequest {
+            disclosure: *id,
+            height: fundtrail_ledger::types::Height(0),
+        });
         out.push(
             net.request(holder.peer, request, Duration::from_secs(20))
                 .await
