@@ -386,6 +386,7 @@ impl ChainVerifier {
         let mut ring = self.ring.clone();
         for scan in scans {
             for key in &scan.added_keys {
+                // A key strict enrolment refuses signs nothing, as on every node.
                 let _ = ring.enrol(*key);
             }
         }
@@ -507,6 +508,7 @@ impl ChainVerifier {
                 });
             }
             for key in &scan.added_keys {
+                // As in `ring_with_new_keys`.
                 let _ = self.ring.enrol(*key);
             }
             self.prev_hash = scan.hash.hash();

@@ -707,7 +707,7 @@ impl Chain {
     fn enrol(&self, added: Vec<PublicKey>) {
         let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
         for key in added {
-            let _ = members.ring.enrol(key);
+            enrol_added(&mut members.ring, key);
             members.added.push(key);
         }
     }
@@ -782,9 +782,19 @@ fn load_members(store: &Store) -> Result<Members, ChainError> {
         }
     };
     for key in &added {
-        let _ = ring.enrol(*key);
+        enrol_added(&mut ring, *key);
     }
     Ok(Members { ring, added })
+}
+
+/// Enrols a key an accepted `member` record added. The rules take any 32
+/// bytes, so a key can be accepted that strict enrolment refuses; it then
+/// signs nothing, on every node and for the verifier alike, and the node
+/// says so.
+fn enrol_added(ring: &mut KeyRing, key: PublicKey) {
+    if let Err(e) = ring.enrol(key) {
+        tracing::warn!(key = %key.short(), error = %e, "a key a member record added cannot sign");
+    }
 }
 
 fn applied_meta(applied: &LogId, membership: &StoredMembership) -> Vec<(&'static [u8], Vec<u8>)> {
@@ -819,6 +829,38 @@ mod tests {
             Err(AdmitError::UnknownKey(_)) => false,
             Err(e) => panic!("unexpected admission error: {e}"),
         }
+    }
+
+    /// A key the rules accepted but strict enrolment refuses (here the
+    /// small-order identity point) signs nothing: a record naming it as
+    /// submitter is refused as from an unknown key, as the verifier would.
+    #[test]
+    fn a_weak_key_a_member_record_added_signs_nothing() {
+        let kit = Kit::new(7);
+        let genesis = kit.genesis();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chain = Chain::open(dir.path(), &genesis).expect("open");
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = PublicKey(identity);
+        let civil = kit.org(Role::CivilAffairs);
+        let add = RecordBody::Member(MemberBody::AddKey {
+            org: civil.id.clone(),
+            key: weak,
+            key_role: KeyRole::Submitter,
+        });
+        let add = kit.sign_by_orgs(Role::Insurance, add, 1, &[Role::Health, Role::Finance]);
+        let batch = Batch::propose(&civil.submitter, &kit.chain_id, 1, vec![add]);
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), 1);
+        let applied = chain
+            .apply_batch(&batch, &log_id, &StoredMembership::default())
+            .expect("apply");
+        assert!(applied.block.expect("a block").outcomes[0].is_accepted());
+        let body = grant(kit.person(1), Category::Dibao, "2026-01-01", "2026-12-31");
+        let mut by_weak = Envelope::new(kit.chain_id.clone(), body, civil.submitter.public(), 2)
+            .sign(&civil.submitter);
+        by_weak.envelope.submitter_key = weak;
+        assert!(!newcomer_admitted(&chain, &by_weak));
     }
 
     /// A key that a `member` record added may still sign after the node
