@@ -180,7 +180,7 @@ const POINT_ONLY: [&str; 2] = [cf::RECORDS, cf::STATE];
 /// memtable as a hash of small skip lists, bucketed by a key prefix: their
 /// keys are random (record ids, pseudonyms), and one large skip list spent
 /// more time finding each insert's place than anything else a node did
-/// under load (docs/PERFORMANCE.md). Such a memtable cannot be iterated in
+/// under load. Such a memtable cannot be iterated in
 /// key order, which these families never are.
 fn cf_options(name: &str) -> Options {
     let mut o = db_options();
