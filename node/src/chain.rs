@@ -831,6 +831,24 @@ mod tests {
         }
     }
 
+    /// Commits a `member` record, backed by a quorum, that gives the civil
+    /// affairs department submitter key `key`; the rules must accept it.
+    fn add_submitter_key(chain: &Chain, kit: &Kit, key: PublicKey) {
+        let civil = kit.org(Role::CivilAffairs);
+        let add = RecordBody::Member(MemberBody::AddKey {
+            org: civil.id.clone(),
+            key,
+            key_role: KeyRole::Submitter,
+        });
+        let add = kit.sign_by_orgs(Role::Insurance, add, 1, &[Role::Health, Role::Finance]);
+        let batch = Batch::propose(&civil.submitter, &kit.chain_id, 1, vec![add]);
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), 1);
+        let applied = chain
+            .apply_batch(&batch, &log_id, &StoredMembership::default())
+            .expect("apply");
+        assert!(applied.block.expect("a block").outcomes[0].is_accepted());
+    }
+
     /// A key the rules accepted but strict enrolment refuses (here the
     /// small-order identity point) signs nothing: a record naming it as
     /// submitter is refused as from an unknown key, as the verifier would.
@@ -843,19 +861,8 @@ mod tests {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         let weak = PublicKey(identity);
+        add_submitter_key(&chain, &kit, weak);
         let civil = kit.org(Role::CivilAffairs);
-        let add = RecordBody::Member(MemberBody::AddKey {
-            org: civil.id.clone(),
-            key: weak,
-            key_role: KeyRole::Submitter,
-        });
-        let add = kit.sign_by_orgs(Role::Insurance, add, 1, &[Role::Health, Role::Finance]);
-        let batch = Batch::propose(&civil.submitter, &kit.chain_id, 1, vec![add]);
-        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), 1);
-        let applied = chain
-            .apply_batch(&batch, &log_id, &StoredMembership::default())
-            .expect("apply");
-        assert!(applied.block.expect("a block").outcomes[0].is_accepted());
         let body = grant(kit.person(1), Category::Dibao, "2026-01-01", "2026-12-31");
         let mut by_weak = Envelope::new(kit.chain_id.clone(), body, civil.submitter.public(), 2)
             .sign(&civil.submitter);
@@ -872,25 +879,13 @@ mod tests {
         let genesis = kit.genesis();
         let dir = tempfile::tempdir().expect("temp dir");
         let newcomer = Keypair::from_seed([42; 32]);
-        let civil = kit.org(Role::CivilAffairs);
-        let add = RecordBody::Member(MemberBody::AddKey {
-            org: civil.id.clone(),
-            key: newcomer.public(),
-            key_role: KeyRole::Submitter,
-        });
-        let add = kit.sign_by_orgs(Role::Insurance, add, 1, &[Role::Health, Role::Finance]);
         let body = grant(kit.person(1), Category::Dibao, "2026-01-01", "2026-12-31");
         let by_newcomer =
             Envelope::new(kit.chain_id.clone(), body, newcomer.public(), 2).sign(&newcomer);
 
         let chain = Chain::open(dir.path(), &genesis).expect("open");
         assert!(!newcomer_admitted(&chain, &by_newcomer));
-        let batch = Batch::propose(&civil.submitter, &kit.chain_id, 1, vec![add]);
-        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), 1);
-        let applied = chain
-            .apply_batch(&batch, &log_id, &StoredMembership::default())
-            .expect("apply");
-        assert!(applied.block.expect("a block").outcomes[0].is_accepted());
+        add_submitter_key(&chain, &kit, newcomer.public());
         assert!(newcomer_admitted(&chain, &by_newcomer));
         drop(chain);
 
