@@ -257,27 +257,4 @@ mod tests {
             );
         }
     }
-
-    #[test]
-    fn state_root_streaming_matches_encoded_writes() {
-        let prev = hash_domain(domain::STATE, b"prev");
-        let writes: Vec<crate::block::StateWrite> = vec![
-            (b"a".to_vec(), None),
-            (b"b".to_vec(), Some(Vec::new())),
-            (vec![b'c'; 130], Some(vec![7; 300])),
-            (b"d".to_vec(), Some(vec![1; 20_000])),
-        ];
-        let mut data = prev.0.to_vec();
-        data.extend(crate::codec::encode(&writes));
-        assert_eq!(
-            crate::block::next_state_root(&prev, &writes),
-            hash_domain(domain::STATE, &data)
-        );
-        let mut data = prev.0.to_vec();
-        data.extend(crate::codec::encode(&Vec::<crate::block::StateWrite>::new()));
-        assert_eq!(
-            crate::block::next_state_root(&prev, &[]),
-            hash_domain(domain::STATE, &data)
-        );
-    }
 }

@@ -19,7 +19,7 @@ use rocksdb::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::block::{Attestation, Block, BlockHash, BlockHeader, Genesis, Outcome, StateWrite};
+use crate::block::{Attestation, Block, BlockHeader, Genesis, Outcome, StateWrite};
 use crate::chainfile::{verify_stream, ChainCheckError, ChainReader, ChainSummary, ChainWriter};
 use crate::codec;
 use crate::evidence::Equivocation;
@@ -31,7 +31,6 @@ use crate::verify::{ChainVerifier, VerifiedBlock};
 
 pub mod cf {
     pub const BLOCKS: &str = "blocks";
-    pub const BLOCK_HASH: &str = "block_hash";
     pub const RECORDS: &str = "records";
     pub const STATE: &str = "state";
     pub const IDX_CLAIM: &str = "idx_claim";
@@ -49,9 +48,8 @@ pub mod cf {
     /// Private to this node: raw bills and salts. Never exported or replicated.
     pub const VAULT: &str = "vault";
 
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 13] = [
         BLOCKS,
-        BLOCK_HASH,
         RECORDS,
         STATE,
         IDX_CLAIM,
@@ -437,7 +435,6 @@ impl Store {
             record_ids: &ids,
         };
         batch.put_cf(self.cf(cf::BLOCKS), height_key(h), codec::encode(&stored));
-        batch.put_cf(self.cf(cf::BLOCK_HASH), hash.as_bytes(), height_key(h));
         let head = Head {
             height: h,
             hash: hash.hash(),
@@ -523,14 +520,6 @@ impl Store {
             records,
             outcomes,
         }))
-    }
-
-    pub fn height_of(&self, hash: &BlockHash) -> Result<Option<Height>, StoreError> {
-        Ok(self
-            .db
-            .get_cf(self.cf(cf::BLOCK_HASH), hash.as_bytes())?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-            .map(|b| Height(u64::from_be_bytes(b))))
     }
 
     pub fn record(&self, id: &RecordId) -> Result<Option<RecordEntry>, StoreError> {

@@ -143,6 +143,16 @@ pub struct ChainVerifier {
     last_timestamp: u64,
     seen: SeenRecords,
     required_attesting_orgs: usize,
+    refused_keys: Vec<RefusedKey>,
+}
+
+/// A key that an accepted `member` record added but strict enrolment
+/// refuses (docs/ENCODING.md, "Signature validity"): it signs nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusedKey {
+    pub height: Height,
+    pub key: PublicKey,
+    pub reason: CryptoError,
 }
 
 impl ChainVerifier {
@@ -178,6 +188,7 @@ impl ChainVerifier {
             next_height: Height(1),
             seen: SeenRecords::default(),
             required_attesting_orgs: 0,
+            refused_keys: Vec::new(),
         })
     }
 
@@ -197,6 +208,11 @@ impl ChainVerifier {
 
     pub fn head_hash(&self) -> Hash32 {
         self.prev_hash
+    }
+
+    /// Keys added by member records that were refused, in chain order.
+    pub fn refused_keys(&self) -> &[RefusedKey] {
+        &self.refused_keys
     }
 
     /// Checks a run of consecutive blocks with their attestations. On success
@@ -275,6 +291,7 @@ impl ChainVerifier {
                 self.seen.remove(id);
             }
         }
+        self.refused_keys.retain(|r| r.height < to.next_height);
         self.ring = to.ring;
         self.prev_hash = to.prev_hash;
         self.next_height = to.next_height;
@@ -386,8 +403,10 @@ impl ChainVerifier {
         let mut ring = self.ring.clone();
         for scan in scans {
             for key in &scan.added_keys {
-                // A key strict enrolment refuses signs nothing, as on every node.
-                let _ = ring.enrol(*key);
+                // A refused key signs nothing; `advance` records the refusal.
+                if ring.enrol(*key).is_err() {
+                    continue;
+                }
             }
         }
         ring
@@ -508,8 +527,13 @@ impl ChainVerifier {
                 });
             }
             for key in &scan.added_keys {
-                // As in `ring_with_new_keys`.
-                let _ = self.ring.enrol(*key);
+                if let Err(reason) = self.ring.enrol(*key) {
+                    self.refused_keys.push(RefusedKey {
+                        height,
+                        key: *key,
+                        reason,
+                    });
+                }
             }
             self.prev_hash = scan.hash.hash();
             self.next_height = height.next();

@@ -6,7 +6,7 @@ Usage:
     perf record -F 499 --call-graph dwarf,16384 -o perf.data \\
         target/release/fundtrail bench verify
     perf script -i perf.data > perf.txt
-    scripts/audit_profile.py perf.txt [--class replay|staging|signatures]
+    scripts/perf/audit_profile.py perf.txt [--class replay|staging|signatures]
         [--top N]
 
 Only samples inside an audit count: an audit is a burst of samples whose

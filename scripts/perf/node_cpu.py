@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPU time of every running `fundtrail run` node, by thread kind.
 
-Usage: scripts/node_cpu.py [--every SECONDS]
+Usage: scripts/perf/node_cpu.py [--every SECONDS]
 
 Start it before a cluster (`fundtrail bench cluster`, `fundtrail devnet`);
 it waits for nodes, prints the CPU seconds each kind of thread used in

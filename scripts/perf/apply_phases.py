@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where each node's apply time went, per time window, from its node.log.
 
-Usage: scripts/apply_phases.py CLUSTER_DIR [--window SECONDS]
+Usage: scripts/perf/apply_phases.py CLUSTER_DIR [--window SECONDS]
 
 CLUSTER_DIR is what `fundtrail bench cluster --dir DIR` or `fundtrail devnet`
 leaves behind (DIR/nodes/<org>/node.log). For every window it prints the
