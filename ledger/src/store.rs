@@ -93,6 +93,12 @@ pub enum StoreError {
     },
     #[error("block {0} is not in the store")]
     MissingBlock(Height),
+    #[error(
+        "store at {path} has column family {family}, which this version does not use: \
+         it was written by an incompatible version; export its chain with that version \
+         or create the data directory anew"
+    )]
+    UnknownColumnFamily { path: String, family: String },
 }
 
 /// The latest committed block.
@@ -220,6 +226,7 @@ fn capped_prefix(key: &[u8]) -> &[u8] {
 }
 
 fn open_db(path: &Path) -> Result<DB, StoreError> {
+    refuse_unknown_families(path)?;
     let cfs = cf::ALL
         .iter()
         .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
@@ -231,6 +238,24 @@ fn open_db(path: &Path) -> Result<DB, StoreError> {
     // committing writer anyway.
     o.set_allow_concurrent_memtable_write(false);
     Ok(DB::open_cf_descriptors(&o, path, cfs)?)
+}
+
+/// RocksDB refuses to open a database without naming every family it has,
+/// with a message that does not say why; this says what happened.
+fn refuse_unknown_families(path: &Path) -> Result<(), StoreError> {
+    let Ok(existing) = DB::list_cf(&Options::default(), path) else {
+        return Ok(()); // no database yet
+    };
+    match existing
+        .into_iter()
+        .find(|f| f != rocksdb::DEFAULT_COLUMN_FAMILY_NAME && !cf::ALL.contains(&f.as_str()))
+    {
+        Some(family) => Err(StoreError::UnknownColumnFamily {
+            path: path.display().to_string(),
+            family,
+        }),
+        None => Ok(()),
+    }
 }
 
 fn height_key(h: Height) -> [u8; 8] {
@@ -856,4 +881,34 @@ pub enum ImportError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Check(Box<ChainCheckError>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_family_this_version_does_not_use_is_named_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Options::default();
+        o.create_if_missing(true);
+        o.create_missing_column_families(true);
+        DB::open_cf(&o, dir.path(), ["meta", "block_hash"]).unwrap();
+        let err = Store::open(dir.path()).err().expect("open must fail");
+        assert!(
+            matches!(&err, StoreError::UnknownColumnFamily { family, .. } if family == "block_hash"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_directory_without_a_database_is_not_refused_for_its_families() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(refuse_unknown_families(dir.path()).is_ok());
+        let mut o = Options::default();
+        o.create_if_missing(true);
+        o.create_missing_column_families(true);
+        DB::open_cf(&o, dir.path(), cf::ALL).unwrap();
+        assert!(refuse_unknown_families(dir.path()).is_ok());
+    }
 }
