@@ -10,8 +10,6 @@ use common::{workload_chain, TestChain};
 use fundtrail_audit::report::PayoutScheme;
 use fundtrail_audit::{html, write_report, AuditReport, ReportBuilder, Verification};
 use fundtrail_contracts::quote::quote;
-use fundtrail_contracts::testkit::bodies::{assist, claim, grant, settle};
-use fundtrail_contracts::testkit::{fund, region, HOME};
 use fundtrail_ledger::block::{Code, Verdict};
 use fundtrail_ledger::pseudonym::ClaimId;
 use fundtrail_ledger::record::{
@@ -19,6 +17,8 @@ use fundtrail_ledger::record::{
     ReversalBody, ReversalReason,
 };
 use fundtrail_ledger::types::{Amount, Category, FundId, Role, Scheme};
+use fundtrail_testkit::bodies::{assist, claim, grant, settle};
+use fundtrail_testkit::{fund, region, HOME};
 
 fn yuan(s: &str) -> Amount {
     s.parse().unwrap()

@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use fundtrail_ledger::block::{next_state_root, Attestation, Block};
 use fundtrail_ledger::chainfile::{verify_stream, ChainReader, ChainWriter};
-use fundtrail_ledger::fixtures::{ChainBuilder, Consortium};
 use fundtrail_ledger::store::{Durability, Store};
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::ChainVerifier;
+use fundtrail_testkit::ledger::{ChainBuilder, Consortium};
 use serde::Serialize;
 
 use crate::limit::batch_verify_rate;

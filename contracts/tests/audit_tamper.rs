@@ -11,8 +11,6 @@
 use std::sync::OnceLock;
 
 use fundtrail_contracts::replay::GROUP_RECORDS;
-use fundtrail_contracts::testkit::chain::{attest, node_keys, ChainBuilder, DEPARTMENTS};
-use fundtrail_contracts::testkit::Kit;
 use fundtrail_contracts::{
     AuditError, AuditReport, Auditor, ReplayError, ReplayErrorKind, LATEST_RULES,
 };
@@ -24,6 +22,8 @@ use fundtrail_ledger::record::{RecordBody, SignedRecord};
 use fundtrail_ledger::types::{Height, Role};
 use fundtrail_ledger::verify::{ChainVerifier, VerifyError, VerifyErrorKind};
 use fundtrail_ledger::{Genesis, Keypair};
+use fundtrail_testkit::chain::{attest, node_keys, ChainBuilder, DEPARTMENTS};
+use fundtrail_testkit::Kit;
 
 const BLOCKS: usize = 20;
 const PER_BLOCK: usize = 150;

@@ -3,9 +3,9 @@
 //! decodes re-encodes to exactly the same bytes.
 
 use fundtrail_ledger::chainfile::{ChainReader, ChainWriter};
-use fundtrail_ledger::fixtures::{ChainBuilder, Consortium};
 use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::types::Height;
+use fundtrail_testkit::ledger::{ChainBuilder, Consortium};
 use proptest::prelude::*;
 
 fn sample_records() -> Vec<Vec<u8>> {

@@ -10,10 +10,10 @@ use fundtrail_ledger::chainfile::{
 use fundtrail_ledger::codec;
 use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::evidence::Equivocation;
-use fundtrail_ledger::fixtures::{ChainBuilder, Consortium};
 use fundtrail_ledger::hash::{hash_domain, Hash32};
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::ChainVerifier;
+use fundtrail_testkit::ledger::{ChainBuilder, Consortium};
 
 type Chain = [(Block, Vec<Attestation>)];
 

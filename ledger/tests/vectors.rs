@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use fundtrail_ledger::block::Attestation;
 use fundtrail_ledger::codec;
-use fundtrail_ledger::fixtures::{sample_bodies, submitter_role, ChainBuilder, Consortium};
 use fundtrail_ledger::record::SignedRecord;
+use fundtrail_testkit::ledger::{sample_bodies, submitter_role, ChainBuilder, Consortium};
 use serde_json::{json, Value};
 
 fn vectors_path() -> PathBuf {

@@ -7,10 +7,10 @@ use fundtrail_ledger::block::{Attestation, Block, RecordProof};
 use fundtrail_ledger::chainfile::{
     verify_stream, ChainCheckError, ChainReader, ChainSummary, ChainWriter,
 };
-use fundtrail_ledger::fixtures::{ChainBuilder, Consortium};
 use fundtrail_ledger::store::Store;
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::ChainVerifier;
+use fundtrail_testkit::ledger::{ChainBuilder, Consortium};
 use rand::{Rng, SeedableRng};
 
 const BLOCKS: usize = 50;

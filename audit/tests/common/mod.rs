@@ -1,5 +1,5 @@
 //! Real chains for the report tests and the demo example: records executed
-//! by the contracts testkit's `Harness`, sealed into blocks with
+//! by the testkit's `Harness`, sealed into blocks with
 //! `BlockDraft::seal`, then verified and replayed from the genesis.
 
 #![allow(dead_code)]
@@ -7,8 +7,6 @@
 use fundtrail_audit::Verification;
 use fundtrail_contracts::model::{key, FundEntry};
 use fundtrail_contracts::state::State;
-use fundtrail_contracts::testkit::workload::Workload;
-use fundtrail_contracts::testkit::{Harness, Kit};
 use fundtrail_contracts::Auditor;
 use fundtrail_ledger::block::{Block, Genesis, GenesisKey, Verdict};
 use fundtrail_ledger::crypto::Keypair;
@@ -16,6 +14,8 @@ use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::{RecordBody, RecordId, SignedRecord};
 use fundtrail_ledger::types::{Amount, FundId, Height, InstitutionId, KeyRole, Role};
 use fundtrail_ledger::verify::BlockDraft;
+use fundtrail_testkit::workload::Workload;
+use fundtrail_testkit::{Harness, Kit};
 
 pub const DAY_MS: u64 = 86_400_000;
 

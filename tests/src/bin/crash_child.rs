@@ -14,10 +14,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use fundtrail_ledger::block::next_state_root;
-use fundtrail_ledger::fixtures::{accepted_outcomes, sample_bodies, submitter_role, Consortium};
 use fundtrail_ledger::store::{Durability, Store};
 use fundtrail_ledger::verify::BlockDraft;
 use fundtrail_ledger::SignedRecord;
+use fundtrail_testkit::ledger::{accepted_outcomes, sample_bodies, submitter_role, Consortium};
 
 /// The consortium seed shared with the parent test.
 pub const SEED: u8 = 7;

@@ -4,15 +4,15 @@
 //! contracts are not involved, so every outcome here is `Accepted` and state
 //! writes are empty.
 
-use crate::block::{
+use fundtrail_ledger::block::{
     Attestation, Block, Genesis, GenesisFund, GenesisKey, GenesisOrg, Outcome, Verdict,
 };
-use crate::crypto::Keypair;
-use crate::hash::Hash32;
-use crate::pseudonym::{raw_commitment, PseudonymKey};
-use crate::record::*;
-use crate::types::*;
-use crate::verify::{BlockDraft, VerifiedBlock};
+use fundtrail_ledger::crypto::Keypair;
+use fundtrail_ledger::hash::Hash32;
+use fundtrail_ledger::pseudonym::{raw_commitment, PseudonymKey};
+use fundtrail_ledger::record::*;
+use fundtrail_ledger::types::*;
+use fundtrail_ledger::verify::{BlockDraft, VerifiedBlock};
 
 /// One organisation's keys.
 pub struct OrgKeys {
@@ -106,7 +106,7 @@ impl Consortium {
         let ins = self.org(Role::Insurance);
         let civ = self.org(Role::CivilAffairs);
         Genesis {
-            version: crate::block::GENESIS_VERSION,
+            version: fundtrail_ledger::block::GENESIS_VERSION,
             chain_id: self.chain_id.clone(),
             timestamp_ms: 1_767_225_600_000,
             orgs,
@@ -205,7 +205,10 @@ pub fn sample_bodies(c: &Consortium, i: u64) -> Vec<RecordBody> {
     let institution: InstitutionId = label("H44010001");
     let claim_id = c.pseudonyms.claim(&institution, &format!("BILL-{i:08}"));
     let d = |s: &str| -> Date { label(s) };
-    let target = RecordId::from_hash(crate::hash::hash_domain("fixture", &i.to_le_bytes()));
+    let target = RecordId::from_hash(fundtrail_ledger::hash::hash_domain(
+        "fixture",
+        &i.to_le_bytes(),
+    ));
     vec![
         RecordBody::Member(MemberBody::ScheduleRules {
             version: 2,
@@ -349,7 +352,7 @@ impl<'a> ChainBuilder<'a> {
             timestamp_ms: self.timestamp_ms,
             proposer,
             rules_version: 1,
-            state_root: crate::block::next_state_root(&self.prev_hash, &[]),
+            state_root: fundtrail_ledger::block::next_state_root(&self.prev_hash, &[]),
             records,
             outcomes,
         }

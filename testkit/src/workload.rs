@@ -14,10 +14,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::bodies::{self, date};
 use super::{fund, region, Kit, AWAY, HOME};
-use crate::model::{key, ClaimEntry, Tier};
-use crate::quote::quote;
-use crate::rules::clearing::{self, Bucket};
-use crate::state::{BlockOverlay, MemoryState, State};
+use fundtrail_contracts::model::{key, ClaimEntry, Tier};
+use fundtrail_contracts::quote::quote;
+use fundtrail_contracts::rules::clearing::{self, Bucket};
+use fundtrail_contracts::state::{BlockOverlay, MemoryState, State};
 
 pub struct Workload {
     pub kit: Kit,

@@ -12,8 +12,8 @@ use fundtrail_ledger::verify::BlockDraft;
 
 use super::bodies;
 use super::workload::Workload;
-use crate::engine::{execute_block, genesis_state, genesis_state_root, BlockContext};
-use crate::state::MemoryState;
+use fundtrail_contracts::engine::{execute_block, genesis_state, genesis_state_root, BlockContext};
+use fundtrail_contracts::state::MemoryState;
 
 /// Departments that run a node in these chains.
 pub const DEPARTMENTS: usize = 4;

@@ -1,7 +1,20 @@
-//! Deterministic fixtures for tests, benchmarks and demos: a consortium of
-//! the four departments (plus an auditor) with keys from fixed seeds, a
-//! genesis with the default policy, and helpers that sign records. Never use
-//! these keys for anything real.
+//! fundtrail-testkit: deterministic fixtures for tests, benchmarks and the
+//! demo. Never use these keys for anything real.
+//!
+//! - this module: a consortium of the four departments (plus an auditor)
+//!   with keys from fixed seeds, a genesis with the default policy, helpers
+//!   that sign records, a [`Harness`] that executes blocks in memory, and
+//!   [`bodies`] with the fixtures' defaults;
+//! - [`chain`]: honest attested chains executed by the contracts;
+//! - [`ledger`]: a consortium, sample records of every kind and chains for
+//!   the ledger alone (no contracts; every outcome accepted);
+//! - [`workload`]: a seeded mix of honest and abusive records;
+//! - [`scenario`]: the demo's seeded dataset of submission lines.
+
+pub mod chain;
+pub mod ledger;
+pub mod scenario;
+pub mod workload;
 
 use fundtrail_ledger::block::{Genesis, GenesisFund, GenesisKey, GenesisOrg, GENESIS_VERSION};
 use fundtrail_ledger::crypto::Keypair;
@@ -11,7 +24,7 @@ use fundtrail_ledger::types::{
     Amount, ChainId, FundId, FundKind, KeyRole, OrgId, RegionCode, Role,
 };
 
-use crate::policy::default_policy;
+use fundtrail_contracts::policy::default_policy;
 
 /// The insured region of the fixtures and a second region for cross-region care.
 pub const HOME: &str = "440100";
@@ -138,7 +151,7 @@ impl Kit {
                 default_policy(region(HOME), YEAR),
                 default_policy(region(AWAY), YEAR),
             ],
-            rules_version: crate::engine::LATEST_RULES,
+            rules_version: fundtrail_contracts::engine::LATEST_RULES,
         }
     }
 
@@ -181,7 +194,7 @@ impl Kit {
 /// A chain in memory: executes blocks and applies their writes.
 pub struct Harness {
     pub kit: Kit,
-    pub state: crate::state::MemoryState,
+    pub state: fundtrail_contracts::state::MemoryState,
     pub root: fundtrail_ledger::hash::Hash32,
     pub height: fundtrail_ledger::types::Height,
     nonce: u64,
@@ -196,9 +209,9 @@ impl Harness {
 
     /// A chain from `genesis`, whose keys must be `kit`'s.
     pub fn with_genesis(kit: Kit, genesis: &Genesis) -> Harness {
-        let mut state = crate::state::MemoryState::new();
-        state.apply(&crate::engine::genesis_state(genesis));
-        let root = crate::engine::genesis_state_root(genesis);
+        let mut state = fundtrail_contracts::state::MemoryState::new();
+        state.apply(&fundtrail_contracts::engine::genesis_state(genesis));
+        let root = fundtrail_contracts::engine::genesis_state_root(genesis);
         Harness {
             kit,
             state,
@@ -216,7 +229,10 @@ impl Harness {
 
     /// Executes `records` as the next block and commits it (the returned
     /// execution's `writes` have been moved into the state).
-    pub fn block(&mut self, records: &[SignedRecord]) -> crate::engine::BlockExecution {
+    pub fn block(
+        &mut self,
+        records: &[SignedRecord],
+    ) -> fundtrail_contracts::engine::BlockExecution {
         self.block_identified(records.iter().map(|r| (r.id(), r)))
     }
 
@@ -224,14 +240,14 @@ impl Harness {
     pub fn block_identified<'r>(
         &mut self,
         records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
-    ) -> crate::engine::BlockExecution {
+    ) -> fundtrail_contracts::engine::BlockExecution {
         let height = self.height.next();
-        let ctx = crate::engine::BlockContext {
+        let ctx = fundtrail_contracts::engine::BlockContext {
             height,
             timestamp_ms: 1_767_225_600_000 + height.0 * 1000,
             prev_state_root: self.root,
         };
-        let mut exec = crate::engine::execute_identified(&ctx, records, &self.state)
+        let mut exec = fundtrail_contracts::engine::execute_identified(&ctx, records, &self.state)
             .expect("in-memory execution does not fail");
         self.state.apply(&std::mem::take(&mut exec.writes));
         self.root = exec.state_root;
@@ -361,9 +377,3 @@ pub mod bodies {
         })
     }
 }
-
-#[cfg(feature = "workload")]
-pub mod workload;
-
-#[cfg(feature = "workload")]
-pub mod chain;
