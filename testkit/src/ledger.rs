@@ -7,6 +7,7 @@
 use fundtrail_ledger::block::{
     Attestation, Block, Genesis, GenesisFund, GenesisKey, GenesisOrg, Outcome, Verdict,
 };
+use fundtrail_ledger::chainfile::ChainWriter;
 use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::pseudonym::{raw_commitment, PseudonymKey};
@@ -402,4 +403,18 @@ pub fn accepted_outcomes(records: &[SignedRecord]) -> Vec<Outcome> {
             signals: vec![],
         })
         .collect()
+}
+
+/// The chain file of `entries` (heights 1 onwards) on `genesis`, as a node
+/// exports it.
+pub fn chain_file(genesis: &Genesis, entries: &[(Block, Vec<Attestation>)]) -> Vec<u8> {
+    let last = entries
+        .last()
+        .map_or(Height(0), |(block, _)| block.header.height);
+    let mut w = ChainWriter::new(Vec::new(), genesis, Height(1), last).expect("in-memory writer");
+    for (block, attestations) in entries {
+        w.write_block(block, attestations)
+            .expect("blocks in height order");
+    }
+    w.finish().expect("in-memory finish")
 }
