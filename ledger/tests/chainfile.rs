@@ -8,13 +8,15 @@ use fundtrail_ledger::chainfile::{
     ChainFileError, ChainFileErrorKind, ChainReader, ChainWriter, FrameType, MAX_FRAME_BYTES,
 };
 use fundtrail_ledger::types::Height;
-use fundtrail_testkit::ledger::{chain_file, ChainBuilder, Consortium};
+use fundtrail_testkit::chain::ChainBuilder;
+use fundtrail_testkit::ledger::chain_file;
+use fundtrail_testkit::Kit;
 
 const BLOCKS: usize = 4;
 
-fn chain(seed: u8) -> (Consortium, Vec<(Block, Vec<Attestation>)>) {
-    let c = Consortium::new(seed);
-    let entries = ChainBuilder::new(&c).chain(BLOCKS, 6);
+fn chain(seed: u8) -> (Kit, Vec<(Block, Vec<Attestation>)>) {
+    let c = Kit::new(seed);
+    let entries = ChainBuilder::for_kit(c.clone()).chain(BLOCKS, 6);
     (c, entries)
 }
 
@@ -51,9 +53,9 @@ fn failure(bytes: &[u8]) -> ChainFileError {
 #[test]
 fn entries_read_back_as_written() {
     let (c, entries) = chain(21);
-    let bytes = chain_file(&c.genesis(), &entries);
+    let bytes = chain_file(&c.genesis_with_nodes(), &entries);
     let mut reader = ChainReader::new(bytes.as_slice()).expect("header and genesis");
-    assert_eq!(reader.genesis(), &c.genesis());
+    assert_eq!(reader.genesis(), &c.genesis_with_nodes());
     assert_eq!(reader.header().chain_id, c.chain_id);
     assert_eq!(
         (reader.header().from_height, reader.header().to_height),
@@ -76,7 +78,7 @@ fn entries_read_back_as_written() {
 #[test]
 fn a_file_cut_anywhere_names_the_height_it_reached() {
     let (c, entries) = chain(22);
-    let bytes = chain_file(&c.genesis(), &entries);
+    let bytes = chain_file(&c.genesis_with_nodes(), &entries);
     let frames = frames(&bytes);
     assert_eq!(frames.len(), 2 + BLOCKS + 1, "header, genesis, blocks, end");
     let mut cuts = vec![(3, Height(0))];
@@ -106,7 +108,7 @@ fn a_file_cut_anywhere_names_the_height_it_reached() {
 #[test]
 fn not_a_chain_file_or_another_version_is_refused_at_the_start() {
     let (c, entries) = chain(23);
-    let bytes = chain_file(&c.genesis(), &entries);
+    let bytes = chain_file(&c.genesis_with_nodes(), &entries);
 
     let mut magic = bytes.clone();
     magic[0] ^= 0x20;
@@ -126,8 +128,8 @@ fn not_a_chain_file_or_another_version_is_refused_at_the_start() {
 fn a_genesis_other_than_the_headers_is_refused() {
     let (c, entries) = chain(24);
     let (other, _) = chain(25);
-    let bytes = chain_file(&c.genesis(), &entries);
-    let other_bytes = chain_file(&other.genesis(), &[]);
+    let bytes = chain_file(&c.genesis_with_nodes(), &entries);
+    let other_bytes = chain_file(&other.genesis_with_nodes(), &[]);
     let (ours, theirs) = (frames(&bytes), frames(&other_bytes));
     let (genesis_at, genesis_len, _) = ours[1];
     let (their_at, their_len, _) = theirs[1];
@@ -148,7 +150,7 @@ fn a_genesis_other_than_the_headers_is_refused() {
 #[test]
 fn a_frame_longer_than_the_limit_is_refused_before_it_is_read() {
     let (c, entries) = chain(26);
-    let mut bytes = chain_file(&c.genesis(), &entries);
+    let mut bytes = chain_file(&c.genesis_with_nodes(), &entries);
     let (third_block, _, kind) = frames(&bytes)[2 + 2];
     assert_eq!(kind, FrameType::Block as u8);
     bytes[third_block..third_block + 4].copy_from_slice(&(MAX_FRAME_BYTES + 1).to_be_bytes());
@@ -165,7 +167,7 @@ fn a_frame_longer_than_the_limit_is_refused_before_it_is_read() {
 #[test]
 fn blocks_out_of_order_are_refused_at_the_height_expected() {
     let (c, entries) = chain(27);
-    let bytes = chain_file(&c.genesis(), &entries);
+    let bytes = chain_file(&c.genesis_with_nodes(), &entries);
     let f = frames(&bytes);
     let ((second, second_len, _), (third, third_len, _)) = (f[3], f[4]);
     let swapped = [
@@ -194,7 +196,7 @@ fn blocks_out_of_order_are_refused_at_the_height_expected() {
 #[test]
 fn a_file_short_of_its_promised_range_or_padded_after_the_end_is_refused() {
     let (c, entries) = chain(28);
-    let genesis = c.genesis();
+    let genesis = c.genesis_with_nodes();
     let promised = Height(BLOCKS as u64 + 1);
     let mut w = ChainWriter::new(Vec::new(), &genesis, Height(1), promised).expect("writer");
     for (block, attestations) in &entries {
@@ -224,8 +226,13 @@ fn a_file_short_of_its_promised_range_or_padded_after_the_end_is_refused() {
 #[test]
 fn the_writer_refuses_a_block_out_of_order() {
     let (c, entries) = chain(29);
-    let mut w = ChainWriter::new(Vec::new(), &c.genesis(), Height(1), Height(BLOCKS as u64))
-        .expect("writer");
+    let mut w = ChainWriter::new(
+        Vec::new(),
+        &c.genesis_with_nodes(),
+        Height(1),
+        Height(BLOCKS as u64),
+    )
+    .expect("writer");
     let (second, attestations) = &entries[1];
     let e = w
         .write_block(second, attestations)

@@ -6,12 +6,13 @@ use fundtrail_ledger::block::{Attestation, Block, BlockHash};
 use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::evidence::{Equivocation, EvidenceError};
 use fundtrail_ledger::hash::hash_domain;
-use fundtrail_testkit::ledger::{ChainBuilder, Consortium};
+use fundtrail_testkit::chain::ChainBuilder;
+use fundtrail_testkit::Kit;
 
-fn one_block(c: &Consortium) -> Block {
-    let mut builder = ChainBuilder::new(c);
+fn one_block(c: &Kit) -> Block {
+    let mut builder = ChainBuilder::for_kit(c.clone());
     let records = builder.records(1);
-    builder.block(records).into_block()
+    builder.seal_verified(records).into_block()
 }
 
 fn other_block() -> BlockHash {
@@ -22,7 +23,7 @@ fn other_block() -> BlockHash {
 }
 
 /// The first org's node attesting both the chain's block and another.
-fn equivocation(c: &Consortium, block: &Block) -> Equivocation {
+fn equivocation(c: &Kit, block: &Block) -> Equivocation {
     let node = &c.orgs[0].node;
     let chain_id = &block.header.chain_id;
     let height = block.header.height;
@@ -35,32 +36,32 @@ fn equivocation(c: &Consortium, block: &Block) -> Equivocation {
 
 #[test]
 fn a_real_conflicting_pair_checks() {
-    let c = Consortium::new(1);
+    let c = Kit::new(1);
     let block = one_block(&c);
     let evidence = equivocation(&c, &block);
-    assert_eq!(evidence.check(&c.genesis()), Ok(()));
+    assert_eq!(evidence.check(&c.genesis_with_nodes()), Ok(()));
     let alone = Equivocation {
         chain_attestation: None,
         ..evidence
     };
-    assert_eq!(alone.check(&c.genesis()), Ok(()));
+    assert_eq!(alone.check(&c.genesis_with_nodes()), Ok(()));
 }
 
 #[test]
 fn a_pair_that_signs_one_block_is_refused() {
-    let c = Consortium::new(1);
+    let c = Kit::new(1);
     let block = one_block(&c);
     let mut evidence = equivocation(&c, &block);
     evidence.conflicting = evidence.chain_attestation.clone().expect("pair");
     assert_eq!(
-        evidence.check(&c.genesis()),
+        evidence.check(&c.genesis_with_nodes()),
         Err(EvidenceError::NotConflicting(block.hash()))
     );
 }
 
 #[test]
 fn a_pair_of_two_keys_is_refused() {
-    let c = Consortium::new(1);
+    let c = Kit::new(1);
     let block = one_block(&c);
     let mut evidence = equivocation(&c, &block);
     let h = &block.header;
@@ -71,26 +72,26 @@ fn a_pair_of_two_keys_is_refused() {
         block.hash(),
     ));
     assert_eq!(
-        evidence.check(&c.genesis()),
+        evidence.check(&c.genesis_with_nodes()),
         Err(EvidenceError::PairMismatch)
     );
 }
 
 #[test]
 fn a_bad_signature_is_refused() {
-    let c = Consortium::new(1);
+    let c = Kit::new(1);
     let block = one_block(&c);
     let mut evidence = equivocation(&c, &block);
     evidence.conflicting.signature.0[0] ^= 1;
     assert_eq!(
-        evidence.check(&c.genesis()),
+        evidence.check(&c.genesis_with_nodes()),
         Err(EvidenceError::BadSignature(c.orgs[0].node.public().short()))
     );
 }
 
 #[test]
 fn a_key_outside_genesis_or_not_a_node_key_is_refused() {
-    let c = Consortium::new(1);
+    let c = Kit::new(1);
     let block = one_block(&c);
     let h = &block.header;
     for signer in [&Keypair::from_seed([250; 32]), &c.orgs[0].submitter] {
@@ -100,7 +101,7 @@ fn a_key_outside_genesis_or_not_a_node_key_is_refused() {
             conflicting: Attestation::sign(signer, &h.chain_id, h.height, other_block()),
         };
         assert_eq!(
-            evidence.check(&c.genesis()),
+            evidence.check(&c.genesis_with_nodes()),
             Err(EvidenceError::UnknownKey(signer.public().short()))
         );
     }

@@ -8,7 +8,9 @@ use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::store::{Durability, ImportError, Store, StoreError};
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::VerifiedBlock;
-use fundtrail_testkit::ledger::{chain_file, ChainBuilder, Consortium};
+use fundtrail_testkit::chain::ChainBuilder;
+use fundtrail_testkit::ledger::chain_file;
+use fundtrail_testkit::Kit;
 
 const BLOCKS: usize = 3;
 const PER_BLOCK: usize = 12;
@@ -18,7 +20,7 @@ fn sealed(builder: &mut ChainBuilder) -> Vec<(VerifiedBlock, Vec<Attestation>)> 
     (0..BLOCKS)
         .map(|_| {
             let records = builder.records(PER_BLOCK);
-            let block = builder.block(records);
+            let block = builder.seal_verified(records);
             let attestations = builder.attest(block.block());
             (block, attestations)
         })
@@ -27,8 +29,8 @@ fn sealed(builder: &mut ChainBuilder) -> Vec<(VerifiedBlock, Vec<Attestation>)> 
 
 #[test]
 fn committed_blocks_read_back_after_a_reopen_and_export_as_written() {
-    let c = Consortium::new(31);
-    let mut builder = ChainBuilder::new(&c);
+    let c = Kit::new(31);
+    let mut builder = ChainBuilder::for_kit(c.clone());
     let genesis = builder.genesis.clone();
     let chain = sealed(&mut builder);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -93,12 +95,12 @@ fn committed_blocks_read_back_after_a_reopen_and_export_as_written() {
 
 #[test]
 fn a_block_that_does_not_extend_the_head_is_refused_and_changes_nothing() {
-    let c = Consortium::new(32);
-    let mut builder = ChainBuilder::new(&c);
+    let c = Kit::new(32);
+    let mut builder = ChainBuilder::for_kit(c.clone());
     let genesis = builder.genesis.clone();
     let chain = sealed(&mut builder);
-    let other = Consortium::new(33);
-    let foreign = sealed(&mut ChainBuilder::new(&other));
+    let other = Kit::new(33);
+    let foreign = sealed(&mut ChainBuilder::for_kit(other));
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::create(dir.path(), &genesis, Hash32::ZERO).expect("fresh store");
 
@@ -144,9 +146,9 @@ fn a_block_that_does_not_extend_the_head_is_refused_and_changes_nothing() {
 
 #[test]
 fn a_second_genesis_or_a_directory_without_a_chain_is_refused() {
-    let c = Consortium::new(34);
-    let genesis = c.genesis();
-    let other = Consortium::new(35).genesis();
+    let c = Kit::new(34);
+    let genesis = c.genesis_with_nodes();
+    let other = Kit::new(35).genesis_with_nodes();
     let dir = tempfile::tempdir().expect("tempdir");
     drop(Store::create(dir.path(), &genesis, Hash32::ZERO).expect("fresh store"));
 

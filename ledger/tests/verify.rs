@@ -12,7 +12,8 @@ use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::types::{Height, Role};
 use fundtrail_ledger::verify::{ChainVerifier, VerifyError, VerifyErrorKind};
 use fundtrail_ledger::Genesis;
-use fundtrail_testkit::ledger::{ChainBuilder, Consortium};
+use fundtrail_testkit::chain::ChainBuilder;
+use fundtrail_testkit::Kit;
 
 const BLOCKS: usize = 12;
 const PER_BLOCK: usize = 40;
@@ -30,15 +31,15 @@ struct Chain {
     entries: Vec<(Block, Vec<Attestation>)>,
 }
 
-fn consortium() -> &'static Consortium {
-    static CONSORTIUM: OnceLock<Consortium> = OnceLock::new();
-    CONSORTIUM.get_or_init(|| Consortium::new(8))
+fn consortium() -> &'static Kit {
+    static CONSORTIUM: OnceLock<Kit> = OnceLock::new();
+    CONSORTIUM.get_or_init(|| Kit::new(8))
 }
 
 fn honest() -> &'static Chain {
     static CHAIN: OnceLock<Chain> = OnceLock::new();
     CHAIN.get_or_init(|| {
-        let mut b = ChainBuilder::new(consortium());
+        let mut b = ChainBuilder::for_kit(consortium().clone());
         let entries = b.chain(BLOCKS, PER_BLOCK);
         Chain {
             genesis: b.genesis.clone(),
@@ -62,7 +63,7 @@ fn error(chain: &Chain) -> VerifyError {
 /// Re-links and re-attests block `index` and every later one, as a
 /// colluding quorum of nodes could.
 fn reattest_from(chain: &mut Chain, index: usize) {
-    let builder = ChainBuilder::new(consortium());
+    let builder = ChainBuilder::for_kit(consortium().clone());
     for k in index..chain.entries.len() {
         if k > index {
             chain.entries[k].0.header.prev_hash = chain.entries[k - 1].0.hash().hash();

@@ -1,141 +1,22 @@
-//! Deterministic sample data: a four-department consortium, one record of
-//! every kind, and a builder for signed, attested chains. Used by the test
-//! vectors, tests, the crash-safety child process and the benchmarks; the
-//! contracts are not involved, so every outcome here is `Accepted` and state
-//! writes are empty.
+//! Ledger-level sample data: one record body of every kind (the golden
+//! vectors and [`crate::chain::ChainBuilder::records`]), accepted outcomes
+//! for blocks committed without the contracts (the crash-safety child), and
+//! the chain file of a chain.
 
-use fundtrail_ledger::block::{
-    Attestation, Block, Genesis, GenesisFund, GenesisKey, GenesisOrg, Outcome, Verdict,
-};
+use fundtrail_ledger::block::{Attestation, Block, Genesis, Outcome, Verdict};
 use fundtrail_ledger::chainfile::ChainWriter;
-use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::hash::Hash32;
-use fundtrail_ledger::pseudonym::{raw_commitment, PseudonymKey};
+use fundtrail_ledger::pseudonym::raw_commitment;
 use fundtrail_ledger::record::*;
 use fundtrail_ledger::types::*;
-use fundtrail_ledger::verify::{BlockDraft, VerifiedBlock};
 
-/// One organisation's keys.
-pub struct OrgKeys {
-    pub org: OrgId,
-    pub role: Role,
-    pub submitter: Keypair,
-    pub officer: Keypair,
-    pub node: Keypair,
-}
-
-/// The four departments of a pooling region, with keys derived from seeds.
-pub struct Consortium {
-    pub chain_id: ChainId,
-    pub orgs: Vec<OrgKeys>,
-    pub pseudonyms: PseudonymKey,
-}
+use crate::Kit;
 
 fn label<T: std::str::FromStr>(s: &str) -> T
 where
     T::Err: std::fmt::Debug,
 {
     s.parse().expect("fixture labels are valid")
-}
-
-impl Consortium {
-    pub fn new(seed: u8) -> Consortium {
-        let roles = [
-            ("gd-insurance", Role::Insurance),
-            ("gd-civil-affairs", Role::CivilAffairs),
-            ("gd-health", Role::Health),
-            ("gd-finance", Role::Finance),
-        ];
-        let orgs = roles
-            .iter()
-            .enumerate()
-            .map(|(i, (name, role))| {
-                let base = seed.wrapping_mul(16).wrapping_add(i as u8 * 3);
-                OrgKeys {
-                    org: label(name),
-                    role: *role,
-                    submitter: Keypair::from_seed([base; 32]),
-                    officer: Keypair::from_seed([base.wrapping_add(1); 32]),
-                    node: Keypair::from_seed([base.wrapping_add(2); 32]),
-                }
-            })
-            .collect();
-        Consortium {
-            chain_id: label("gd-medfund-test"),
-            orgs,
-            pseudonyms: PseudonymKey::new(1, [seed; 32]),
-        }
-    }
-
-    pub fn org(&self, role: Role) -> &OrgKeys {
-        self.orgs
-            .iter()
-            .find(|o| o.role == role)
-            .expect("every role is present")
-    }
-
-    pub fn genesis(&self) -> Genesis {
-        let orgs = self
-            .orgs
-            .iter()
-            .map(|o| GenesisOrg {
-                id: o.org.clone(),
-                role: o.role,
-                keys: vec![
-                    GenesisKey {
-                        key: o.submitter.public(),
-                        role: KeyRole::Submitter,
-                    },
-                    GenesisKey {
-                        key: o.officer.public(),
-                        role: KeyRole::Officer,
-                    },
-                    GenesisKey {
-                        key: o.node.public(),
-                        role: KeyRole::Node,
-                    },
-                ],
-            })
-            .collect();
-        let fund = |id: &str, kind, owner: &OrgKeys| GenesisFund {
-            id: label(id),
-            kind,
-            region: label("440100"),
-            owner: owner.org.clone(),
-            opening_balance: Amount::yuan(50_000_000),
-        };
-        let ins = self.org(Role::Insurance);
-        let civ = self.org(Role::CivilAffairs);
-        Genesis {
-            version: fundtrail_ledger::block::GENESIS_VERSION,
-            chain_id: self.chain_id.clone(),
-            timestamp_ms: 1_767_225_600_000,
-            orgs,
-            funds: vec![
-                fund("basic-440100", FundKind::Basic, ins),
-                fund("ci-440100", FundKind::CriticalIllness, ins),
-                fund("supp-440100", FundKind::Supplementary, ins),
-                fund("assist-440100", FundKind::Assistance, civ),
-            ],
-            policies: vec![sample_policy()],
-            rules_version: 1,
-        }
-    }
-
-    /// Signs `body` as `role`'s submitter.
-    pub fn sign(&self, role: Role, body: RecordBody, nonce: u64) -> SignedRecord {
-        let org = self.org(role);
-        Envelope::new(self.chain_id.clone(), body, org.submitter.public(), nonce)
-            .sign(&org.submitter)
-    }
-
-    /// Signs `body` as `role`'s submitter with its officer's approval.
-    pub fn sign_approved(&self, role: Role, body: RecordBody, nonce: u64) -> SignedRecord {
-        let org = self.org(role);
-        let mut env = Envelope::new(self.chain_id.clone(), body, org.submitter.public(), nonce);
-        env.approve(&org.officer);
-        env.sign(&org.submitter)
-    }
 }
 
 /// Illustrative parameters (the contract engine's own defaults live in
@@ -199,7 +80,7 @@ pub fn sample_policy() -> PolicyBody {
 
 /// One body of every record kind, in kind order. Identifiers are synthetic
 /// and pseudonymised; `i` varies them.
-pub fn sample_bodies(c: &Consortium, i: u64) -> Vec<RecordBody> {
+pub fn sample_bodies(c: &Kit, i: u64) -> Vec<RecordBody> {
     let person = c
         .pseudonyms
         .person(&format!("44010019900101{:04}", i % 10_000));
@@ -297,98 +178,6 @@ pub fn submitter_role(kind: RecordKind) -> Role {
         RecordKind::Claim | RecordKind::Disclosure => Role::Health,
         RecordKind::FundCredit => Role::Finance,
         _ => Role::Insurance,
-    }
-}
-
-/// Builds a chain of signed, attested blocks on top of a genesis.
-pub struct ChainBuilder<'a> {
-    pub consortium: &'a Consortium,
-    pub genesis: Genesis,
-    prev_hash: Hash32,
-    next_height: Height,
-    timestamp_ms: u64,
-    nonce: u64,
-}
-
-impl<'a> ChainBuilder<'a> {
-    pub fn new(consortium: &'a Consortium) -> ChainBuilder<'a> {
-        let genesis = consortium.genesis();
-        ChainBuilder {
-            prev_hash: genesis.hash().hash(),
-            timestamp_ms: genesis.timestamp_ms,
-            genesis,
-            consortium,
-            next_height: Height(1),
-            nonce: 0,
-        }
-    }
-
-    /// `n` signed records cycling through every kind; every eleventh carries
-    /// an officer approval.
-    pub fn records(&mut self, n: usize) -> Vec<SignedRecord> {
-        (0..n)
-            .map(|_| {
-                self.nonce += 1;
-                let kind_no = (self.nonce % RecordKind::ALL.len() as u64) as usize;
-                let body = sample_bodies(self.consortium, self.nonce).swap_remove(kind_no);
-                let role = submitter_role(body.kind());
-                if self.nonce % 11 == 0 {
-                    self.consortium.sign_approved(role, body, self.nonce)
-                } else {
-                    self.consortium.sign(role, body, self.nonce)
-                }
-            })
-            .collect()
-    }
-
-    /// Seals the next block over `records`, all accepted.
-    pub fn block(&mut self, records: Vec<SignedRecord>) -> VerifiedBlock {
-        let outcomes = accepted_outcomes(&records);
-        self.timestamp_ms += 1_000;
-        let proposer = self.consortium.orgs[0].node.public();
-        let block = BlockDraft {
-            chain_id: self.genesis.chain_id.clone(),
-            height: self.next_height,
-            prev_hash: self.prev_hash,
-            timestamp_ms: self.timestamp_ms,
-            proposer,
-            rules_version: 1,
-            state_root: fundtrail_ledger::block::next_state_root(&self.prev_hash, &[]),
-            records,
-            outcomes,
-        }
-        .seal();
-        self.prev_hash = block.header().hash().hash();
-        self.next_height = self.next_height.next();
-        block
-    }
-
-    /// Every org's node attests `block`.
-    pub fn attest(&self, block: &Block) -> Vec<Attestation> {
-        self.consortium
-            .orgs
-            .iter()
-            .map(|o| {
-                Attestation::sign(
-                    &o.node,
-                    &block.header.chain_id,
-                    block.header.height,
-                    block.hash(),
-                )
-            })
-            .collect()
-    }
-
-    /// `blocks` blocks of `per_block` records, each with attestations.
-    pub fn chain(&mut self, blocks: usize, per_block: usize) -> Vec<(Block, Vec<Attestation>)> {
-        (0..blocks)
-            .map(|_| {
-                let records = self.records(per_block);
-                let block = self.block(records).into_block();
-                let atts = self.attest(&block);
-                (block, atts)
-            })
-            .collect()
     }
 }
 

@@ -5,9 +5,10 @@
 //!   with keys from fixed seeds, a genesis with the default policy, helpers
 //!   that sign records, a [`Harness`] that executes blocks in memory, and
 //!   [`bodies`] with the fixtures' defaults;
-//! - [`chain`]: honest attested chains executed by the contracts;
-//! - [`ledger`]: a consortium, sample records of every kind and chains for
-//!   the ledger alone (no contracts; every outcome accepted);
+//! - [`chain`]: the chain builder: signed records executed by the contracts,
+//!   sealed and attested by every department's node;
+//! - [`ledger`]: one record body of every kind, accepted outcomes and the
+//!   chain file of a chain;
 //! - [`workload`]: a seeded mix of honest and abusive records;
 //! - [`scenario`]: the demo's seeded dataset of submission lines.
 
@@ -31,13 +32,33 @@ pub const HOME: &str = "440100";
 pub const AWAY: &str = "110000";
 pub const YEAR: u16 = 2026;
 
+/// The departments that run a voting node; the auditor runs none here.
+pub const DEPARTMENTS: usize = 4;
+
 pub struct OrgKit {
     pub id: OrgId,
     pub role: Role,
     pub submitter: Keypair,
     pub officers: [Keypair; 2],
+    /// Enrolled only by [`Kit::genesis_with_nodes`], and only for the
+    /// departments: a cluster enrols the node keys it generates.
+    pub node: Keypair,
 }
 
+impl Clone for OrgKit {
+    fn clone(&self) -> OrgKit {
+        let copy = |k: &Keypair| Keypair::from_seed(k.secret_bytes());
+        OrgKit {
+            id: self.id.clone(),
+            role: self.role,
+            submitter: copy(&self.submitter),
+            officers: [copy(&self.officers[0]), copy(&self.officers[1])],
+            node: copy(&self.node),
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct Kit {
     pub chain_id: ChainId,
     pub orgs: Vec<OrgKit>,
@@ -84,6 +105,7 @@ impl Kit {
                 role: *role,
                 submitter: key(i, 0),
                 officers: [key(i, 1), key(i, 2)],
+                node: key(i, 3),
             })
             .collect();
         Kit {
@@ -153,6 +175,30 @@ impl Kit {
             ],
             rules_version: fundtrail_contracts::engine::LATEST_RULES,
         }
+    }
+
+    /// [`Kit::genesis`] with the node key of every department, as a chain
+    /// whose blocks the departments propose and attest.
+    pub fn genesis_with_nodes(&self) -> Genesis {
+        let mut genesis = self.genesis();
+        for (org, kit) in genesis.orgs.iter_mut().zip(&self.orgs) {
+            if kit.role != Role::Auditor {
+                org.keys.push(GenesisKey {
+                    key: kit.node.public(),
+                    role: KeyRole::Node,
+                });
+            }
+        }
+        genesis
+    }
+
+    /// The departments' node keys, in organisation order.
+    pub fn department_nodes(&self) -> Vec<Keypair> {
+        self.orgs
+            .iter()
+            .filter(|o| o.role != Role::Auditor)
+            .map(|o| Keypair::from_seed(o.node.secret_bytes()))
+            .collect()
     }
 
     /// Signs `body` as `role`'s submitter with `approvals` of its officers.
