@@ -43,8 +43,8 @@ fn add_case_disclosures(chain: &mut common::TestChain) -> Result<(), Box<dyn std
         .map(|(_, _, id)| id)
         .take(3)
         .collect();
-    let auditor = chain.harness.kit.org(Role::Auditor).id.clone();
-    let health = chain.harness.kit.org(Role::Health).id.clone();
+    let auditor = chain.kit().org(Role::Auditor).id.clone();
+    let health = chain.kit().org(Role::Health).id.clone();
     let purposes = [
         DisclosurePurpose::FraudInvestigation,
         DisclosurePurpose::Audit,

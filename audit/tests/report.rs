@@ -10,8 +10,6 @@ use common::{workload_chain, TestChain};
 use fundtrail_audit::report::PayoutScheme;
 use fundtrail_audit::{html, write_report, AuditReport, ReportBuilder, Verification};
 use fundtrail_contracts::quote::quote;
-use fundtrail_contracts::testkit::bodies::{assist, claim, grant, settle};
-use fundtrail_contracts::testkit::{fund, region, HOME};
 use fundtrail_ledger::block::{Code, Verdict};
 use fundtrail_ledger::pseudonym::ClaimId;
 use fundtrail_ledger::record::{
@@ -19,6 +17,8 @@ use fundtrail_ledger::record::{
     ReversalBody, ReversalReason,
 };
 use fundtrail_ledger::types::{Amount, Category, FundId, Role, Scheme};
+use fundtrail_testkit::bodies::{assist, claim, grant, settle};
+use fundtrail_testkit::{fund, region, HOME};
 
 fn yuan(s: &str) -> Amount {
     s.parse().unwrap()
@@ -76,11 +76,11 @@ fn scenario() -> Scenario {
     ];
     c.block(0, records);
 
-    let (p1, p2) = (c.harness.kit.person(1), c.harness.kit.person(2));
+    let (p1, p2) = (c.kit().person(1), c.kit().person(2));
     let (k1, k2, k3) = (
-        c.harness.kit.claim_id(1),
-        c.harness.kit.claim_id(2),
-        c.harness.kit.claim_id(3),
+        c.kit().claim_id(1),
+        c.kit().claim_id(2),
+        c.kit().claim_id(3),
     );
     let mut other_hospital = claim(k2, p2, yuan("5000.00"), yuan("4000.00"));
     other_hospital.institution = "H44010002".parse().unwrap();
@@ -99,7 +99,7 @@ fn scenario() -> Scenario {
     ];
     c.block(1, records);
 
-    let q = quote(&c.harness.state, &k1).unwrap();
+    let q = quote(&c.builder.state, &k1).unwrap();
     let basic1 = c.record(Role::Insurance, settle(k1, Scheme::Basic, q.basic), 2);
     let disclosed = basic1.id();
     let over = q.assistance.checked_add(yuan("0.01")).unwrap();
@@ -126,8 +126,8 @@ fn scenario() -> Scenario {
     ];
     c.block(2, records);
 
-    let q = quote(&c.harness.state, &k1).unwrap();
-    let q2 = quote(&c.harness.state, &k2).unwrap();
+    let q = quote(&c.builder.state, &k1).unwrap();
+    let q2 = quote(&c.builder.state, &k2).unwrap();
     let basic2 = c.record(Role::Insurance, settle(k2, Scheme::Basic, q2.basic), 0);
     let basic2_id = basic2.id();
     let records = vec![
@@ -146,8 +146,8 @@ fn scenario() -> Scenario {
     ];
     c.block(3, records);
 
-    let auditor = c.harness.kit.org(Role::Auditor).id.clone();
-    let health = c.harness.kit.org(Role::Health).id.clone();
+    let auditor = c.kit().org(Role::Auditor).id.clone();
+    let health = c.kit().org(Role::Health).id.clone();
     let disclose = |requester| {
         RecordBody::Disclosure(DisclosureBody {
             target: disclosed,
@@ -390,7 +390,7 @@ fn html_is_self_contained_balanced_and_escaped() {
     }
     assert!(page.contains("Verification failed"));
     assert!(page.contains("AUD-2026-007"));
-    for person in [s.chain.harness.kit.person(1), s.chain.harness.kit.person(2)] {
+    for person in [s.chain.kit().person(1), s.chain.kit().person(2)] {
         assert!(
             !page.contains(&person.tag.to_hex()[..16]),
             "no pseudonym in the page"

@@ -5,10 +5,10 @@
 
 use std::time::Instant;
 
-use fundtrail_contracts::testkit::chain::ChainBuilder;
 use fundtrail_contracts::Auditor;
 use fundtrail_ledger::chainfile::{ChainReader, ChainWriter};
 use fundtrail_ledger::types::Height;
+use fundtrail_testkit::chain::ChainBuilder;
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]

@@ -8,10 +8,10 @@
 
 use std::time::Instant;
 
-use fundtrail_contracts::testkit::bodies::{claim, date, settle};
-use fundtrail_contracts::testkit::{region, Harness, Kit, AWAY, HOME};
 use fundtrail_ledger::record::{FilingBody, RecordBody, RecordId, SignedRecord};
 use fundtrail_ledger::types::{Amount, Role, Scheme};
+use fundtrail_testkit::bodies::{claim, date, settle};
+use fundtrail_testkit::{region, Harness, Kit, AWAY, HOME};
 use serde::Serialize;
 
 /// Payouts per block: each block also holds their filings and claims.

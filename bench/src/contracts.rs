@@ -9,9 +9,9 @@
 
 use std::time::Instant;
 
-use fundtrail_contracts::testkit::workload::Workload;
-use fundtrail_contracts::testkit::Harness;
 use fundtrail_ledger::record::{RecordId, SignedRecord};
+use fundtrail_testkit::workload::Workload;
+use fundtrail_testkit::Harness;
 use serde::Serialize;
 
 /// Records per block in the benchmark.

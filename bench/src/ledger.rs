@@ -6,10 +6,12 @@ use std::time::Instant;
 
 use fundtrail_ledger::block::{next_state_root, Attestation, Block};
 use fundtrail_ledger::chainfile::{verify_stream, ChainReader, ChainWriter};
-use fundtrail_ledger::fixtures::{ChainBuilder, Consortium};
 use fundtrail_ledger::store::{Durability, Store};
 use fundtrail_ledger::types::Height;
-use fundtrail_ledger::verify::ChainVerifier;
+use fundtrail_ledger::verify::{BlockDraft, ChainVerifier};
+use fundtrail_testkit::chain::ChainBuilder;
+use fundtrail_testkit::ledger::accepted_outcomes;
+use fundtrail_testkit::Kit;
 use serde::Serialize;
 
 use crate::limit::batch_verify_rate;
@@ -28,8 +30,8 @@ pub struct LedgerBenchReport {
 }
 
 pub fn run(blocks: usize, per_block: usize) -> LedgerBenchReport {
-    let c = Consortium::new(9);
-    let chain = ChainBuilder::new(&c).chain(blocks, per_block);
+    let c = Kit::new(9);
+    let chain = ChainBuilder::for_kit(c.clone()).chain(blocks, per_block);
     let records = (blocks * per_block) as f64;
     let signatures: usize = chain
         .iter()
@@ -55,20 +57,35 @@ pub fn run(blocks: usize, per_block: usize) -> LedgerBenchReport {
 
 /// Seconds to commit every block (one fsynced WriteBatch each), including
 /// computing roots and index entries, into a fresh store on disk.
-fn time_append(c: &Consortium, chain: &[(Block, Vec<Attestation>)]) -> f64 {
+fn time_append(c: &Kit, chain: &[(Block, Vec<Attestation>)]) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir for the benchmark store");
-    let genesis = c.genesis();
+    let genesis = c.genesis_with_nodes();
     let store = Store::create(
         dir.path(),
         &genesis,
         next_state_root(&genesis.hash().hash(), &[]),
     )
     .expect("create benchmark store");
-    let mut builder = ChainBuilder::new(c);
-    let inputs: Vec<_> = chain.iter().map(|(b, _)| b.records.clone()).collect();
+    let inputs: Vec<_> = chain.iter().map(|(b, _)| b.clone()).collect();
+    let mut prev_hash = genesis.hash().hash();
     let start = Instant::now();
-    for records in inputs {
-        let block = builder.block(records);
+    for Block {
+        header, records, ..
+    } in inputs
+    {
+        let block = BlockDraft {
+            chain_id: header.chain_id,
+            height: header.height,
+            prev_hash,
+            timestamp_ms: header.timestamp_ms,
+            proposer: header.proposer,
+            rules_version: header.rules_version,
+            state_root: header.state_root,
+            outcomes: accepted_outcomes(&records),
+            records,
+        }
+        .seal();
+        prev_hash = block.block().hash().hash();
         store
             .commit_block(&block, &[], &[], Durability::Synced)
             .expect("commit");
@@ -76,9 +93,10 @@ fn time_append(c: &Consortium, chain: &[(Block, Vec<Attestation>)]) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn export(c: &Consortium, chain: &[(Block, Vec<Attestation>)]) -> Vec<u8> {
+fn export(c: &Kit, chain: &[(Block, Vec<Attestation>)]) -> Vec<u8> {
     let last = Height(chain.len() as u64);
-    let mut w = ChainWriter::new(Vec::new(), &c.genesis(), Height(1), last).expect("writer");
+    let mut w =
+        ChainWriter::new(Vec::new(), &c.genesis_with_nodes(), Height(1), last).expect("writer");
     for (b, a) in chain {
         w.write_block(b, a).expect("write");
     }

@@ -10,7 +10,6 @@
 //!   rules version.
 //! - [`codes`]: the stable rejection and signal codes.
 //! - [`lookup`]: answers submission lines' references from state.
-//! - `scenario` (feature `scenario`): the demo's seeded dataset.
 //! - [`replay`]: re-execution of recorded blocks and the offline
 //!   [`Auditor`].
 //!
@@ -28,10 +27,7 @@ pub mod policy;
 pub mod quote;
 pub mod replay;
 pub mod rules;
-#[cfg(feature = "scenario")]
-pub mod scenario;
 pub mod state;
-pub mod testkit;
 
 pub use codes::RuleCode;
 pub use engine::{

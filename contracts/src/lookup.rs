@@ -1,9 +1,9 @@
 //! Answers a submission's references from contract state
-//! ([`fundtrail_ledger::intake::Lookup`]): the standing payout of a claim's
+//! ([`fundtrail_ledger::lookup::Lookup`]): the standing payout of a claim's
 //! tier, and the claim-set root a clearing of a bucket must carry.
 
 use fundtrail_ledger::hash::Hash32;
-use fundtrail_ledger::intake::{Lookup, LookupError, PayoutTier};
+use fundtrail_ledger::lookup::{Lookup, LookupError, PayoutTier};
 use fundtrail_ledger::pseudonym::ClaimId;
 use fundtrail_ledger::record::{Period, RecordId};
 use fundtrail_ledger::types::RegionCode;

@@ -8,13 +8,13 @@
 use fundtrail_contracts::model::PendingClearing;
 use fundtrail_contracts::rules::clearing::claim_set_root;
 use fundtrail_contracts::rules_version_at;
-use fundtrail_contracts::testkit::workload::Workload;
-use fundtrail_contracts::testkit::{bodies::*, region, Harness, Kit, AWAY, HOME};
 use fundtrail_ledger::block::{Outcome, Verdict};
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::pseudonym::PersonId;
 use fundtrail_ledger::record::*;
 use fundtrail_ledger::types::*;
+use fundtrail_testkit::workload::Workload;
+use fundtrail_testkit::{bodies::*, region, Harness, Kit, AWAY, HOME};
 
 fn code(o: &Outcome) -> String {
     match &o.verdict {

@@ -5,8 +5,6 @@
 //! gives what one that keeps the block apart (a node's) gives. (The RocksDB
 //! version of this test is tests/tests/contracts_determinism.rs.)
 
-use fundtrail_contracts::testkit::workload::Workload;
-use fundtrail_contracts::testkit::Harness;
 use fundtrail_contracts::{
     execute_block, execute_identified_into, BlockContext, BlockExecution, MemoryState,
 };
@@ -14,6 +12,8 @@ use fundtrail_ledger::block::StateWrite;
 use fundtrail_ledger::codec;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::types::Height;
+use fundtrail_testkit::workload::Workload;
+use fundtrail_testkit::Harness;
 
 const BLOCKS: usize = 30;
 const PER_BLOCK: usize = 150;

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 
 use fundtrail_contracts::model::{key, ClaimEntry, Tier};
 use fundtrail_contracts::policy::default_params;
-use fundtrail_contracts::testkit::workload::Workload;
-use fundtrail_contracts::testkit::Harness;
 use fundtrail_contracts::State;
 use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
 use fundtrail_ledger::record::*;
 use fundtrail_ledger::types::*;
+use fundtrail_testkit::workload::Workload;
+use fundtrail_testkit::Harness;
 
 const BLOCKS: usize = 52;
 const PER_BLOCK: usize = 200;

@@ -4,7 +4,6 @@
 use fundtrail_contracts::engine::{execute_block, BlockContext, ExecError};
 use fundtrail_contracts::quote::quote;
 use fundtrail_contracts::rules::clearing::claim_set_root;
-use fundtrail_contracts::testkit::{bodies::*, fund, region, Harness, Kit, AWAY, HOME};
 use fundtrail_contracts::{genesis_state, rules_version_at, MemoryState};
 use fundtrail_ledger::block::{Outcome, Verdict};
 use fundtrail_ledger::crypto::Keypair;
@@ -12,6 +11,7 @@ use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
 use fundtrail_ledger::record::*;
 use fundtrail_ledger::types::*;
+use fundtrail_testkit::{bodies::*, fund, region, Harness, Kit, AWAY, HOME};
 
 fn code(o: &Outcome) -> String {
     match &o.verdict {

@@ -3,11 +3,11 @@
 //! 100,000.00 of which 90,000.00 in scope.
 
 use fundtrail_contracts::quote::quote;
-use fundtrail_contracts::testkit::{bodies::*, Harness};
 use fundtrail_contracts::Quote;
 use fundtrail_ledger::block::Verdict;
 use fundtrail_ledger::record::RecordBody;
 use fundtrail_ledger::types::{Amount, Category, Role, Scheme};
+use fundtrail_testkit::{bodies::*, Harness};
 
 fn yuan(s: &str) -> Amount {
     s.parse().unwrap()

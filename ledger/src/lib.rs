@@ -2,8 +2,9 @@
 //!
 //! - [`types`], [`hash`], [`crypto`], [`pseudonym`]: building blocks.
 //! - [`record`]: the signed envelope and the record kinds.
-//! - [`intake`]: submission lines with raw identifiers, pseudonymised into
-//!   record bodies (docs/SUBMISSION.md).
+//! - [`lookup`]: the questions a submitter asks of the chain (the standing
+//!   payout of a claim, a clearing's claim-set root); the rule engine
+//!   answers them and client-side intake (`fundtrail-intake`) asks them.
 //! - [`block`], [`merkle`]: blocks, outcomes, attestations, proofs.
 //! - [`evidence`]: equivocation evidence against a node key.
 //! - [`codec`]: the canonical encoding (docs/ENCODING.md).
@@ -20,9 +21,8 @@ pub mod chainfile;
 pub mod codec;
 pub mod crypto;
 pub mod evidence;
-pub mod fixtures;
 pub mod hash;
-pub mod intake;
+pub mod lookup;
 pub mod merkle;
 pub mod pseudonym;
 pub mod record;

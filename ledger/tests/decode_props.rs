@@ -3,14 +3,15 @@
 //! decodes re-encodes to exactly the same bytes.
 
 use fundtrail_ledger::chainfile::{ChainReader, ChainWriter};
-use fundtrail_ledger::fixtures::{ChainBuilder, Consortium};
 use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::types::Height;
+use fundtrail_testkit::chain::ChainBuilder;
+use fundtrail_testkit::Kit;
 use proptest::prelude::*;
 
 fn sample_records() -> Vec<Vec<u8>> {
-    let c = Consortium::new(2);
-    ChainBuilder::new(&c)
+    let c = Kit::new(2);
+    ChainBuilder::for_kit(c.clone())
         .records(22)
         .iter()
         .map(SignedRecord::encode)
@@ -18,9 +19,10 @@ fn sample_records() -> Vec<Vec<u8>> {
 }
 
 fn sample_chain_file() -> Vec<u8> {
-    let c = Consortium::new(2);
-    let chain = ChainBuilder::new(&c).chain(3, 4);
-    let mut w = ChainWriter::new(Vec::new(), &c.genesis(), Height(1), Height(3)).expect("writer");
+    let c = Kit::new(2);
+    let chain = ChainBuilder::for_kit(c.clone()).chain(3, 4);
+    let mut w = ChainWriter::new(Vec::new(), &c.genesis_with_nodes(), Height(1), Height(3))
+        .expect("writer");
     for (b, a) in &chain {
         w.write_block(b, a).expect("write");
     }

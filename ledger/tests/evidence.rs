@@ -10,15 +10,16 @@ use fundtrail_ledger::chainfile::{
 use fundtrail_ledger::codec;
 use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::evidence::Equivocation;
-use fundtrail_ledger::fixtures::{ChainBuilder, Consortium};
 use fundtrail_ledger::hash::{hash_domain, Hash32};
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::ChainVerifier;
+use fundtrail_testkit::chain::ChainBuilder;
+use fundtrail_testkit::Kit;
 
 type Chain = [(Block, Vec<Attestation>)];
 
-fn chain(c: &Consortium) -> Vec<(Block, Vec<Attestation>)> {
-    ChainBuilder::new(c).chain(3, 4)
+fn chain(c: &Kit) -> Vec<(Block, Vec<Attestation>)> {
+    ChainBuilder::for_kit(c.clone()).chain(3, 4)
 }
 
 fn other_block(n: u8) -> BlockHash {
@@ -39,7 +40,7 @@ fn evidence(node: &Keypair, block: &Block, paired: bool) -> Equivocation {
 
 /// Evidence at height 2 by two departments' nodes, in node key order; the
 /// second is paired with its chain attestation only if `both_paired`.
-fn evidence_at_2(c: &Consortium, chain: &Chain, both_paired: bool) -> Vec<Equivocation> {
+fn evidence_at_2(c: &Kit, chain: &Chain, both_paired: bool) -> Vec<Equivocation> {
     let block = &chain[1].0;
     let mut list = vec![
         evidence(&c.orgs[0].node, block, true),
@@ -104,10 +105,10 @@ fn framed_by_hand(genesis: &Genesis, chain: &Chain) -> Vec<u8> {
 
 #[test]
 fn evidence_round_trips_through_a_chain_file() {
-    let c = Consortium::new(5);
+    let c = Kit::new(5);
     let chain = chain(&c);
     let written = evidence_at_2(&c, &chain, false);
-    let bytes = write(&c.genesis(), &chain, &written);
+    let bytes = write(&c.genesis_with_nodes(), &chain, &written);
     let (summary, read) = verify(&bytes).expect("a chain with evidence verifies");
     assert_eq!(summary.blocks, 3);
     assert_eq!(read, written);
@@ -115,18 +116,18 @@ fn evidence_round_trips_through_a_chain_file() {
 
 #[test]
 fn a_file_without_evidence_is_the_old_format_and_reads_unchanged() {
-    let c = Consortium::new(5);
+    let c = Kit::new(5);
     let chain = chain(&c);
-    let old = framed_by_hand(&c.genesis(), &chain);
-    assert_eq!(write(&c.genesis(), &chain, &[]), old);
+    let old = framed_by_hand(&c.genesis_with_nodes(), &chain);
+    assert_eq!(write(&c.genesis_with_nodes(), &chain, &[]), old);
     let (summary, read) = verify(&old).expect("an old file verifies");
     assert_eq!(summary.blocks, 3);
     assert!(read.is_empty());
 }
 
 /// Writes `evidence` after block 2 and returns the reader's error.
-fn error_with(c: &Consortium, chain: &Chain, evidence: Equivocation) -> ChainFileError {
-    let bytes = write(&c.genesis(), chain, &[evidence]);
+fn error_with(c: &Kit, chain: &Chain, evidence: Equivocation) -> ChainFileError {
+    let bytes = write(&c.genesis_with_nodes(), chain, &[evidence]);
     match verify(&bytes) {
         Err(ChainCheckError::File(e)) => e,
         other => panic!("tampered evidence must fail reading, got {other:?}"),
@@ -142,7 +143,7 @@ fn assert_fails_at_2(e: ChainFileError, says: &str) {
 
 #[test]
 fn tampered_evidence_fails_naming_its_height() {
-    let c = Consortium::new(5);
+    let c = Kit::new(5);
     let chain = chain(&c);
     let block = &chain[1].0;
     let node = &c.orgs[2].node;
@@ -177,8 +178,8 @@ fn tampered_evidence_fails_naming_its_height() {
 
 /// The writer refuses evidence about a block other than the one it just
 /// wrote, so this splices such a frame in by hand after block 2.
-fn write_unchecked_after_2(c: &Consortium, chain: &Chain, evidence: &Equivocation) -> Vec<u8> {
-    let mut honest = framed_by_hand(&c.genesis(), &chain[..2]);
+fn write_unchecked_after_2(c: &Kit, chain: &Chain, evidence: &Equivocation) -> Vec<u8> {
+    let mut honest = framed_by_hand(&c.genesis_with_nodes(), &chain[..2]);
     let end = honest.split_off(honest.len() - END_FRAME_BYTES);
     let payload = codec::encode(evidence);
     honest.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -193,11 +194,11 @@ const END_FRAME_BYTES: usize = 4 + 1 + 8 + 32;
 
 #[test]
 fn evidence_out_of_key_order_or_before_any_block_is_refused() {
-    let c = Consortium::new(5);
+    let c = Kit::new(5);
     let chain = chain(&c);
     let mut reversed = evidence_at_2(&c, &chain, false);
     reversed.reverse();
-    let genesis = c.genesis();
+    let genesis = c.genesis_with_nodes();
     let mut w = ChainWriter::new(Vec::new(), &genesis, Height(1), Height(3)).expect("writer");
     assert!(
         w.write_equivocation(&reversed[0]).is_err(),
@@ -223,9 +224,9 @@ mod store {
 
     #[test]
     fn the_store_keeps_one_conflicting_attestation_per_height_and_key_and_exports_it() {
-        let c = Consortium::new(6);
+        let c = Kit::new(6);
         let chain = chain(&c);
-        let bytes = write(&c.genesis(), &chain, &[]);
+        let bytes = write(&c.genesis_with_nodes(), &chain, &[]);
         let dir = tempfile::tempdir().expect("tempdir");
         let (store, _) = Store::import(dir.path(), bytes.as_slice()).expect("import");
 
@@ -257,7 +258,7 @@ mod store {
 
         let mut exported = Vec::new();
         store.export(&mut exported).expect("export");
-        assert_eq!(exported, write(&c.genesis(), &chain, &expected));
+        assert_eq!(exported, write(&c.genesis_with_nodes(), &chain, &expected));
         let (_, read) = verify(&exported).expect("the export verifies");
         assert_eq!(read, expected);
 
@@ -271,11 +272,14 @@ mod store {
 
     #[test]
     fn a_store_without_the_evidence_family_opens_and_gains_it() {
-        let c = Consortium::new(6);
+        let c = Kit::new(6);
         let chain = chain(&c);
         let dir = tempfile::tempdir().expect("tempdir");
-        let (store, _) =
-            Store::import(dir.path(), write(&c.genesis(), &chain, &[]).as_slice()).expect("import");
+        let (store, _) = Store::import(
+            dir.path(),
+            write(&c.genesis_with_nodes(), &chain, &[]).as_slice(),
+        )
+        .expect("import");
         drop(store);
         let mut db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), cf::ALL)
             .expect("open raw");

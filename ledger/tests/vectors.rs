@@ -10,15 +10,17 @@ use std::path::PathBuf;
 
 use fundtrail_ledger::block::Attestation;
 use fundtrail_ledger::codec;
-use fundtrail_ledger::fixtures::{sample_bodies, submitter_role, ChainBuilder, Consortium};
 use fundtrail_ledger::record::SignedRecord;
+use fundtrail_testkit::chain::ChainBuilder;
+use fundtrail_testkit::ledger::{sample_bodies, submitter_role};
+use fundtrail_testkit::Kit;
 use serde_json::{json, Value};
 
 fn vectors_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/vectors.json")
 }
 
-fn record_vector(c: &Consortium, record: &SignedRecord) -> Value {
+fn record_vector(c: &Kit, record: &SignedRecord) -> Value {
     let env_bytes = codec::encode(&record.envelope);
     json!({
         "kind": record.kind().name(),
@@ -32,21 +34,21 @@ fn record_vector(c: &Consortium, record: &SignedRecord) -> Value {
 }
 
 fn generate() -> Value {
-    let c = Consortium::new(1);
+    let c = Kit::new(1);
     let records: Vec<SignedRecord> = sample_bodies(&c, 1)
         .into_iter()
         .enumerate()
         .map(|(i, body)| {
             let role = submitter_role(body.kind());
             if i == 5 {
-                c.sign_approved(role, body, i as u64)
+                c.sign(role, body, i as u64, 1)
             } else {
-                c.sign(role, body, i as u64)
+                c.sign(role, body, i as u64, 0)
             }
         })
         .collect();
-    let mut builder = ChainBuilder::new(&c);
-    let block = builder.block(records.clone()).into_block();
+    let mut builder = ChainBuilder::for_kit(c.clone());
+    let block = builder.seal_verified(records.clone()).into_block();
     let att = Attestation::sign(
         &c.orgs[0].node,
         &c.chain_id,

@@ -21,7 +21,7 @@ use fundtrail_ledger::block::Verdict;
 use fundtrail_ledger::codec;
 use fundtrail_ledger::evidence::Equivocation;
 use fundtrail_ledger::hash::Hash32;
-use fundtrail_ledger::intake::{Lookup, PayoutTier};
+use fundtrail_ledger::lookup::{Lookup, PayoutTier};
 use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
 use fundtrail_ledger::record::{Period, RecordBody, RecordId, SignedRecord};
 use fundtrail_ledger::store::RecordEntry;
@@ -137,7 +137,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
             .map_err(|e| {
                 bad_request(format!(
                     "malformed query: {}",
-                    fundtrail_ledger::intake::redact(&e.body_text())
+                    fundtrail_intake::redact(&e.body_text())
                 ))
             })
     }
@@ -150,7 +150,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
 fn malformed(e: JsonRejection) -> ApiError {
     bad_request(format!(
         "malformed request: {}",
-        fundtrail_ledger::intake::redact(&e.body_text())
+        fundtrail_intake::redact(&e.body_text())
     ))
 }
 

@@ -816,12 +816,12 @@ fn decode_meta<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ChainE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fundtrail_contracts::testkit::bodies::grant;
-    use fundtrail_contracts::testkit::Kit;
     use fundtrail_ledger::crypto::Keypair;
     use fundtrail_ledger::record::Envelope;
     use fundtrail_ledger::store::cf;
     use fundtrail_ledger::types::{Category, KeyRole, Role};
+    use fundtrail_testkit::bodies::grant;
+    use fundtrail_testkit::Kit;
 
     fn newcomer_admitted(chain: &Chain, record: &SignedRecord) -> bool {
         match &chain.admit(std::slice::from_ref(record))[0] {

@@ -495,8 +495,8 @@ mod tests {
 
     #[test]
     fn forwarded_requests_stay_within_the_record_cap_and_the_frame_limit() {
-        let mut h = fundtrail_contracts::testkit::Harness::new(3);
-        let body = fundtrail_contracts::testkit::bodies::grant(
+        let mut h = fundtrail_testkit::Harness::new(3);
+        let body = fundtrail_testkit::bodies::grant(
             h.kit.person(1),
             fundtrail_ledger::types::Category::Dibao,
             "2026-01-01",

@@ -66,9 +66,9 @@ impl VerifiedRecords {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fundtrail_contracts::testkit::{bodies, Harness};
     use fundtrail_ledger::record::RecordBody;
     use fundtrail_ledger::types::{Amount, Role};
+    use fundtrail_testkit::{bodies, Harness};
 
     fn record(h: &mut Harness) -> SignedRecord {
         let body = bodies::claim(

@@ -320,8 +320,8 @@ mod tests {
 
     #[test]
     fn a_record_survives_the_wire_encoding() {
-        let kit = fundtrail_contracts::testkit::Kit::new(3);
-        let body = fundtrail_contracts::testkit::bodies::grant(
+        let kit = fundtrail_testkit::Kit::new(3);
+        let body = fundtrail_testkit::bodies::grant(
             kit.person(1),
             fundtrail_ledger::types::Category::Dibao,
             "2026-01-01",

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use fundtrail_contracts::testkit::Kit;
 use fundtrail_ledger::chainfile::{verify_stream, ChainReader, ChainSummary};
 use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::verify::ChainVerifier;
@@ -14,6 +13,7 @@ use fundtrail_node::api::SubmitLine;
 use fundtrail_node::cli::client::NodeClient;
 use fundtrail_node::cli::devnet::{alive, signal, Devnet, Plan};
 use fundtrail_node::config::{BatchConfig, RaftConfig};
+use fundtrail_testkit::Kit;
 use serde_json::Value;
 
 /// Tests that start a cluster take this first: one cluster at a time, as

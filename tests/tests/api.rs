@@ -8,9 +8,8 @@ use std::time::Duration;
 use fundtrail_contracts::lookup::StateLookup;
 use fundtrail_contracts::model::{key, ClaimEntry, PersonYear, Tier};
 use fundtrail_contracts::state::State;
-use fundtrail_contracts::testkit::{bodies, fund, region, Harness, AWAY, HOME};
+use fundtrail_intake::{canonical_raw_bill, ClaimLine, IdCard, Lookup, PayoutTier};
 use fundtrail_ledger::block::Verdict;
-use fundtrail_ledger::intake::{canonical_raw_bill, ClaimLine, IdCard, Lookup, PayoutTier};
 use fundtrail_ledger::pseudonym::raw_commitment;
 use fundtrail_ledger::record::{
     DisclosureBody, DisclosurePurpose, FilingBody, FundCreditBody, FundSource, Period, RecordBody,
@@ -22,6 +21,7 @@ use fundtrail_node::api::SubmitLine;
 use fundtrail_node::proof::ProofFile;
 use fundtrail_node::submit::Receipt;
 use fundtrail_node::vault::VaultEntry;
+use fundtrail_testkit::{bodies, fund, region, Harness, AWAY, HOME};
 use fundtrail_tests::cluster::{committed, record_ids, serial, Http, TestCluster};
 use serde_json::{json, Value};
 

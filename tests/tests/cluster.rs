@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fundtrail_contracts::testkit::workload::Workload;
-use fundtrail_contracts::testkit::{Harness, Kit};
 use fundtrail_contracts::RuleCode;
 use fundtrail_ledger::block::Verdict;
 use fundtrail_ledger::record::SignedRecord;
@@ -17,6 +15,8 @@ use fundtrail_ledger::RecordId;
 use fundtrail_node::api::{SubmitLine, BCS_CONTENT_TYPE};
 use fundtrail_node::cli::client::BodyEncoding;
 use fundtrail_node::submit::Receipt;
+use fundtrail_testkit::workload::Workload;
+use fundtrail_testkit::{Harness, Kit};
 use fundtrail_tests::cluster::{record_ids, serial, TestCluster};
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");

@@ -3,8 +3,6 @@
 //! the RocksDB store that is closed and reopened half-way and continues from
 //! the persisted state alone.
 
-use fundtrail_contracts::testkit::workload::Workload;
-use fundtrail_contracts::testkit::Harness;
 use fundtrail_contracts::{execute_block, genesis_state, genesis_state_root, BlockContext};
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::SignedRecord;
@@ -12,6 +10,8 @@ use fundtrail_ledger::store::{Durability, Store};
 use fundtrail_ledger::types::{Height, Role};
 use fundtrail_ledger::verify::BlockDraft;
 use fundtrail_node::chain::StoreState;
+use fundtrail_testkit::workload::Workload;
+use fundtrail_testkit::Harness;
 
 const BLOCKS: usize = 24;
 const PER_BLOCK: usize = 150;

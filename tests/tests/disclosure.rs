@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fundtrail_intake::{canonical_raw_bill, parse_line, SubmissionLine};
 use fundtrail_ledger::crypto::Keypair;
-use fundtrail_ledger::intake::{canonical_raw_bill, parse_line, SubmissionLine};
 use fundtrail_ledger::pseudonym::raw_commitment;
 use fundtrail_ledger::record::{DisclosureBody, DisclosurePurpose, RecordBody};
 use fundtrail_ledger::types::Role;
@@ -181,7 +181,7 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
     let mut cluster = TestCluster::start(EXE.as_ref(), 3)
         .await
         .expect("cluster starts");
-    let kit = fundtrail_contracts::testkit::Kit::new(7);
+    let kit = fundtrail_testkit::Kit::new(7);
     let kit = &kit;
     let copy = |k: &Keypair| Keypair::from_seed(k.secret_bytes());
     let health = kit.org(Role::Health);
@@ -224,7 +224,7 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
         RecordBody::Claim(c) => c.claim_id,
         _ => unreachable!(),
     };
-    let quote = fundtrail_contracts::testkit::bodies::settle(
+    let quote = fundtrail_testkit::bodies::settle(
         claim_id,
         fundtrail_ledger::types::Scheme::Basic,
         "62300.00".parse().unwrap(),

@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fundtrail_contracts::testkit::{bodies, Harness};
 use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::types::{Category, Role};
 use fundtrail_ledger::RecordId;
 use fundtrail_node::api::SubmitLine;
 use fundtrail_node::submit::Receipt;
+use fundtrail_testkit::{bodies, Harness};
 use fundtrail_tests::cluster::{committed, record_ids, serial, TestCluster};
 use fundtrail_tests::edge_sig::EdgeKind;
 

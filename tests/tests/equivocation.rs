@@ -6,7 +6,6 @@
 //! code path and to the audit report, which list it; a chain without it
 //! shows none.
 
-use fundtrail_contracts::testkit::chain::ChainBuilder;
 use fundtrail_ledger::block::{Attestation, Block, BlockHash, Genesis};
 use fundtrail_ledger::chainfile::ChainWriter;
 use fundtrail_ledger::crypto::Keypair;
@@ -15,6 +14,7 @@ use fundtrail_ledger::types::Height;
 use fundtrail_node::chain::Chain;
 use fundtrail_node::cli::verify::{audit, equivocation_lines, report, ChainSource};
 use fundtrail_node::raft::StoredMembership;
+use fundtrail_testkit::chain::ChainBuilder;
 
 /// The department whose node equivocates in these tests.
 const EQUIVOCATOR: usize = 3;

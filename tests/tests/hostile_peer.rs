@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fundtrail_contracts::testkit::{bodies, Harness};
 use fundtrail_ledger::chainfile::{ChainReader, ChainWriter};
 use fundtrail_ledger::types::{Category, Height, Role};
 use fundtrail_ledger::Keypair;
 use fundtrail_node::p2p::{WireRequest, WireResponse};
 use fundtrail_node::raft::{Batch, NodeId, TypeConfig};
+use fundtrail_testkit::{bodies, Harness};
 use fundtrail_tests::cluster::{committed, serial, TestCluster};
 use fundtrail_tests::hostile::HostilePeer;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};

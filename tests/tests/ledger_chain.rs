@@ -4,33 +4,20 @@
 //! proofs verify against their header and nothing else.
 
 use fundtrail_ledger::block::{Attestation, Block, RecordProof};
-use fundtrail_ledger::chainfile::{
-    verify_stream, ChainCheckError, ChainReader, ChainSummary, ChainWriter,
-};
-use fundtrail_ledger::fixtures::{ChainBuilder, Consortium};
+use fundtrail_ledger::chainfile::{verify_stream, ChainCheckError, ChainReader, ChainSummary};
 use fundtrail_ledger::store::Store;
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::ChainVerifier;
+use fundtrail_testkit::chain::ChainBuilder;
+use fundtrail_testkit::ledger::chain_file;
+use fundtrail_testkit::Kit;
 use rand::{Rng, SeedableRng};
 
 const BLOCKS: usize = 50;
 const PER_BLOCK: usize = 201;
 
-fn build_chain(c: &Consortium) -> Vec<(Block, Vec<Attestation>)> {
-    ChainBuilder::new(c).chain(BLOCKS, PER_BLOCK)
-}
-
-fn export(c: &Consortium, chain: &[(Block, Vec<Attestation>)]) -> Vec<u8> {
-    let genesis = c.genesis();
-    let last = chain
-        .last()
-        .map(|(b, _)| b.header.height)
-        .unwrap_or_default();
-    let mut w = ChainWriter::new(Vec::new(), &genesis, Height(1), last).expect("in-memory writer");
-    for (b, a) in chain {
-        w.write_block(b, a).expect("in-memory write");
-    }
-    w.finish().expect("in-memory finish")
+fn build_chain(c: &Kit) -> Vec<(Block, Vec<Attestation>)> {
+    ChainBuilder::for_kit(c.clone()).chain(BLOCKS, PER_BLOCK)
 }
 
 fn verify_bytes(bytes: &[u8]) -> Result<ChainSummary, ChainCheckError> {
@@ -41,9 +28,9 @@ fn verify_bytes(bytes: &[u8]) -> Result<ChainSummary, ChainCheckError> {
 
 #[test]
 fn export_import_verify_and_every_flipped_byte_is_detected() {
-    let c = Consortium::new(3);
+    let c = Kit::new(3);
     let chain = build_chain(&c);
-    let bytes = export(&c, &chain);
+    let bytes = chain_file(&c.genesis_with_nodes(), &chain);
 
     let summary = verify_bytes(&bytes).expect("honest chain verifies");
     assert_eq!(summary.blocks, BLOCKS as u64);
@@ -87,9 +74,9 @@ fn export_import_verify_and_every_flipped_byte_is_detected() {
 
 #[test]
 fn truncated_export_names_the_height_where_it_ends() {
-    let c = Consortium::new(4);
-    let chain = ChainBuilder::new(&c).chain(5, 20);
-    let bytes = export(&c, &chain);
+    let c = Kit::new(4);
+    let chain = ChainBuilder::for_kit(c.clone()).chain(5, 20);
+    let bytes = chain_file(&c.genesis_with_nodes(), &chain);
     for cut in [bytes.len() - 1, bytes.len() / 2, 40, 3] {
         let err = verify_bytes(&bytes[..cut]).expect_err("truncation is detected");
         assert!(err.to_string().contains("height"), "{err}");
@@ -98,8 +85,8 @@ fn truncated_export_names_the_height_where_it_ends() {
 
 #[test]
 fn inclusion_proof_verifies_only_for_its_record_and_header() {
-    let c = Consortium::new(5);
-    let chain = ChainBuilder::new(&c).chain(2, 37);
+    let c = Kit::new(5);
+    let chain = ChainBuilder::for_kit(c.clone()).chain(2, 37);
     let (block, _) = &chain[0];
     let (other, _) = &chain[1];
     for index in [0, 1, 17, 36] {

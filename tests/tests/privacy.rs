@@ -10,9 +10,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use fundtrail_contracts::scenario::{generate, ScenarioConfig};
-use fundtrail_ledger::intake::{SubmissionLine, Target};
+use fundtrail_intake::{SubmissionLine, Target};
 use fundtrail_node::cli::devnet::{alive, Devnet};
+use fundtrail_testkit::scenario::{generate, ScenarioConfig};
 use fundtrail_tests::cluster::{free_base_port, serial};
 use serde_json::{json, Value};
 

@@ -5,8 +5,6 @@
 //! offline verifier and the auditor, and when a proof's attestations are
 //! counted, however the signatures are grouped.
 
-use fundtrail_contracts::testkit::chain::{attest, ChainBuilder, DEPARTMENTS};
-use fundtrail_contracts::testkit::Kit;
 use fundtrail_contracts::{AuditError, Auditor};
 use fundtrail_ledger::block::{Attestation, Block};
 use fundtrail_ledger::chainfile::ChainWriter;
@@ -16,6 +14,8 @@ use fundtrail_ledger::verify::{ChainVerifier, VerifyError, VerifyErrorKind};
 use fundtrail_node::chain::{AdmitError, Chain};
 use fundtrail_node::proof::ProofFile;
 use fundtrail_node::raft::{Batch, LogId, Placement, StoredMembership};
+use fundtrail_testkit::chain::{attest, ChainBuilder, DEPARTMENTS};
+use fundtrail_testkit::Kit;
 use fundtrail_tests::edge_sig::EdgeKind;
 use openraft::CommittedLeaderId;
 

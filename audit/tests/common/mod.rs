@@ -1,87 +1,66 @@
 //! Real chains for the report tests and the demo example: records executed
-//! by the contracts testkit's `Harness`, sealed into blocks with
-//! `BlockDraft::seal`, then verified and replayed from the genesis.
+//! and sealed by the testkit's `ChainBuilder` on days after the genesis,
+//! then verified and replayed from the genesis.
 
 #![allow(dead_code)]
 
 use fundtrail_audit::Verification;
 use fundtrail_contracts::model::{key, FundEntry};
 use fundtrail_contracts::state::State;
-use fundtrail_contracts::testkit::workload::Workload;
-use fundtrail_contracts::testkit::{Harness, Kit};
 use fundtrail_contracts::Auditor;
-use fundtrail_ledger::block::{Block, Genesis, GenesisKey, Verdict};
-use fundtrail_ledger::crypto::Keypair;
-use fundtrail_ledger::hash::Hash32;
+use fundtrail_ledger::block::{Block, Genesis, Verdict};
 use fundtrail_ledger::record::{RecordBody, RecordId, SignedRecord};
-use fundtrail_ledger::types::{Amount, FundId, Height, InstitutionId, KeyRole, Role};
-use fundtrail_ledger::verify::BlockDraft;
+use fundtrail_ledger::types::{Amount, FundId, Height, InstitutionId, Role};
+use fundtrail_testkit::chain::ChainBuilder;
+use fundtrail_testkit::workload::Workload;
+use fundtrail_testkit::Kit;
 
 pub const DAY_MS: u64 = 86_400_000;
 
-/// A chain being built: the harness holds the contract state.
+/// A chain being built; the insurance department's node proposes every
+/// block.
 pub struct TestChain {
-    pub harness: Harness,
+    pub builder: ChainBuilder,
     pub genesis: Genesis,
-    /// The insurance department's node, which proposes every block.
-    proposer: Keypair,
     pub blocks: Vec<Block>,
-    prev_hash: Hash32,
 }
 
 impl TestChain {
     pub fn new(seed: u8) -> TestChain {
-        let kit = Kit::new(seed);
-        let proposer = Keypair::from_seed([seed; 32]);
-        let mut genesis = kit.genesis();
-        let insurance = &kit.org(Role::Insurance).id;
-        if let Some(org) = genesis.orgs.iter_mut().find(|o| &o.id == insurance) {
-            org.keys.push(GenesisKey {
-                key: proposer.public(),
-                role: KeyRole::Node,
-            });
-        }
-        let harness = Harness::with_genesis(kit, &genesis);
+        TestChain::from_builder(ChainBuilder::for_kit(Kit::new(seed)))
+    }
+
+    fn from_builder(builder: ChainBuilder) -> TestChain {
         TestChain {
-            prev_hash: genesis.hash().hash(),
-            harness,
-            genesis,
-            proposer,
+            genesis: builder.genesis.clone(),
+            builder,
             blocks: Vec::new(),
         }
     }
 
-    /// Signs the next record as `role` with `approvals` officer approvals.
-    pub fn record(&mut self, role: Role, body: RecordBody, approvals: usize) -> SignedRecord {
-        self.harness.record(role, body, approvals)
+    pub fn kit(&self) -> &Kit {
+        self.builder.kit()
     }
 
-    /// Executes `records` as the next block, stamped `day` days and `ms`
-    /// milliseconds after the genesis, and seals it.
+    /// Signs the next record as `role` with `approvals` officer approvals.
+    pub fn record(&mut self, role: Role, body: RecordBody, approvals: usize) -> SignedRecord {
+        self.builder.record(role, body, approvals)
+    }
+
+    /// Executes `records` as the next block, stamped `day` days after the
+    /// genesis (plus its height in milliseconds), and seals it.
     pub fn block(&mut self, day: u64, records: Vec<SignedRecord>) -> &Block {
-        let exec = self.harness.block(&records);
-        let block = BlockDraft {
-            chain_id: self.genesis.chain_id.clone(),
-            height: self.harness.height,
-            prev_hash: self.prev_hash,
-            timestamp_ms: self.genesis.timestamp_ms + day * DAY_MS + self.harness.height.0,
-            proposer: self.proposer.public(),
-            rules_version: exec.rules_version,
-            state_root: exec.state_root,
-            records,
-            outcomes: exec.outcomes,
-        }
-        .seal()
-        .into_block();
-        self.prev_hash = block.hash().hash();
-        self.blocks.push(block);
+        let height = self.builder.height().next();
+        let timestamp_ms = self.genesis.timestamp_ms + day * DAY_MS + height.0;
+        let block = self.builder.seal_verified_at(timestamp_ms, records);
+        self.blocks.push(block.into_block());
         self.blocks.last().expect("just pushed")
     }
 
     /// The contracts' balance of `fund` after the last block.
     pub fn fund_balance(&self, fund: &FundId) -> Amount {
         let bytes = self
-            .harness
+            .builder
             .state
             .get(&key::fund(fund))
             .expect("memory state")
@@ -136,26 +115,27 @@ pub const HOSPITALS: [&str; 6] = [
 /// over `blocks` blocks, one every 1.5 days, with claims spread over
 /// [`HOSPITALS`].
 pub fn workload_chain(seed: u64, blocks: usize, records_per_block: usize) -> TestChain {
-    let mut workload = Workload::new(seed, 60, true);
-    let mut chain = TestChain::new(7);
+    let workload = Workload::with_kit(Kit::new(7), seed, 60, true);
+    let mut chain = TestChain::from_builder(ChainBuilder::with_workload(workload));
     for i in 0..blocks {
-        let records: Vec<SignedRecord> = workload
-            .block(&chain.harness.state, records_per_block)
+        let records: Vec<SignedRecord> = chain
+            .builder
+            .workload_records(records_per_block)
             .into_iter()
-            .map(|r| spread_over_hospitals(&workload, r))
+            .map(|r| spread_over_hospitals(chain.kit(), r))
             .collect();
         chain.block(i as u64 * 3 / 2, records);
     }
     chain
 }
 
-fn spread_over_hospitals(workload: &Workload, record: SignedRecord) -> SignedRecord {
+fn spread_over_hospitals(kit: &Kit, record: SignedRecord) -> SignedRecord {
     let RecordBody::Claim(mut claim) = record.envelope.body else {
         return record;
     };
     let hospital = HOSPITALS[claim.claim_id.tag.0[0] as usize % HOSPITALS.len()];
     claim.institution = hospital.parse::<InstitutionId>().expect("valid label");
-    workload.kit.sign(
+    kit.sign(
         Role::Health,
         RecordBody::Claim(claim),
         record.envelope.nonce,

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use clap::Subcommand;
-use fundtrail_contracts::testkit::workload::Workload;
-use fundtrail_contracts::testkit::{Harness, Kit};
 use fundtrail_ledger::record::SignedRecord;
+use fundtrail_testkit::workload::Workload;
+use fundtrail_testkit::{Harness, Kit};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::client::BodyEncoding;

@@ -414,9 +414,9 @@ pub fn signal(pid: u32, sig: &str) {
 }
 
 impl Plan {
-    /// The fixture consortium of `contracts::testkit` (keys from fixed
+    /// The fixture consortium of `fundtrail-testkit` (keys from fixed
     /// seeds), for the demo and the tests. Never for real data.
-    pub fn from_kit(kit: &fundtrail_contracts::testkit::Kit) -> Plan {
+    pub fn from_kit(kit: &fundtrail_testkit::Kit) -> Plan {
         let copy = |k: &Keypair| Keypair::from_seed(k.secret_bytes());
         let orgs = kit
             .orgs

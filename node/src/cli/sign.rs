@@ -5,11 +5,11 @@
 //! salt come back for the department's own vault.
 
 use anyhow::{Context, Result};
-use fundtrail_ledger::crypto::Keypair;
-use fundtrail_ledger::hash::{hash_domain, Hash32};
-use fundtrail_ledger::intake::{
+use fundtrail_intake::{
     pseudonymise, resolve, Lookup, LookupError, PayoutTier, RawBill, SubmissionLine,
 };
+use fundtrail_ledger::crypto::Keypair;
+use fundtrail_ledger::hash::{hash_domain, Hash32};
 use fundtrail_ledger::pseudonym::{ClaimId, PseudonymKey};
 use fundtrail_ledger::record::{Envelope, Period, RecordId, SignedRecord};
 use fundtrail_ledger::types::{ChainId, RegionCode};

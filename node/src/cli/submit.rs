@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use fundtrail_ledger::intake::{parse_file, parse_file_each, SubmissionLine};
+use fundtrail_intake::{parse_file, parse_file_each, SubmissionLine};
 use serde_json::{json, Value};
 
 use super::client::NodeClient;

@@ -160,10 +160,10 @@ fn speaks_as_itself(
 mod tests {
     use super::*;
     use crate::raft::Batch;
-    use fundtrail_contracts::testkit::chain::{node_keys, ChainBuilder};
     use fundtrail_ledger::block::GenesisKey;
     use fundtrail_ledger::crypto::Keypair;
     use fundtrail_ledger::types::{KeyRole, Role};
+    use fundtrail_testkit::chain::{node_keys, ChainBuilder};
     use openraft::{CommittedLeaderId, Entry, LogId};
 
     const TERM: u64 = 2;

@@ -218,8 +218,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 mod tests {
     use super::*;
     use crate::raft::{Batch, StoredMembership};
-    use fundtrail_contracts::testkit::Kit;
     use fundtrail_ledger::types::Role;
+    use fundtrail_testkit::Kit;
     use openraft::CommittedLeaderId;
 
     fn log_id(index: u64) -> LogId {

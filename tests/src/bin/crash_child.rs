@@ -14,10 +14,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use fundtrail_ledger::block::next_state_root;
-use fundtrail_ledger::fixtures::{accepted_outcomes, sample_bodies, submitter_role, Consortium};
 use fundtrail_ledger::store::{Durability, Store};
 use fundtrail_ledger::verify::BlockDraft;
 use fundtrail_ledger::SignedRecord;
+use fundtrail_testkit::ledger::{accepted_outcomes, sample_bodies, submitter_role};
+use fundtrail_testkit::Kit;
 
 /// The consortium seed shared with the parent test.
 pub const SEED: u8 = 7;
@@ -35,14 +36,14 @@ fn main() -> anyhow::Result<()> {
     } else {
         Durability::Synced
     };
-    let c = Consortium::new(SEED);
+    let c = Kit::new(SEED);
     let store = if dir.join("CURRENT").exists() {
         Store::open(&dir)?
     } else {
         Store::create(
             &dir,
-            &c.genesis(),
-            next_state_root(&c.genesis().hash().hash(), &[]),
+            &c.genesis_with_nodes(),
+            next_state_root(&c.genesis_with_nodes().hash().hash(), &[]),
         )?
     };
     let stdout = std::io::stdout();
@@ -53,7 +54,7 @@ fn main() -> anyhow::Result<()> {
             .map(|i| {
                 let nonce = height.0 * per_block + i;
                 let body = sample_bodies(&c, nonce).swap_remove((nonce % 11) as usize);
-                c.sign(submitter_role(body.kind()), body, nonce)
+                c.sign(submitter_role(body.kind()), body, nonce, 0)
             })
             .collect();
         let outcomes = accepted_outcomes(&records);

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use fundtrail_ledger::hash::Hash32;
-use fundtrail_ledger::intake::{
+use fundtrail_intake::{
     parse_file, pseudonymise, resolve, Lookup, LookupError, PayoutTier, SubmissionLine,
 };
+use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::pseudonym::{ClaimId, PseudonymKey};
 use fundtrail_ledger::record::{Period, RecordId, RecordKind};
 use fundtrail_ledger::types::RegionCode;

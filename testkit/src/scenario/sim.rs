@@ -5,20 +5,20 @@
 
 use std::collections::BTreeMap;
 
+use fundtrail_intake::{pseudonymise, resolve, ClaimLine};
 use fundtrail_ledger::block::{Genesis, Outcome, Verdict};
-use fundtrail_ledger::intake::{pseudonymise, resolve, ClaimLine};
 use fundtrail_ledger::pseudonym::{ClaimId, PseudonymKey};
 use fundtrail_ledger::record::Period;
 use fundtrail_ledger::types::{Amount, Category, RegionCode};
 
 use super::{Expect, ScenarioError, Wave, KIT_SEED};
-use crate::engine::Fail;
-use crate::lookup::StateLookup;
-use crate::model::{key, ClaimEntry};
-use crate::quote::{chain, load, quote, Quote, QuoteInput, TierQuote};
-use crate::rules::clearing::{self, Bucket};
-use crate::state::{BlockOverlay, MemoryState};
-use crate::testkit::{Harness, Kit};
+use crate::{Harness, Kit};
+use fundtrail_contracts::engine::Fail;
+use fundtrail_contracts::lookup::StateLookup;
+use fundtrail_contracts::model::{key, ClaimEntry};
+use fundtrail_contracts::quote::{chain, load, quote, Quote, QuoteInput, TierQuote};
+use fundtrail_contracts::rules::clearing::{self, Bucket};
+use fundtrail_contracts::state::{BlockOverlay, MemoryState};
 
 pub struct Sim {
     harness: Harness,
@@ -102,9 +102,9 @@ impl Sim {
     ) -> Result<[TierQuote; 4], ScenarioError> {
         let mut overlay = BlockOverlay::new(self.state());
         let tx = overlay.tx();
-        let entry: ClaimEntry = tx
-            .load(&key::claim(claim))?
-            .ok_or(ScenarioError::Quote(crate::RuleCode::UnknownClaim))?;
+        let entry: ClaimEntry = tx.load(&key::claim(claim))?.ok_or(ScenarioError::Quote(
+            fundtrail_contracts::RuleCode::UnknownClaim,
+        ))?;
         let l = load(&tx, &entry).map_err(fail)?;
         let input = QuoteInput {
             claim: &entry,

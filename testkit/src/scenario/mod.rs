@@ -1,6 +1,6 @@
 //! The demo's dataset (feature `scenario`): a seeded, deterministic year of
 //! a Guangdong medical-protection consortium as submission lines with raw
-//! identifiers ([`fundtrail_ledger::intake`]), in ordered **waves**.
+//! identifiers ([`fundtrail_intake`]), in ordered **waves**.
 //!
 //! Inside a wave the order of records does not matter (the demo submits a
 //! wave to four nodes at once): each person has at most one claim or payout
@@ -38,21 +38,19 @@ mod world;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use fundtrail_intake::{AssistanceLine, ClaimLine, IntakeError, SettlementLine, SubmissionLine};
 use fundtrail_ledger::block::{Genesis, GenesisFund, GenesisOrg, GENESIS_VERSION};
-use fundtrail_ledger::intake::{
-    AssistanceLine, ClaimLine, IntakeError, SettlementLine, SubmissionLine,
-};
 use fundtrail_ledger::pseudonym::ClaimId;
 use fundtrail_ledger::types::{Amount, Category, ChainId, FundKind, Role, Scheme};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::engine::ExecError;
-use crate::model::Tier;
-use crate::policy::default_policy;
-use crate::quote::Quote;
-use crate::testkit::Kit;
-use crate::RuleCode;
+use crate::Kit;
+use fundtrail_contracts::engine::ExecError;
+use fundtrail_contracts::model::Tier;
+use fundtrail_contracts::policy::default_policy;
+use fundtrail_contracts::quote::Quote;
+use fundtrail_contracts::RuleCode;
 
 pub use sim::outcome_matches;
 use sim::Sim;
@@ -189,7 +187,7 @@ pub fn genesis(chain_id: ChainId, orgs: Vec<GenesisOrg>) -> Genesis {
             .iter()
             .map(|(r, _)| default_policy(label(r), YEAR))
             .collect(),
-        rules_version: crate::engine::LATEST_RULES,
+        rules_version: fundtrail_contracts::engine::LATEST_RULES,
     }
 }
 
@@ -296,7 +294,9 @@ impl Generator {
             claims: Vec::new(),
             special_people: Default::default(),
             expected: BTreeMap::new(),
-            threshold: crate::policy::default_params().approvals.threshold,
+            threshold: fundtrail_contracts::policy::default_params()
+                .approvals
+                .threshold,
         }
     }
 

@@ -4,18 +4,17 @@
 //! cut into blocks before execution. The rejections must be exactly the
 //! injected abuses, every honest record must be accepted, and the signals
 //! must be those of the generator's own in-order simulation.
-#![cfg(feature = "scenario")]
 
 use std::collections::BTreeMap;
 
 use fundtrail_contracts::lookup::StateLookup;
-use fundtrail_contracts::scenario::{
+use fundtrail_intake::{pseudonymise, resolve};
+use fundtrail_ledger::block::{Outcome, Verdict};
+use fundtrail_ledger::record::SignedRecord;
+use fundtrail_testkit::scenario::{
     generate, outcome_matches, Expect, Scenario, ScenarioConfig, Wave, KIT_SEED,
 };
-use fundtrail_contracts::testkit::{Harness, Kit};
-use fundtrail_ledger::block::{Outcome, Verdict};
-use fundtrail_ledger::intake::{pseudonymise, resolve};
-use fundtrail_ledger::record::SignedRecord;
+use fundtrail_testkit::{Harness, Kit};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -1,9 +1,11 @@
 //! Parsing JSON lines and files, with errors that name the line and field
 //! and mask every value the parser would otherwise quote.
 
-use crate::hash::Hash32;
-use crate::record::{DisclosurePurpose, EligibilityDecision, FundSource, Period, ReversalReason};
-use crate::types::{
+use fundtrail_ledger::hash::Hash32;
+use fundtrail_ledger::record::{
+    DisclosurePurpose, EligibilityDecision, FundSource, Period, ReversalReason,
+};
+use fundtrail_ledger::types::{
     Admission, Amount, Category, Date, FundId, GroupCode, InstitutionId, InstitutionLevel,
     InsuredType, OrgId, RegionCode, Scheme,
 };
@@ -100,7 +102,7 @@ fn field_ok(name: &str, v: &serde_json::Value) -> Option<(&'static str, bool)> {
         "requester" => known("requester", is::<OrgId>(v)),
         "purpose" => known("purpose", is::<DisclosurePurpose>(v)),
         "year" => known("year", is::<u16>(v)),
-        "params" => known("params", is::<crate::record::PolicyParams>(v)),
+        "params" => known("params", is::<fundtrail_ledger::record::PolicyParams>(v)),
         _ => None,
     }
 }

@@ -1,7 +1,7 @@
 use super::parse::redact;
 use super::*;
-use crate::pseudonym::{raw_commitment, ClaimId, PseudonymKey};
-use crate::record::RecordBody;
+use fundtrail_ledger::pseudonym::{raw_commitment, ClaimId, PseudonymKey};
+use fundtrail_ledger::record::RecordBody;
 
 const ID: &str = "11010519491231002X";
 const BAD_ID: &str = "110105194912310021";
@@ -54,10 +54,13 @@ fn every_kind_round_trips_through_json() {
 
 #[test]
 fn policy_line_round_trips() {
-    let body = crate::fixtures::sample_policy();
+    let template = include_str!("../../examples/policy.jsonl");
+    let Ok(SubmissionLine::Policy(body)) = parse_line(template.trim()) else {
+        panic!("examples/policy.jsonl holds one policy line");
+    };
     let line = SubmissionLine::Policy(body.clone());
     let text = serde_json::to_string(&line).expect("serialises");
-    assert!(text.starts_with(r#"{"kind":"policy","region":"440100""#));
+    assert!(text.starts_with(r#"{"kind":"policy","region":"440300""#));
     assert_eq!(parse_line(&text), Ok(line.clone()));
     let intake = pseudonymise(line, &key(), [0; 32]).expect("policy");
     assert_eq!(intake.body, RecordBody::Policy(body));

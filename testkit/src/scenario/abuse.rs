@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use fundtrail_ledger::intake::{ClaimLine, SubmissionLine};
+use fundtrail_intake::{ClaimLine, SubmissionLine};
 use fundtrail_ledger::types::{Admission, Amount, Role};
 use rand::Rng;
 
@@ -15,9 +15,9 @@ use super::{
     Abuse, Expect, Generator, ScenarioError, Special, Submission, ABUSE_EVERY, KEYING_ERROR_EVERY,
     YEAR,
 };
-use crate::model::Tier;
-use crate::quote::Quote;
-use crate::RuleCode;
+use fundtrail_contracts::model::Tier;
+use fundtrail_contracts::quote::Quote;
+use fundtrail_contracts::RuleCode;
 
 /// The last tier with an entitlement.
 fn last_tier(q: &Quote) -> Option<Tier> {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fundtrail_ledger::intake::{BillNo, ClaimLine, IdCard};
+use fundtrail_intake::{BillNo, ClaimLine, IdCard};
 use fundtrail_ledger::types::{
     Admission, Amount, Category, Date, GroupCode, InstitutionId, InstitutionLevel, InsuredType,
     RegionCode,

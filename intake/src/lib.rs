@@ -21,20 +21,21 @@ mod resolve;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hash::Hash32;
-use crate::record::{
+use fundtrail_ledger::hash::Hash32;
+use fundtrail_ledger::record::{
     BodyError, DisclosurePurpose, EligibilityDecision, FundSource, Period, PolicyBody, RecordId,
     RecordKind, ReversalReason,
 };
-use crate::types::{
+use fundtrail_ledger::types::{
     Admission, Amount, Category, Date, FundId, GroupCode, InstitutionId, InstitutionLevel,
     InsuredType, OrgId, RegionCode, Scheme,
 };
 
 pub use convert::{canonical_raw_bill, pseudonymise, Intake, RawBill, RAW_BILL_DOMAIN};
+pub use fundtrail_ledger::lookup::{Lookup, LookupError, PayoutTier};
 pub use ids::{BillNo, BillNoError, IdCard, IdCardError};
 pub use parse::{parse_file, parse_file_each, parse_line, redact};
-pub use resolve::{resolve, Lookup, LookupError};
+pub use resolve::resolve;
 
 /// One line of a submission file: a record as a department writes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +53,7 @@ pub enum SubmissionLine {
     Disclosure(DisclosureLine),
 }
 
-/// [`EligibilityBody`](crate::record::EligibilityBody) with the person's ID-card number.
+/// [`EligibilityBody`](fundtrail_ledger::record::EligibilityBody) with the person's ID-card number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EligibilityLine {
@@ -61,7 +62,7 @@ pub struct EligibilityLine {
     pub decision: EligibilityDecision,
 }
 
-/// [`FilingBody`](crate::record::FilingBody) with the person's ID-card number.
+/// [`FilingBody`](fundtrail_ledger::record::FilingBody) with the person's ID-card number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilingLine {
@@ -72,7 +73,7 @@ pub struct FilingLine {
     pub valid_until: Date,
 }
 
-/// [`ClaimBody`](crate::record::ClaimBody) with the ID-card and bill numbers instead of pseudonyms and
+/// [`ClaimBody`](fundtrail_ledger::record::ClaimBody) with the ID-card and bill numbers instead of pseudonyms and
 /// commitment. The whole line is the raw bill the commitment binds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,7 +95,7 @@ pub struct ClaimLine {
     pub supplementary_cover: bool,
 }
 
-/// [`SettlementBody`](crate::record::SettlementBody) naming the claim by its bill, plus officer approvals.
+/// [`SettlementBody`](fundtrail_ledger::record::SettlementBody) naming the claim by its bill, plus officer approvals.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementLine {
@@ -108,7 +109,7 @@ pub struct SettlementLine {
     pub approvals: u8,
 }
 
-/// [`AssistanceBody`](crate::record::AssistanceBody) naming the claim by its bill, plus officer approvals.
+/// [`AssistanceBody`](fundtrail_ledger::record::AssistanceBody) naming the claim by its bill, plus officer approvals.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssistanceLine {
@@ -120,26 +121,6 @@ pub struct AssistanceLine {
     /// How many officer approvals of the submitting organisation to attach.
     #[serde(default)]
     pub approvals: u8,
-}
-
-/// A payout tier of one claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PayoutTier {
-    Basic,
-    CriticalIllness,
-    Supplementary,
-    Assistance,
-}
-
-impl From<Scheme> for PayoutTier {
-    fn from(s: Scheme) -> PayoutTier {
-        match s {
-            Scheme::Basic => PayoutTier::Basic,
-            Scheme::CriticalIllness => PayoutTier::CriticalIllness,
-            Scheme::Supplementary => PayoutTier::Supplementary,
-        }
-    }
 }
 
 /// The standing payout of one tier on the claim of a bill.
@@ -159,7 +140,7 @@ pub enum Target {
     Payout(PayoutRef),
 }
 
-/// [`ReversalBody`](crate::record::ReversalBody) with a target that may name a payout by its bill.
+/// [`ReversalBody`](fundtrail_ledger::record::ReversalBody) with a target that may name a payout by its bill.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReversalLine {
@@ -167,7 +148,7 @@ pub struct ReversalLine {
     pub reason: ReversalReason,
 }
 
-/// [`FundCreditBody`](crate::record::FundCreditBody) plus officer approvals (a transfer needs them).
+/// [`FundCreditBody`](fundtrail_ledger::record::FundCreditBody) plus officer approvals (a transfer needs them).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FundCreditLine {
@@ -179,7 +160,7 @@ pub struct FundCreditLine {
     pub approvals: u8,
 }
 
-/// [`ClearingBody`](crate::record::ClearingBody); a blank `claim_set_root` is filled in by [`resolve`].
+/// [`ClearingBody`](fundtrail_ledger::record::ClearingBody); a blank `claim_set_root` is filled in by [`resolve`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClearingLine {
@@ -191,7 +172,7 @@ pub struct ClearingLine {
     pub claim_set_root: Option<Hash32>,
 }
 
-/// [`DisclosureBody`](crate::record::DisclosureBody) with a target that may name a payout by its bill.
+/// [`DisclosureBody`](fundtrail_ledger::record::DisclosureBody) with a target that may name a payout by its bill.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisclosureLine {

@@ -14,10 +14,13 @@ use rand_chacha::ChaCha8Rng;
 
 use super::bodies::{self, date};
 use super::{fund, region, Kit, AWAY, HOME};
-use crate::model::{key, ClaimEntry, Tier};
-use crate::quote::quote;
-use crate::rules::clearing::{self, Bucket};
-use crate::state::{BlockOverlay, MemoryState, State};
+use fundtrail_contracts::model::{key, ClaimEntry, Tier};
+use fundtrail_contracts::quote::quote;
+use fundtrail_contracts::rules::clearing::{self, Bucket};
+use fundtrail_contracts::state::{BlockOverlay, MemoryState, State};
+
+/// The consortium seed of [`Workload::new`].
+pub const WORKLOAD_KIT: u8 = 7;
 
 pub struct Workload {
     pub kit: Kit,
@@ -35,10 +38,15 @@ pub struct Workload {
 const CATEGORIES: [Category; 6] = Category::ALL;
 
 impl Workload {
+    /// The workload of the consortium `Kit::new(WORKLOAD_KIT)`.
     pub fn new(seed: u64, people: u64, sign: bool) -> Workload {
+        Workload::with_kit(Kit::new(WORKLOAD_KIT), seed, people, sign)
+    }
+
+    pub fn with_kit(kit: Kit, seed: u64, people: u64, sign: bool) -> Workload {
         use rand::SeedableRng;
         Workload {
-            kit: Kit::new(7),
+            kit,
             rng: ChaCha8Rng::seed_from_u64(seed),
             sign,
             people,

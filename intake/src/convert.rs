@@ -3,14 +3,14 @@
 
 use std::fmt;
 
-use crate::codec;
-use crate::hash::Hash32;
-use crate::pseudonym::{raw_commitment, ClaimId, PseudonymKey};
-use crate::record::{
+use fundtrail_ledger::codec;
+use fundtrail_ledger::hash::Hash32;
+use fundtrail_ledger::pseudonym::{raw_commitment, ClaimId, PseudonymKey};
+use fundtrail_ledger::record::{
     AssistanceBody, ClaimBody, ClearingBody, DisclosureBody, EligibilityBody, FilingBody,
     FundCreditBody, RecordBody, RecordId, ReversalBody, SettlementBody, MAX_APPROVALS,
 };
-use crate::types::InstitutionId;
+use fundtrail_ledger::types::InstitutionId;
 
 use super::{
     AssistanceLine, BillNo, ClaimLine, ClearingLine, FundCreditLine, IntakeError, SettlementLine,

@@ -1,31 +1,9 @@
 //! Completing lines that refer to earlier records, from chain state.
 
-use crate::hash::Hash32;
-use crate::pseudonym::{ClaimId, PseudonymKey};
-use crate::record::{Period, RecordId};
-use crate::types::RegionCode;
+use fundtrail_ledger::pseudonym::PseudonymKey;
 
 use super::convert::claim_id;
-use super::{IntakeError, PayoutTier, SubmissionLine, Target};
-
-/// A chain lookup failed (storage or network); carries no identifiers.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct LookupError(pub String);
-
-/// What [`resolve`] asks the chain (implemented over contract state).
-pub trait Lookup {
-    /// The standing (accepted, unreversed) payout of `tier` on `claim`.
-    fn payout(&self, claim: &ClaimId, tier: PayoutTier) -> Result<Option<RecordId>, LookupError>;
-
-    /// The claim-set root of a clearing bucket's uncleared payouts.
-    fn clearing_root(
-        &self,
-        period: Period,
-        from: &RegionCode,
-        to: &RegionCode,
-    ) -> Result<Option<Hash32>, LookupError>;
-}
+use super::{IntakeError, Lookup, SubmissionLine, Target};
 
 /// Completes a line's references from chain state: a payout target becomes
 /// its record id, a blank claim-set root the bucket's root.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use fundtrail_ledger::intake::{
+use fundtrail_intake::{
     ClaimLine, ClearingLine, DisclosureLine, EligibilityLine, FilingLine, FundCreditLine,
     PayoutRef, PayoutTier, ReversalLine, SubmissionLine, Target,
 };
@@ -24,9 +24,9 @@ use super::{
     fund_name, label, payer, Abuse, Claim, Expect, Generator, ScenarioError, Special, Submission,
     FRAUD_EVERY, YEAR,
 };
-use crate::model::Tier;
-use crate::quote::Quote;
-use crate::RuleCode;
+use fundtrail_contracts::model::Tier;
+use fundtrail_contracts::quote::Quote;
+use fundtrail_contracts::RuleCode;
 
 /// A person's second claim is a readmission this often (per cent).
 const READMISSION_PERCENT: u32 = 20;
@@ -173,7 +173,7 @@ impl Generator {
 
     /// Shenzhen raises the residents' grassroots ratio to 85 % from July.
     fn policy_update(&self) -> Submission {
-        let mut body = crate::policy::default_policy(label("440300"), YEAR);
+        let mut body = fundtrail_contracts::policy::default_policy(label("440300"), YEAR);
         body.effective_from = date(YEAR.into(), 7, 1);
         body.params.basic.resident_ratio.grassroots = Bp(8500);
         accept(Role::Insurance, SubmissionLine::Policy(body))

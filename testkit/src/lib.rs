@@ -1,7 +1,21 @@
-//! Deterministic fixtures for tests, benchmarks and demos: a consortium of
-//! the four departments (plus an auditor) with keys from fixed seeds, a
-//! genesis with the default policy, and helpers that sign records. Never use
-//! these keys for anything real.
+//! fundtrail-testkit: deterministic fixtures for tests, benchmarks and the
+//! demo. Never use these keys for anything real.
+//!
+//! - this module: a consortium of the four departments (plus an auditor)
+//!   with keys from fixed seeds, a genesis with the default policy, helpers
+//!   that sign records, a [`Harness`] that executes blocks in memory, and
+//!   [`bodies`] with the fixtures' defaults;
+//! - [`chain`]: the chain builder: signed records executed by the contracts,
+//!   sealed and attested by every department's node;
+//! - [`ledger`]: one record body of every kind, accepted outcomes and the
+//!   chain file of a chain;
+//! - [`workload`]: a seeded mix of honest and abusive records;
+//! - [`scenario`]: the demo's seeded dataset of submission lines.
+
+pub mod chain;
+pub mod ledger;
+pub mod scenario;
+pub mod workload;
 
 use fundtrail_ledger::block::{Genesis, GenesisFund, GenesisKey, GenesisOrg, GENESIS_VERSION};
 use fundtrail_ledger::crypto::Keypair;
@@ -11,20 +25,40 @@ use fundtrail_ledger::types::{
     Amount, ChainId, FundId, FundKind, KeyRole, OrgId, RegionCode, Role,
 };
 
-use crate::policy::default_policy;
+use fundtrail_contracts::policy::default_policy;
 
 /// The insured region of the fixtures and a second region for cross-region care.
 pub const HOME: &str = "440100";
 pub const AWAY: &str = "110000";
 pub const YEAR: u16 = 2026;
 
+/// The departments that run a voting node; the auditor runs none here.
+pub const DEPARTMENTS: usize = 4;
+
 pub struct OrgKit {
     pub id: OrgId,
     pub role: Role,
     pub submitter: Keypair,
     pub officers: [Keypair; 2],
+    /// Enrolled only by [`Kit::genesis_with_nodes`], and only for the
+    /// departments: a cluster enrols the node keys it generates.
+    pub node: Keypair,
 }
 
+impl Clone for OrgKit {
+    fn clone(&self) -> OrgKit {
+        let copy = |k: &Keypair| Keypair::from_seed(k.secret_bytes());
+        OrgKit {
+            id: self.id.clone(),
+            role: self.role,
+            submitter: copy(&self.submitter),
+            officers: [copy(&self.officers[0]), copy(&self.officers[1])],
+            node: copy(&self.node),
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct Kit {
     pub chain_id: ChainId,
     pub orgs: Vec<OrgKit>,
@@ -71,6 +105,7 @@ impl Kit {
                 role: *role,
                 submitter: key(i, 0),
                 officers: [key(i, 1), key(i, 2)],
+                node: key(i, 3),
             })
             .collect();
         Kit {
@@ -138,8 +173,32 @@ impl Kit {
                 default_policy(region(HOME), YEAR),
                 default_policy(region(AWAY), YEAR),
             ],
-            rules_version: crate::engine::LATEST_RULES,
+            rules_version: fundtrail_contracts::engine::LATEST_RULES,
         }
+    }
+
+    /// [`Kit::genesis`] with the node key of every department, as a chain
+    /// whose blocks the departments propose and attest.
+    pub fn genesis_with_nodes(&self) -> Genesis {
+        let mut genesis = self.genesis();
+        for (org, kit) in genesis.orgs.iter_mut().zip(&self.orgs) {
+            if kit.role != Role::Auditor {
+                org.keys.push(GenesisKey {
+                    key: kit.node.public(),
+                    role: KeyRole::Node,
+                });
+            }
+        }
+        genesis
+    }
+
+    /// The departments' node keys, in organisation order.
+    pub fn department_nodes(&self) -> Vec<Keypair> {
+        self.orgs
+            .iter()
+            .filter(|o| o.role != Role::Auditor)
+            .map(|o| Keypair::from_seed(o.node.secret_bytes()))
+            .collect()
     }
 
     /// Signs `body` as `role`'s submitter with `approvals` of its officers.
@@ -181,7 +240,7 @@ impl Kit {
 /// A chain in memory: executes blocks and applies their writes.
 pub struct Harness {
     pub kit: Kit,
-    pub state: crate::state::MemoryState,
+    pub state: fundtrail_contracts::state::MemoryState,
     pub root: fundtrail_ledger::hash::Hash32,
     pub height: fundtrail_ledger::types::Height,
     nonce: u64,
@@ -196,9 +255,9 @@ impl Harness {
 
     /// A chain from `genesis`, whose keys must be `kit`'s.
     pub fn with_genesis(kit: Kit, genesis: &Genesis) -> Harness {
-        let mut state = crate::state::MemoryState::new();
-        state.apply(&crate::engine::genesis_state(genesis));
-        let root = crate::engine::genesis_state_root(genesis);
+        let mut state = fundtrail_contracts::state::MemoryState::new();
+        state.apply(&fundtrail_contracts::engine::genesis_state(genesis));
+        let root = fundtrail_contracts::engine::genesis_state_root(genesis);
         Harness {
             kit,
             state,
@@ -216,7 +275,10 @@ impl Harness {
 
     /// Executes `records` as the next block and commits it (the returned
     /// execution's `writes` have been moved into the state).
-    pub fn block(&mut self, records: &[SignedRecord]) -> crate::engine::BlockExecution {
+    pub fn block(
+        &mut self,
+        records: &[SignedRecord],
+    ) -> fundtrail_contracts::engine::BlockExecution {
         self.block_identified(records.iter().map(|r| (r.id(), r)))
     }
 
@@ -224,14 +286,14 @@ impl Harness {
     pub fn block_identified<'r>(
         &mut self,
         records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
-    ) -> crate::engine::BlockExecution {
+    ) -> fundtrail_contracts::engine::BlockExecution {
         let height = self.height.next();
-        let ctx = crate::engine::BlockContext {
+        let ctx = fundtrail_contracts::engine::BlockContext {
             height,
             timestamp_ms: 1_767_225_600_000 + height.0 * 1000,
             prev_state_root: self.root,
         };
-        let mut exec = crate::engine::execute_identified(&ctx, records, &self.state)
+        let mut exec = fundtrail_contracts::engine::execute_identified(&ctx, records, &self.state)
             .expect("in-memory execution does not fail");
         self.state.apply(&std::mem::take(&mut exec.writes));
         self.root = exec.state_root;
@@ -361,9 +423,3 @@ pub mod bodies {
         })
     }
 }
-
-#[cfg(feature = "workload")]
-pub mod workload;
-
-#[cfg(feature = "workload")]
-pub mod chain;
