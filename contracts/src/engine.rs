@@ -12,58 +12,12 @@ use fundtrail_ledger::types::{Height, KeyRole, OrgId, Role};
 use crate::codes::RuleCode;
 use crate::model::{key, FundEntry, KeyEntry, OrgEntry, Policies, RecordMeta, RulesSchedule};
 use crate::policy::insert_policy;
-use crate::rules;
-use crate::state::{BlockOverlay, MemoryState, State, StateError, Tx};
+use crate::rules::{self, reject, RecordCtx, RuleResult, SUPPORTED_RULES};
+use crate::state::{BlockOverlay, MemoryState, State, Tx};
 
-/// Rules versions this build can execute. Version 2 differs from 1 only
-/// in how a clearing bucket keeps its payouts (docs/RULES.md, "Rules
-/// versions"); every verdict is the same.
-pub const SUPPORTED_RULES: &[u32] = &[1, 2];
-
-/// The rules version a new chain starts with.
-pub const LATEST_RULES: u32 = 2;
-
-/// A failure that must stop the node: the engine cannot decide.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ExecError {
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error("state value under key {key:?} is corrupt: {reason}")]
-    Corrupt { key: Vec<u8>, reason: String },
-    #[error(
-        "block {height} needs rules version {version}, this build supports {SUPPORTED_RULES:?}"
-    )]
-    UnsupportedRules { height: Height, version: u32 },
-    #[error("contract state has no rules schedule: genesis state was never written")]
-    NoGenesis,
-}
-
-/// Why a rule did not accept: a rejection (recorded) or a fatal error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fail {
-    Reject(RuleCode),
-    Fatal(ExecError),
-}
-
-impl From<ExecError> for Fail {
-    fn from(e: ExecError) -> Fail {
-        Fail::Fatal(e)
-    }
-}
-
-impl From<StateError> for Fail {
-    fn from(e: StateError) -> Fail {
-        Fail::Fatal(e.into())
-    }
-}
-
-/// Shorthand for a rejection.
-pub fn reject<T>(code: RuleCode) -> Result<T, Fail> {
-    Err(Fail::Reject(code))
-}
-
-/// What a rule returns when it accepts: the signals it raised.
-pub type RuleResult = Result<Vec<RuleCode>, Fail>;
+// Also reachable here for the testkit and the scenario, which name them so.
+pub use crate::error::{ExecError, Fail};
+pub use crate::rules::LATEST_RULES;
 
 /// Inputs of one block besides its records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,17 +35,6 @@ pub struct BlockExecution {
     pub writes: Vec<StateWrite>,
     pub state_root: Hash32,
     pub rules_version: u32,
-}
-
-/// One record as a rule sees it.
-pub struct RecordCtx<'r> {
-    pub id: RecordId,
-    pub record: &'r SignedRecord,
-    pub height: Height,
-    pub org: OrgId,
-    pub role: Role,
-    /// The rules version in force at `height`.
-    pub rules: u32,
 }
 
 /// The contract state genesis establishes, sorted by key.

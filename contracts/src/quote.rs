@@ -10,7 +10,7 @@ use fundtrail_ledger::record::{ClaimBody, PolicyParams};
 use fundtrail_ledger::types::{Amount, Bp, Category, InsuredType};
 
 use crate::codes::RuleCode;
-use crate::engine::Fail;
+use crate::error::Fail;
 use crate::model::{eligible_on, key, ClaimEntry, Eligibility, PersonYear, Tier};
 use crate::policy::{policy_for, PolicyInForce};
 use crate::state::{BlockOverlay, State, Tx};

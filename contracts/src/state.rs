@@ -22,12 +22,7 @@ use fundtrail_ledger::codec;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::engine::ExecError;
-
-/// A storage failure below the engine (fatal: stop the node).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("state read failed: {0}")]
-pub struct StateError(pub String);
+use crate::error::{ExecError, StateError};
 
 /// Read access to committed contract state. Writes leave the engine as a
 /// sorted [`StateWrite`] list that the caller commits (see
