@@ -13,7 +13,7 @@ use crate::codes::RuleCode;
 use crate::model::{key, FundEntry, KeyEntry, OrgEntry, Policies, RecordMeta, RulesSchedule};
 use crate::policy::insert_policy;
 use crate::rules::{self, reject, RecordCtx, RuleResult, SUPPORTED_RULES};
-use crate::state::{BlockOverlay, MemoryState, State, Tx};
+use crate::state::{BlockOverlay, State, Tx};
 
 // Also reachable here for the testkit and the scenario, which name them so.
 pub use crate::error::{ExecError, Fail};
@@ -101,7 +101,7 @@ pub fn rules_version_at(state: &dyn State, height: Height) -> Result<u32, ExecEr
     Ok(version_in(&schedule, height))
 }
 
-pub fn version_in(schedule: &RulesSchedule, height: Height) -> u32 {
+fn version_in(schedule: &RulesSchedule, height: Height) -> u32 {
     schedule
         .scheduled
         .iter()
@@ -128,56 +128,14 @@ pub fn execute_block(
 /// record again.
 pub fn execute_identified<'r>(
     ctx: &BlockContext,
-    records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
+    records: impl Iterator<Item = (RecordId, &'r SignedRecord)>,
     state: &dyn State,
 ) -> Result<BlockExecution, ExecError> {
     let rules_version = supported_rules_at(state, ctx.height)?;
-    let overlay = BlockOverlay::with_capacity(state, records.len() * WRITES_PER_RECORD);
-    execute_on(ctx, records, overlay, rules_version)
-}
-
-/// [`execute_identified`] on an in-memory state that takes each accepted
-/// record's writes as it goes, for a replay that has no use for the state
-/// once a block fails: on success `state` is the state after the block
-/// (its returned `writes` are already applied); after an error it holds
-/// part of the block.
-pub fn execute_identified_into<'r>(
-    ctx: &BlockContext,
-    records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
-    state: &mut MemoryState,
-) -> Result<BlockExecution, ExecError> {
-    let rules_version = supported_rules_at(state, ctx.height)?;
-    let overlay = BlockOverlay::writing_into(state, records.len() * WRITES_PER_RECORD);
-    execute_on(ctx, records, overlay, rules_version)
-}
-
-fn supported_rules_at(state: &dyn State, height: Height) -> Result<u32, ExecError> {
-    let version = rules_version_at(state, height)?;
-    if !SUPPORTED_RULES.contains(&version) {
-        return Err(ExecError::UnsupportedRules { height, version });
-    }
-    Ok(version)
-}
-
-fn execute_on<'r>(
-    ctx: &BlockContext,
-    records: impl Iterator<Item = (RecordId, &'r SignedRecord)>,
-    mut overlay: BlockOverlay,
-    rules_version: u32,
-) -> Result<BlockExecution, ExecError> {
-    let mut outcomes = Vec::with_capacity(records.size_hint().0);
-    for (id, record) in records {
-        let outcome = match rules_version {
-            1 | 2 => execute_record(ctx, rules_version, id, record, &mut overlay)?,
-            version => {
-                return Err(ExecError::UnsupportedRules {
-                    height: ctx.height,
-                    version,
-                })
-            }
-        };
-        outcomes.push(outcome);
-    }
+    let mut overlay = BlockOverlay::new(state);
+    let outcomes = records
+        .map(|(id, record)| execute_record(ctx, rules_version, id, record, &mut overlay))
+        .collect::<Result<Vec<_>, _>>()?;
     let writes = overlay.into_writes();
     let state_root = next_state_root(&ctx.prev_state_root, &writes);
     Ok(BlockExecution {
@@ -188,9 +146,14 @@ fn execute_on<'r>(
     })
 }
 
-/// About how many keys an accepted claim or payout writes, with its record
-/// entry: enough that a block's write map rarely grows.
-const WRITES_PER_RECORD: usize = 4;
+/// The rules version in force at `height`, if this build can execute it.
+fn supported_rules_at(state: &dyn State, height: Height) -> Result<u32, ExecError> {
+    let version = rules_version_at(state, height)?;
+    if !SUPPORTED_RULES.contains(&version) {
+        return Err(ExecError::UnsupportedRules { height, version });
+    }
+    Ok(version)
+}
 
 fn execute_record(
     ctx: &BlockContext,

@@ -38,14 +38,14 @@ pub mod testkit;
 
 pub use codes::RuleCode;
 pub use engine::{
-    execute_block, execute_identified, execute_identified_into, genesis_state, genesis_state_root,
-    rules_version_at, BlockContext, BlockExecution,
+    execute_block, execute_identified, genesis_state, genesis_state_root, rules_version_at,
+    BlockContext, BlockExecution,
 };
 pub use error::{ExecError, StateError};
 pub use quote::{quote, Quote};
 pub use replay::{
-    replay_block, replay_verified, replay_verified_into, AuditError, AuditReport, Auditor,
-    BlockAudit, ReplayError, ReplayErrorKind,
+    replay_block, replay_verified, AuditError, AuditReport, Auditor, BlockAudit, ReplayError,
+    ReplayErrorKind,
 };
 pub use rules::{LATEST_RULES, SUPPORTED_RULES};
 pub use state::{MemoryState, State};

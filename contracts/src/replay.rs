@@ -23,8 +23,7 @@ use fundtrail_ledger::verify::{
 use serde::Serialize;
 
 use crate::engine::{
-    execute_block, execute_identified, execute_identified_into, genesis_state, BlockContext,
-    BlockExecution, ExecError,
+    execute_block, execute_identified, genesis_state, BlockContext, BlockExecution, ExecError,
 };
 use crate::state::{MemoryState, State};
 
@@ -125,23 +124,6 @@ pub fn replay_verified(
         state,
     )
     .map_err(|e| exec_failed(block, e))?;
-    check(block, &exec)?;
-    Ok(exec)
-}
-
-/// [`replay_verified`] that applies the block to `state` as it goes: on
-/// success `state` is the state after the block; after an error it holds
-/// part of the block and is good for nothing but being dropped.
-pub fn replay_verified_into(
-    block: &VerifiedBlock,
-    prev_state_root: &Hash32,
-    state: &mut MemoryState,
-) -> Result<BlockExecution, ReplayError> {
-    let block = block.block();
-    check_count(block)?;
-    let ctx = context(block, prev_state_root);
-    let exec = execute_identified_into(&ctx, named_records(block), state)
-        .map_err(|e| exec_failed(block, e))?;
     check(block, &exec)?;
     Ok(exec)
 }
@@ -443,12 +425,6 @@ impl Auditor {
             },
         }
     }
-
-    /// The contract state after the last audited block; after a replay
-    /// error it also holds part of the block that failed.
-    pub fn state(&self) -> &MemoryState {
-        &self.replayer.state
-    }
 }
 
 /// Groups read and checked ahead of the replay, besides the one being
@@ -564,7 +540,8 @@ impl Replayer {
         block: VerifiedBlock,
         report: &BlockReport,
     ) -> Result<BlockAudit, ReplayError> {
-        let exec = replay_verified_into(&block, &self.state_root, &mut self.state)?;
+        let exec = replay_verified(&block, &self.state_root, &self.state)?;
+        self.state.apply(&exec.writes);
         self.state_root = exec.state_root;
         Ok(self.tally.add(block.block(), report))
     }

@@ -1,10 +1,8 @@
 //! The state interface the engine reads, an in-memory implementation, and
 //! the two write layers of one block: [`BlockOverlay`] collects the block's
-//! writes (sorted by key on the way out, ready for `next_state_root` and a
-//! store batch), and [`Tx`] holds one record's writes until the record is
-//! accepted. An overlay either keeps the block's writes apart from
-//! read-only state (a node) or writes them straight into a
-//! [`MemoryState`] it may change (an auditor's replay).
+//! writes beside read-only committed state and hands them on sorted by key
+//! (ready for `next_state_root` and a store batch), and [`Tx`] holds one
+//! record's writes until the record is accepted.
 //!
 //! Reads lend bytes rather than copy them: [`State::get`] may return a
 //! borrowed value, and the layers hand values to a decoding closure.
@@ -14,7 +12,6 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use fundtrail_ledger::block::StateWrite;
@@ -38,73 +35,12 @@ pub trait State {
 #[allow(clippy::disallowed_types)]
 type LookupMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-/// Contract state in memory: tests, benchmarks and auditors' replays.
-///
-/// A hash table, because the engine only looks keys up here (a B-tree spent
-/// most of replay comparing long common key prefixes); [`MemoryState::iter`]
-/// sorts, so no result depends on hash order. Each key and its value share
-/// one allocation, so a lookup that finds its key has the value in the same
-/// cache lines: replay is bound by the latency of these lookups. Each entry
-/// also keeps its hash, so growing the table does not read every key again.
-#[derive(Clone, Default)]
+/// Contract state in memory: tests, benchmarks and auditors' replays. A
+/// hash map, because the engine only looks keys up here;
+/// [`MemoryState::iter`] sorts, so no result depends on hash order.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct MemoryState {
-    entries: hashbrown::HashTable<Entry>,
-    hasher: foldhash::fast::RandomState,
-}
-
-/// A key followed by its value, where the one ends, and the key's hash.
-#[derive(Clone)]
-struct Entry {
-    hash: u32,
-    key_len: u32,
-    bytes: Box<[u8]>,
-}
-
-impl Entry {
-    fn new(hash: u32, key: &[u8], value: &[u8]) -> Entry {
-        let mut bytes = Vec::with_capacity(key.len() + value.len());
-        bytes.extend_from_slice(key);
-        bytes.extend_from_slice(value);
-        Entry {
-            hash,
-            key_len: u32::try_from(key.len()).expect("state keys are short"),
-            bytes: bytes.into_boxed_slice(),
-        }
-    }
-
-    fn key(&self) -> &[u8] {
-        &self.bytes[..self.key_len as usize]
-    }
-
-    fn value(&self) -> &[u8] {
-        &self.bytes[self.key_len as usize..]
-    }
-
-    /// Replaces the value, in place when it keeps its length.
-    fn set_value(&mut self, value: &[u8]) {
-        let key_len = self.key_len as usize;
-        if self.bytes.len() - key_len == value.len() {
-            self.bytes[key_len..].copy_from_slice(value);
-        } else {
-            *self = Entry::new(self.hash, &self.bytes[..key_len], value);
-        }
-    }
-
-    fn table_hash(&self) -> u64 {
-        spread(self.hash)
-    }
-
-    /// A test for the entry under `key`, whose hash is `hash`: the stored
-    /// hashes first, so only a likely match reads the key's bytes.
-    fn is(hash: u32, key: &[u8]) -> impl Fn(&Entry) -> bool + '_ {
-        move |e| e.hash == hash && e.key() == key
-    }
-}
-
-/// The table's 64-bit hash from an entry's stored 32: hashbrown places by
-/// the low bits and filters by the top seven, so both must vary.
-fn spread(hash: u32) -> u64 {
-    u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    entries: LookupMap<Vec<u8>, Vec<u8>>,
 }
 
 impl fmt::Debug for MemoryState {
@@ -114,18 +50,6 @@ impl fmt::Debug for MemoryState {
             .finish()
     }
 }
-
-impl PartialEq for MemoryState {
-    fn eq(&self, other: &MemoryState) -> bool {
-        self.len() == other.len()
-            && self
-                .entries
-                .iter()
-                .all(|e| other.value(e.key()) == Some(e.value()))
-    }
-}
-
-impl Eq for MemoryState {}
 
 impl MemoryState {
     pub fn new() -> MemoryState {
@@ -137,7 +61,9 @@ impl MemoryState {
         for (k, v) in writes {
             match v {
                 Some(v) => self.put(k, v),
-                None => self.remove(k),
+                None => {
+                    self.entries.remove(k);
+                }
             }
         }
     }
@@ -152,51 +78,34 @@ impl MemoryState {
 
     /// Every entry, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let mut entries: Vec<&Entry> = self.entries.iter().collect();
-        entries.sort_unstable_by(|a, b| a.key().cmp(b.key()));
-        entries.into_iter().map(|e| (e.key(), e.value()))
-    }
-
-    fn key_hash(&self, key: &[u8]) -> u32 {
-        let full = self.hasher.hash_one(key);
-        (full ^ (full >> 32)) as u32
-    }
-
-    fn value(&self, key: &[u8]) -> Option<&[u8]> {
-        let hash = self.key_hash(key);
-        self.entries
-            .find(spread(hash), Entry::is(hash, key))
-            .map(Entry::value)
-    }
-
-    fn put(&mut self, key: &[u8], value: &[u8]) {
-        let hash = self.key_hash(key);
-        match self
+        let mut entries: Vec<(&[u8], &[u8])> = self
             .entries
-            .entry(spread(hash), Entry::is(hash, key), Entry::table_hash)
-        {
-            hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().set_value(value),
-            hashbrown::hash_table::Entry::Vacant(slot) => {
-                slot.insert(Entry::new(hash, key, value));
-            }
-        }
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .collect();
+        entries.sort_unstable_by_key(|(k, _)| *k);
+        entries.into_iter()
     }
 
-    fn remove(&mut self, key: &[u8]) {
-        let hash = self.key_hash(key);
-        if let Ok(slot) = self.entries.find_entry(spread(hash), Entry::is(hash, key)) {
-            slot.remove();
+    /// Replaces the value under `key`, reusing its buffer if it has one.
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        match self.entries.get_mut(key) {
+            Some(old) => {
+                old.clear();
+                old.extend_from_slice(value);
+            }
+            None => {
+                self.entries.insert(key.to_vec(), value.to_vec());
+            }
         }
     }
 }
 
 impl State for MemoryState {
     fn get(&self, key: &[u8]) -> Result<Option<Cow<'_, [u8]>>, StateError> {
-        Ok(self.value(key).map(Cow::Borrowed))
+        Ok(self.entries.get(key).map(|v| Cow::Borrowed(v.as_slice())))
     }
 }
-
-type Writes = LookupMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// One record's writes: a handful, so a list beats a hash map's
 /// allocation and hashing.
@@ -218,70 +127,30 @@ fn is_cached(key: &[u8]) -> bool {
     CACHED_PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
-/// One block's writes over the committed state.
+/// One block's writes beside read-only committed state, which sees nothing
+/// of the block.
 pub struct BlockOverlay<'s> {
-    layer: Layer<'s>,
+    base: &'s dyn State,
+    writes: LookupMap<Vec<u8>, Option<Vec<u8>>>,
     cache: RefCell<Cache>,
     /// Where values are encoded before being copied out at their length.
     scratch: Vec<u8>,
 }
 
-/// Where the accepted records' writes go until the block ends.
-enum Layer<'s> {
-    /// Beside read-only committed state, which sees nothing of the block.
-    Apart { base: &'s dyn State, writes: Writes },
-    /// Into the state itself as each record is accepted, and into a journal
-    /// in that order for the block's sorted writes. A replay whose block
-    /// fails leaves those writes in the state: whoever replays this way
-    /// stops at the first failure.
-    Into {
-        state: &'s mut MemoryState,
-        journal: Vec<StateWrite>,
-    },
-}
-
 impl<'s> BlockOverlay<'s> {
     pub fn new(base: &'s dyn State) -> BlockOverlay<'s> {
-        BlockOverlay::with_capacity(base, 0)
-    }
-
-    /// Room for about `writes` distinct keys before the block grows its map.
-    pub fn with_capacity(base: &'s dyn State, writes: usize) -> BlockOverlay<'s> {
         BlockOverlay {
-            layer: Layer::Apart {
-                base,
-                writes: Writes::with_capacity_and_hasher(writes, Default::default()),
-            },
-            cache: RefCell::default(),
-            scratch: Vec::new(),
-        }
-    }
-
-    /// An overlay that applies each accepted record's writes to `state`
-    /// at once and keeps them in order for [`BlockOverlay::into_writes`]:
-    /// no separate map to search on every read, and no second pass to apply
-    /// the block. Reads see exactly what an overlay beside the same state
-    /// would show. A block that fails leaves its accepted records' writes
-    /// in `state`, so only a replay that stops at the first failure may
-    /// use this.
-    pub fn writing_into(state: &'s mut MemoryState, writes: usize) -> BlockOverlay<'s> {
-        BlockOverlay {
-            layer: Layer::Into {
-                state,
-                journal: Vec::with_capacity(writes),
-            },
+            base,
+            writes: LookupMap::default(),
             cache: RefCell::default(),
             scratch: Vec::new(),
         }
     }
 
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, StateError> {
-        match &self.layer {
-            Layer::Apart { base, writes } => match writes.get(key) {
-                Some(v) => Ok(f(v.as_deref())),
-                None => Ok(f(base.get(key)?.as_deref())),
-            },
-            Layer::Into { state, .. } => Ok(f(state.value(key))),
+        match self.writes.get(key) {
+            Some(v) => Ok(f(v.as_deref())),
+            None => Ok(f(self.base.get(key)?.as_deref())),
         }
     }
 
@@ -307,55 +176,13 @@ impl<'s> BlockOverlay<'s> {
         }
     }
 
-    fn commit(&mut self, record_writes: TxWrites) {
-        match &mut self.layer {
-            Layer::Apart { writes, .. } => writes.extend(record_writes),
-            Layer::Into { state, journal } => {
-                for (k, v) in record_writes {
-                    match &v {
-                        Some(v) => state.put(&k, v),
-                        None => state.remove(&k),
-                    }
-                    journal.push((k, v));
-                }
-            }
-        }
-    }
-
-    /// The block's writes, sorted by key, one per key: a journal may hold
-    /// a key more than once, and its last write counts.
+    /// The block's writes, sorted by key. The map holds one write per key,
+    /// so the order it hands them over in does not matter.
     pub fn into_writes(self) -> Vec<StateWrite> {
-        match self.layer {
-            Layer::Apart { writes, .. } => sorted_by_key(writes.into_iter()),
-            Layer::Into { journal, .. } => {
-                // Newest first: the stable sort keeps each key's last write
-                // ahead of its earlier ones, and dedup keeps the first.
-                let mut writes = sorted_by_key(journal.into_iter().rev());
-                writes.dedup_by(|next, kept| next.0 == kept.0);
-                writes
-            }
-        }
+        let mut writes: Vec<StateWrite> = self.writes.into_iter().collect();
+        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        writes
     }
-}
-
-/// Writes sorted by key, stably. Sorted by each key's first sixteen bytes
-/// beside it first (a prefix, a pseudonym's epoch and the start of its
-/// tag), so most comparisons touch neither the keys' allocations nor
-/// `memcmp`; keys with the same first sixteen bytes are then compared
-/// whole.
-fn sorted_by_key(writes: impl Iterator<Item = StateWrite>) -> Vec<StateWrite> {
-    let mut keyed: Vec<(u128, StateWrite)> = writes.map(|w| (key_prefix(&w.0), w)).collect();
-    keyed.sort_by(|(pa, a), (pb, b)| pa.cmp(pb).then_with(|| a.0.cmp(&b.0)));
-    keyed.into_iter().map(|(_, w)| w).collect()
-}
-
-/// A key's first sixteen bytes as a big-endian number (zero-padded), which
-/// orders keys as their bytes do wherever the numbers differ.
-fn key_prefix(key: &[u8]) -> u128 {
-    let mut first = [0u8; 16];
-    let n = key.len().min(16);
-    first[..n].copy_from_slice(&key[..n]);
-    u128::from_be_bytes(first)
 }
 
 /// One record's pending writes: merged into the block on
@@ -449,7 +276,7 @@ impl Tx<'_, '_> {
             cache.values.clear();
             cache.decoded.clear();
         }
-        self.block.commit(self.writes);
+        self.block.writes.extend(self.writes);
     }
 }
 
@@ -572,32 +399,25 @@ mod tests {
     }
 
     #[test]
-    fn an_overlay_writing_into_the_state_reads_and_hands_on_what_one_apart_does() {
+    fn a_block_reads_back_its_overwrites_removals_and_cached_keys() {
         let pairs = [("a", "a0"), ("b", "b0"), ("key/x", "k1")];
         let base = committed(&pairs);
-        let mut apart = BlockOverlay::new(&base);
-        let seen_apart = overwriting_records(&mut apart);
-        let writes_apart = apart.into_writes();
-
-        let mut target = committed(&pairs);
-        let mut into = BlockOverlay::writing_into(&mut target, 0);
-        let seen_into = overwriting_records(&mut into);
-        let writes_into = into.into_writes();
+        let mut overlay = BlockOverlay::new(&base);
+        let seen = overwriting_records(&mut overlay);
+        let writes = overlay.into_writes();
 
         let expected_seen =
             ["a1", "", "k1", "", "a2", "k2", ""].map(|v| (!v.is_empty()).then(|| v.to_string()));
-        assert_eq!(seen_apart, expected_seen);
-        assert_eq!(seen_into, expected_seen);
-        assert_eq!(writes_apart, writes_into);
-        let keys: Vec<&[u8]> = writes_into.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(seen, expected_seen);
+        let keys: Vec<&[u8]> = writes.iter().map(|(k, _)| k.as_slice()).collect();
         assert_eq!(
             keys,
             [&b"a"[..], b"b", b"c", b"key/x"],
             "one write per key, in order"
         );
-        let mut expected = base.clone();
-        expected.apply(&writes_apart);
-        assert_eq!(target, expected);
+        let mut after = base.clone();
+        after.apply(&writes);
+        assert_eq!(after, committed(&[("a", "a2"), ("key/x", "k2")]));
     }
 
     #[test]
