@@ -44,8 +44,7 @@ pub use engine::{
 pub use error::{ExecError, StateError};
 pub use quote::{quote, Quote};
 pub use replay::{
-    replay_block, replay_verified, AuditError, AuditReport, Auditor, BlockAudit, ReplayError,
-    ReplayErrorKind,
+    replay_verified, AuditError, AuditReport, Auditor, BlockAudit, ReplayError, ReplayErrorKind,
 };
 pub use rules::{LATEST_RULES, SUPPORTED_RULES};
 pub use state::{MemoryState, State};
