@@ -12,58 +12,10 @@ use fundtrail_ledger::types::{Height, KeyRole, OrgId, Role};
 use crate::codes::RuleCode;
 use crate::model::{key, FundEntry, KeyEntry, OrgEntry, Policies, RecordMeta, RulesSchedule};
 use crate::policy::insert_policy;
-use crate::rules;
-use crate::state::{BlockOverlay, MemoryState, State, StateError, Tx};
-
-/// Rules versions this build can execute. Version 2 differs from 1 only
-/// in how a clearing bucket keeps its payouts (docs/RULES.md, "Rules
-/// versions"); every verdict is the same.
-pub const SUPPORTED_RULES: &[u32] = &[1, 2];
-
-/// The rules version a new chain starts with.
-pub const LATEST_RULES: u32 = 2;
-
-/// A failure that must stop the node: the engine cannot decide.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ExecError {
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error("state value under key {key:?} is corrupt: {reason}")]
-    Corrupt { key: Vec<u8>, reason: String },
-    #[error(
-        "block {height} needs rules version {version}, this build supports {SUPPORTED_RULES:?}"
-    )]
-    UnsupportedRules { height: Height, version: u32 },
-    #[error("contract state has no rules schedule: genesis state was never written")]
-    NoGenesis,
-}
-
-/// Why a rule did not accept: a rejection (recorded) or a fatal error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fail {
-    Reject(RuleCode),
-    Fatal(ExecError),
-}
-
-impl From<ExecError> for Fail {
-    fn from(e: ExecError) -> Fail {
-        Fail::Fatal(e)
-    }
-}
-
-impl From<StateError> for Fail {
-    fn from(e: StateError) -> Fail {
-        Fail::Fatal(e.into())
-    }
-}
-
-/// Shorthand for a rejection.
-pub fn reject<T>(code: RuleCode) -> Result<T, Fail> {
-    Err(Fail::Reject(code))
-}
-
-/// What a rule returns when it accepts: the signals it raised.
-pub type RuleResult = Result<Vec<RuleCode>, Fail>;
+use crate::rules::{self, reject, RecordCtx, RuleResult, SUPPORTED_RULES};
+use crate::error::{ExecError, Fail};
+use crate::rules::LATEST_RULES;
+use crate::state::{BlockOverlay, State, Tx};
 
 /// Inputs of one block besides its records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,17 +33,6 @@ pub struct BlockExecution {
     pub writes: Vec<StateWrite>,
     pub state_root: Hash32,
     pub rules_version: u32,
-}
-
-/// One record as a rule sees it.
-pub struct RecordCtx<'r> {
-    pub id: RecordId,
-    pub record: &'r SignedRecord,
-    pub height: Height,
-    pub org: OrgId,
-    pub role: Role,
-    /// The rules version in force at `height`.
-    pub rules: u32,
 }
 
 /// The contract state genesis establishes, sorted by key.
@@ -158,7 +99,7 @@ pub fn rules_version_at(state: &dyn State, height: Height) -> Result<u32, ExecEr
     Ok(version_in(&schedule, height))
 }
 
-pub fn version_in(schedule: &RulesSchedule, height: Height) -> u32 {
+fn version_in(schedule: &RulesSchedule, height: Height) -> u32 {
     schedule
         .scheduled
         .iter()
@@ -185,56 +126,14 @@ pub fn execute_block(
 /// record again.
 pub fn execute_identified<'r>(
     ctx: &BlockContext,
-    records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
+    records: impl Iterator<Item = (RecordId, &'r SignedRecord)>,
     state: &dyn State,
 ) -> Result<BlockExecution, ExecError> {
     let rules_version = supported_rules_at(state, ctx.height)?;
-    let overlay = BlockOverlay::with_capacity(state, records.len() * WRITES_PER_RECORD);
-    execute_on(ctx, records, overlay, rules_version)
-}
-
-/// [`execute_identified`] on an in-memory state that takes each accepted
-/// record's writes as it goes, for a replay that has no use for the state
-/// once a block fails: on success `state` is the state after the block
-/// (its returned `writes` are already applied); after an error it holds
-/// part of the block.
-pub fn execute_identified_into<'r>(
-    ctx: &BlockContext,
-    records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
-    state: &mut MemoryState,
-) -> Result<BlockExecution, ExecError> {
-    let rules_version = supported_rules_at(state, ctx.height)?;
-    let overlay = BlockOverlay::writing_into(state, records.len() * WRITES_PER_RECORD);
-    execute_on(ctx, records, overlay, rules_version)
-}
-
-fn supported_rules_at(state: &dyn State, height: Height) -> Result<u32, ExecError> {
-    let version = rules_version_at(state, height)?;
-    if !SUPPORTED_RULES.contains(&version) {
-        return Err(ExecError::UnsupportedRules { height, version });
-    }
-    Ok(version)
-}
-
-fn execute_on<'r>(
-    ctx: &BlockContext,
-    records: impl Iterator<Item = (RecordId, &'r SignedRecord)>,
-    mut overlay: BlockOverlay,
-    rules_version: u32,
-) -> Result<BlockExecution, ExecError> {
-    let mut outcomes = Vec::with_capacity(records.size_hint().0);
-    for (id, record) in records {
-        let outcome = match rules_version {
-            1 | 2 => execute_record(ctx, rules_version, id, record, &mut overlay)?,
-            version => {
-                return Err(ExecError::UnsupportedRules {
-                    height: ctx.height,
-                    version,
-                })
-            }
-        };
-        outcomes.push(outcome);
-    }
+    let mut overlay = BlockOverlay::new(state);
+    let outcomes = records
+        .map(|(id, record)| execute_record(ctx, rules_version, id, record, &mut overlay))
+        .collect::<Result<Vec<_>, _>>()?;
     let writes = overlay.into_writes();
     let state_root = next_state_root(&ctx.prev_state_root, &writes);
     Ok(BlockExecution {
@@ -245,9 +144,14 @@ fn execute_on<'r>(
     })
 }
 
-/// About how many keys an accepted claim or payout writes, with its record
-/// entry: enough that a block's write map rarely grows.
-const WRITES_PER_RECORD: usize = 4;
+/// The rules version in force at `height`, if this build can execute it.
+fn supported_rules_at(state: &dyn State, height: Height) -> Result<u32, ExecError> {
+    let version = rules_version_at(state, height)?;
+    if !SUPPORTED_RULES.contains(&version) {
+        return Err(ExecError::UnsupportedRules { height, version });
+    }
+    Ok(version)
+}
 
 fn execute_record(
     ctx: &BlockContext,

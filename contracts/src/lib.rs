@@ -6,8 +6,10 @@
 //! - [`model`]: state keys and the values stored under them.
 //! - [`policy`]: the genesis default policy (`policy/default.toml`).
 //! - [`mod@quote`]: one-stop entitlement (一站式结算) with subtractive chaining.
-//! - [`rules`]: one module per record kind; [`engine`] dispatches to them by
-//!   rules version.
+//! - [`rules`]: one module per record kind, the rules versions and the
+//!   types rules share; [`engine`] dispatches to them by rules version.
+//! - [`error`]: storage failures, fatal execution errors, and why a rule
+//!   did not accept.
 //! - [`codes`]: the stable rejection and signal codes.
 //! - [`lookup`]: answers submission lines' references from state.
 //! - [`replay`]: re-execution of recorded blocks and the offline
@@ -21,6 +23,7 @@
 
 pub mod codes;
 pub mod engine;
+pub mod error;
 pub mod lookup;
 pub mod model;
 pub mod policy;
@@ -31,12 +34,13 @@ pub mod state;
 
 pub use codes::RuleCode;
 pub use engine::{
-    execute_block, execute_identified, execute_identified_into, genesis_state, genesis_state_root,
-    rules_version_at, BlockContext, BlockExecution, ExecError, LATEST_RULES, SUPPORTED_RULES,
+    execute_block, execute_identified, genesis_state, genesis_state_root, rules_version_at,
+    BlockContext, BlockExecution,
 };
+pub use error::{ExecError, StateError};
 pub use quote::{quote, Quote};
 pub use replay::{
-    replay_block, replay_verified, replay_verified_into, AuditError, AuditReport, Auditor,
-    BlockAudit, ReplayError, ReplayErrorKind,
+    replay_verified, AuditError, AuditReport, Auditor, BlockAudit, ReplayError, ReplayErrorKind,
 };
-pub use state::{MemoryState, State, StateError};
+pub use rules::{LATEST_RULES, SUPPORTED_RULES};
+pub use state::{MemoryState, State};

@@ -8,9 +8,8 @@ use std::rc::Rc;
 use fundtrail_ledger::record::{PolicyBody, PolicyParams};
 use fundtrail_ledger::types::{Date, RegionCode};
 
-use crate::engine::ExecError;
+use crate::error::ExecError;
 use crate::model::{key, Policies};
-
 use crate::state::Tx;
 
 /// The text of `contracts/policy/default.toml`.

@@ -6,11 +6,11 @@
 //! payout against this same computation.
 
 use fundtrail_ledger::pseudonym::ClaimId;
-use fundtrail_ledger::record::{ClaimBody, PolicyParams};
+use fundtrail_ledger::record::PolicyParams;
 use fundtrail_ledger::types::{Amount, Bp, Category, InsuredType};
 
 use crate::codes::RuleCode;
-use crate::engine::Fail;
+use crate::error::Fail;
 use crate::model::{eligible_on, key, ClaimEntry, Eligibility, PersonYear, Tier};
 use crate::policy::{policy_for, PolicyInForce};
 use crate::state::{BlockOverlay, State, Tx};
@@ -245,11 +245,6 @@ fn to_quote(claim: &ClaimEntry, tiers: &[TierQuote; 4], category: Option<Categor
     }
 }
 
-/// The split of `claim` given what is in `tx`.
-pub fn quote_entry(tx: &Tx, claim: &ClaimEntry) -> Result<Quote, Fail> {
-    Ok(quote_loaded(claim, &load(tx, claim)?))
-}
-
 /// The split of `claim` given the state [`load`] read for it.
 pub fn quote_loaded(claim: &ClaimEntry, l: &Loaded) -> Quote {
     let input = QuoteInput {
@@ -270,12 +265,5 @@ pub fn quote(state: &dyn State, claim_id: &ClaimId) -> Result<Quote, Fail> {
     let claim: ClaimEntry = tx
         .load(&key::claim(claim_id))?
         .ok_or(Fail::Reject(RuleCode::UnknownClaim))?;
-    quote_entry(&tx, &claim)
-}
-
-/// The split a claim would get if it were submitted now.
-pub fn quote_body(state: &dyn State, body: &ClaimBody) -> Result<Quote, Fail> {
-    let mut overlay = BlockOverlay::new(state);
-    let tx = overlay.tx();
-    quote_entry(&tx, &ClaimEntry::from_body(body))
+    Ok(quote_loaded(&claim, &load(&tx, &claim)?))
 }

@@ -1,7 +1,7 @@
 //! Independent replay: re-executes the contracts over a block and checks
 //! that the outcomes, rules version and state root it records are what the
-//! rules give. [`replay_block`] does it for one block on any [`State`] (a
-//! node catching up); [`Auditor`] audits a whole chain offline on a
+//! rules give. [`replay_verified`] does it for one block on any [`State`]
+//! (a node catching up); [`Auditor`] audits a whole chain offline on a
 //! [`MemoryState`], the ledger's checks first, and sums it up in an
 //! [`AuditReport`]. Both are as deterministic as the engine: the only
 //! parallel work is the ledger's, beside the replay of earlier blocks.
@@ -22,10 +22,7 @@ use fundtrail_ledger::verify::{
 };
 use serde::Serialize;
 
-use crate::engine::{
-    execute_block, execute_identified, execute_identified_into, genesis_state, BlockContext,
-    BlockExecution, ExecError,
-};
+use crate::engine::{execute_identified, genesis_state, BlockContext, BlockExecution, ExecError};
 use crate::state::{MemoryState, State};
 
 /// A block whose contract results differ from what the rules give: what,
@@ -93,25 +90,13 @@ fn codes_text(codes: &[Code]) -> String {
     names.join(", ")
 }
 
-/// Re-executes `block` on `state` (the state after the previous block,
-/// whose root is `prev_state_root`) and checks its rules version, every
-/// outcome and its state root. The block's signatures must already be
-/// verified, as for [`execute_block`]. On success the execution is returned
-/// so the caller can commit its writes.
-pub fn replay_block(
-    block: &Block,
-    prev_state_root: &Hash32,
-    state: &dyn State,
-) -> Result<BlockExecution, ReplayError> {
-    let exec = execute_block(&context(block, prev_state_root), &block.records, state)
-        .map_err(|e| exec_failed(block, e))?;
-    check(block, &exec)?;
-    Ok(exec)
-}
-
-/// [`replay_block`] for a block the ledger's [`ChainVerifier`] has passed:
-/// it checked that each outcome names the id of the record at its index, so
-/// the ids are taken from there instead of hashing every record again.
+/// Re-executes a block the ledger's [`ChainVerifier`] has passed on `state`
+/// (the state after the previous block, whose root is `prev_state_root`)
+/// and checks its rules version, every outcome and its state root. The
+/// verifier checked that each outcome names the id of the record at its
+/// index, so the ids are taken from there instead of hashing every record
+/// again. On success the execution is returned so the caller can commit
+/// its writes.
 pub fn replay_verified(
     block: &VerifiedBlock,
     prev_state_root: &Hash32,
@@ -125,23 +110,6 @@ pub fn replay_verified(
         state,
     )
     .map_err(|e| exec_failed(block, e))?;
-    check(block, &exec)?;
-    Ok(exec)
-}
-
-/// [`replay_verified`] that applies the block to `state` as it goes: on
-/// success `state` is the state after the block; after an error it holds
-/// part of the block and is good for nothing but being dropped.
-pub fn replay_verified_into(
-    block: &VerifiedBlock,
-    prev_state_root: &Hash32,
-    state: &mut MemoryState,
-) -> Result<BlockExecution, ReplayError> {
-    let block = block.block();
-    check_count(block)?;
-    let ctx = context(block, prev_state_root);
-    let exec = execute_identified_into(&ctx, named_records(block), state)
-        .map_err(|e| exec_failed(block, e))?;
     check(block, &exec)?;
     Ok(exec)
 }
@@ -443,12 +411,6 @@ impl Auditor {
             },
         }
     }
-
-    /// The contract state after the last audited block; after a replay
-    /// error it also holds part of the block that failed.
-    pub fn state(&self) -> &MemoryState {
-        &self.replayer.state
-    }
 }
 
 /// Groups read and checked ahead of the replay, besides the one being
@@ -564,7 +526,8 @@ impl Replayer {
         block: VerifiedBlock,
         report: &BlockReport,
     ) -> Result<BlockAudit, ReplayError> {
-        let exec = replay_verified_into(&block, &self.state_root, &mut self.state)?;
+        let exec = replay_verified(&block, &self.state_root, &self.state)?;
+        self.state.apply(&exec.writes);
         self.state_root = exec.state_root;
         Ok(self.tally.add(block.block(), report))
     }

@@ -1,10 +1,8 @@
 //! The state interface the engine reads, an in-memory implementation, and
 //! the two write layers of one block: [`BlockOverlay`] collects the block's
-//! writes (sorted by key on the way out, ready for `next_state_root` and a
-//! store batch), and [`Tx`] holds one record's writes until the record is
-//! accepted. An overlay either keeps the block's writes apart from
-//! read-only state (a node) or writes them straight into a
-//! [`MemoryState`] it may change (an auditor's replay).
+//! writes beside read-only committed state and hands them on sorted by key
+//! (ready for `next_state_root` and a store batch), and [`Tx`] holds one
+//! record's writes until the record is accepted.
 //!
 //! Reads lend bytes rather than copy them: [`State::get`] may return a
 //! borrowed value, and the layers hand values to a decoding closure.
@@ -22,12 +20,7 @@ use fundtrail_ledger::codec;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::engine::ExecError;
-
-/// A storage failure below the engine (fatal: stop the node).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("state read failed: {0}")]
-pub struct StateError(pub String);
+use crate::error::{ExecError, StateError};
 
 /// Read access to committed contract state. Writes leave the engine as a
 /// sorted [`StateWrite`] list that the caller commits (see
@@ -51,6 +44,7 @@ type LookupMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomSta
 /// one allocation, so a lookup that finds its key has the value in the same
 /// cache lines: replay is bound by the latency of these lookups. Each entry
 /// also keeps its hash, so growing the table does not read every key again.
+// +8 % on `bench contracts` over a std HashMap (308k vs 286k records/s, 2026-12-06).
 #[derive(Clone, Default)]
 pub struct MemoryState {
     entries: hashbrown::HashTable<Entry>,
@@ -201,8 +195,6 @@ impl State for MemoryState {
     }
 }
 
-type Writes = LookupMap<Vec<u8>, Option<Vec<u8>>>;
-
 /// One record's writes: a handful, so a list beats a hash map's
 /// allocation and hashing.
 type TxWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
@@ -211,6 +203,7 @@ type TxWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 /// policies), kept for one block as bytes and, once a rule has decoded one,
 /// decoded. A committed write under one of these prefixes empties the
 /// cache; a record that wrote a key itself reads it past the cache.
+// +14 % on `bench contracts` over decoding every read (279k vs 245k records/s, 2026-12-06).
 #[derive(Default)]
 struct Cache {
     values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -223,70 +216,30 @@ fn is_cached(key: &[u8]) -> bool {
     CACHED_PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
-/// One block's writes over the committed state.
+/// One block's writes beside read-only committed state, which sees nothing
+/// of the block.
 pub struct BlockOverlay<'s> {
-    layer: Layer<'s>,
+    base: &'s dyn State,
+    writes: LookupMap<Vec<u8>, Option<Vec<u8>>>,
     cache: RefCell<Cache>,
     /// Where values are encoded before being copied out at their length.
     scratch: Vec<u8>,
 }
 
-/// Where the accepted records' writes go until the block ends.
-enum Layer<'s> {
-    /// Beside read-only committed state, which sees nothing of the block.
-    Apart { base: &'s dyn State, writes: Writes },
-    /// Into the state itself as each record is accepted, and into a journal
-    /// in that order for the block's sorted writes. A replay whose block
-    /// fails leaves those writes in the state: whoever replays this way
-    /// stops at the first failure.
-    Into {
-        state: &'s mut MemoryState,
-        journal: Vec<StateWrite>,
-    },
-}
-
 impl<'s> BlockOverlay<'s> {
     pub fn new(base: &'s dyn State) -> BlockOverlay<'s> {
-        BlockOverlay::with_capacity(base, 0)
-    }
-
-    /// Room for about `writes` distinct keys before the block grows its map.
-    pub fn with_capacity(base: &'s dyn State, writes: usize) -> BlockOverlay<'s> {
         BlockOverlay {
-            layer: Layer::Apart {
-                base,
-                writes: Writes::with_capacity_and_hasher(writes, Default::default()),
-            },
-            cache: RefCell::default(),
-            scratch: Vec::new(),
-        }
-    }
-
-    /// An overlay that applies each accepted record's writes to `state`
-    /// at once and keeps them in order for [`BlockOverlay::into_writes`]:
-    /// no separate map to search on every read, and no second pass to apply
-    /// the block. Reads see exactly what an overlay beside the same state
-    /// would show. A block that fails leaves its accepted records' writes
-    /// in `state`, so only a replay that stops at the first failure may
-    /// use this.
-    pub fn writing_into(state: &'s mut MemoryState, writes: usize) -> BlockOverlay<'s> {
-        BlockOverlay {
-            layer: Layer::Into {
-                state,
-                journal: Vec::with_capacity(writes),
-            },
+            base,
+            writes: LookupMap::default(),
             cache: RefCell::default(),
             scratch: Vec::new(),
         }
     }
 
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, StateError> {
-        match &self.layer {
-            Layer::Apart { base, writes } => match writes.get(key) {
-                Some(v) => Ok(f(v.as_deref())),
-                None => Ok(f(base.get(key)?.as_deref())),
-            },
-            Layer::Into { state, .. } => Ok(f(state.value(key))),
+        match self.writes.get(key) {
+            Some(v) => Ok(f(v.as_deref())),
+            None => Ok(f(self.base.get(key)?.as_deref())),
         }
     }
 
@@ -312,45 +265,21 @@ impl<'s> BlockOverlay<'s> {
         }
     }
 
-    fn commit(&mut self, record_writes: TxWrites) {
-        match &mut self.layer {
-            Layer::Apart { writes, .. } => writes.extend(record_writes),
-            Layer::Into { state, journal } => {
-                for (k, v) in record_writes {
-                    match &v {
-                        Some(v) => state.put(&k, v),
-                        None => state.remove(&k),
-                    }
-                    journal.push((k, v));
-                }
-            }
-        }
-    }
-
-    /// The block's writes, sorted by key, one per key: a journal may hold
-    /// a key more than once, and its last write counts.
+    /// The block's writes, sorted by key. The map holds one write per key,
+    /// so the order it hands them over in does not matter.
     pub fn into_writes(self) -> Vec<StateWrite> {
-        match self.layer {
-            Layer::Apart { writes, .. } => sorted_by_key(writes.into_iter()),
-            Layer::Into { journal, .. } => {
-                // Newest first: the stable sort keeps each key's last write
-                // ahead of its earlier ones, and dedup keeps the first.
-                let mut writes = sorted_by_key(journal.into_iter().rev());
-                writes.dedup_by(|next, kept| next.0 == kept.0);
-                writes
-            }
-        }
+        sorted_by_key(self.writes.into_iter())
     }
 }
 
-/// Writes sorted by key, stably. Sorted by each key's first sixteen bytes
-/// beside it first (a prefix, a pseudonym's epoch and the start of its
-/// tag), so most comparisons touch neither the keys' allocations nor
-/// `memcmp`; keys with the same first sixteen bytes are then compared
-/// whole.
+/// Writes sorted by key. Sorted by each key's first sixteen bytes beside
+/// it first (a prefix, a pseudonym's epoch and the start of its tag), so
+/// most comparisons touch neither the keys' allocations nor `memcmp`; keys
+/// with the same first sixteen bytes are then compared whole.
+// +4 % on `bench contracts` over whole-key sorting (346k vs 332k records/s, 2026-12-06).
 fn sorted_by_key(writes: impl Iterator<Item = StateWrite>) -> Vec<StateWrite> {
     let mut keyed: Vec<(u128, StateWrite)> = writes.map(|w| (key_prefix(&w.0), w)).collect();
-    keyed.sort_by(|(pa, a), (pb, b)| pa.cmp(pb).then_with(|| a.0.cmp(&b.0)));
+    keyed.sort_unstable_by(|(pa, a), (pb, b)| pa.cmp(pb).then_with(|| a.0.cmp(&b.0)));
     keyed.into_iter().map(|(_, w)| w).collect()
 }
 
@@ -454,7 +383,7 @@ impl Tx<'_, '_> {
             cache.values.clear();
             cache.decoded.clear();
         }
-        self.block.commit(self.writes);
+        self.block.writes.extend(self.writes);
     }
 }
 
@@ -577,32 +506,25 @@ mod tests {
     }
 
     #[test]
-    fn an_overlay_writing_into_the_state_reads_and_hands_on_what_one_apart_does() {
+    fn a_block_reads_back_its_overwrites_removals_and_cached_keys() {
         let pairs = [("a", "a0"), ("b", "b0"), ("key/x", "k1")];
         let base = committed(&pairs);
-        let mut apart = BlockOverlay::new(&base);
-        let seen_apart = overwriting_records(&mut apart);
-        let writes_apart = apart.into_writes();
-
-        let mut target = committed(&pairs);
-        let mut into = BlockOverlay::writing_into(&mut target, 0);
-        let seen_into = overwriting_records(&mut into);
-        let writes_into = into.into_writes();
+        let mut overlay = BlockOverlay::new(&base);
+        let seen = overwriting_records(&mut overlay);
+        let writes = overlay.into_writes();
 
         let expected_seen =
             ["a1", "", "k1", "", "a2", "k2", ""].map(|v| (!v.is_empty()).then(|| v.to_string()));
-        assert_eq!(seen_apart, expected_seen);
-        assert_eq!(seen_into, expected_seen);
-        assert_eq!(writes_apart, writes_into);
-        let keys: Vec<&[u8]> = writes_into.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(seen, expected_seen);
+        let keys: Vec<&[u8]> = writes.iter().map(|(k, _)| k.as_slice()).collect();
         assert_eq!(
             keys,
             [&b"a"[..], b"b", b"c", b"key/x"],
             "one write per key, in order"
         );
-        let mut expected = base.clone();
-        expected.apply(&writes_apart);
-        assert_eq!(target, expected);
+        let mut after = base.clone();
+        after.apply(&writes);
+        assert_eq!(after, committed(&[("a", "a2"), ("key/x", "k2")]));
     }
 
     #[test]

@@ -1,13 +1,9 @@
 //! Determinism without a database: the same records give the same state
 //! roots in two independent executions, the second of which is serialised to
-//! bytes half-way, dropped, and resumed from those bytes alone; and an
-//! execution that writes each record into the state at once (the auditor's)
-//! gives what one that keeps the block apart (a node's) gives. (The RocksDB
+//! bytes half-way, dropped, and resumed from those bytes alone. (The RocksDB
 //! version of this test is tests/tests/contracts_determinism.rs.)
 
-use fundtrail_contracts::{
-    execute_block, execute_identified_into, BlockContext, BlockExecution, MemoryState,
-};
+use fundtrail_contracts::{execute_block, BlockContext, MemoryState};
 use fundtrail_ledger::block::StateWrite;
 use fundtrail_ledger::codec;
 use fundtrail_ledger::hash::Hash32;
@@ -64,44 +60,4 @@ fn resume_from_persisted_bytes_reaches_the_same_roots() {
     }
     assert_eq!(roots_a, roots_b);
     assert_eq!(state, first.state);
-}
-
-/// Blocks of a seeded workload on two copies of one genesis state: the
-/// first kept apart and applied after each block, the second written into
-/// as each record is accepted. Outcomes, sorted writes (a fund's balance is
-/// written by many records of one block) and roots must agree block by
-/// block, and so must the states at the end.
-#[test]
-fn writing_into_the_state_gives_what_an_overlay_apart_gives() {
-    let mut apart = Harness::new(7);
-    let mut into = Harness::new(7);
-    let mut w = Workload::new(99, 150, false);
-    let mut accepted = 0;
-    for _ in 0..BLOCKS {
-        let records = w.block(&apart.state, PER_BLOCK);
-        apart.height = apart.height.next();
-        let ctx = BlockContext {
-            height: apart.height,
-            timestamp_ms: 0,
-            prev_state_root: apart.root,
-        };
-        let kept = execute_block(&ctx, &records, &apart.state).unwrap();
-        apart.state.apply(&kept.writes);
-        apart.root = kept.state_root;
-        let ids = records.iter().map(|r| (r.id(), r));
-        let written = execute_identified_into(&ctx, ids, &mut into.state).unwrap();
-        assert_same_block(&kept, &written);
-        accepted += kept.outcomes.iter().filter(|o| o.is_accepted()).count();
-    }
-    assert!(
-        accepted > BLOCKS * PER_BLOCK / 2,
-        "{accepted} records accepted"
-    );
-    assert_eq!(apart.state, into.state);
-}
-
-fn assert_same_block(kept: &BlockExecution, written: &BlockExecution) {
-    assert_eq!(kept.outcomes, written.outcomes);
-    assert_eq!(kept.writes, written.writes);
-    assert_eq!(kept.state_root, written.state_root);
 }

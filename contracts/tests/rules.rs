@@ -1,7 +1,8 @@
 //! Every rule and signal: the accepted case and the rejected (or flagged)
 //! case, asserting the exact code.
 
-use fundtrail_contracts::engine::{execute_block, BlockContext, ExecError};
+use fundtrail_contracts::engine::{execute_block, BlockContext};
+use fundtrail_contracts::error::ExecError;
 use fundtrail_contracts::quote::quote;
 use fundtrail_contracts::rules::clearing::claim_set_root;
 use fundtrail_contracts::{genesis_state, rules_version_at, MemoryState};

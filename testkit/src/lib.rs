@@ -173,7 +173,7 @@ impl Kit {
                 default_policy(region(HOME), YEAR),
                 default_policy(region(AWAY), YEAR),
             ],
-            rules_version: fundtrail_contracts::engine::LATEST_RULES,
+            rules_version: fundtrail_contracts::LATEST_RULES,
         }
     }
 

@@ -3,9 +3,10 @@
 
 use fundtrail_ledger::record::AssistanceBody;
 
-use crate::engine::{RecordCtx, RuleResult};
 use crate::model::Tier;
 use crate::state::Tx;
+
+use super::{RecordCtx, RuleResult};
 
 use super::payout::{pay, PayoutRequest};
 

@@ -7,12 +7,11 @@ use fundtrail_ledger::record::{ClaimBody, SignalParams};
 use fundtrail_ledger::types::{Admission, Amount, Date};
 
 use crate::codes::RuleCode;
-use crate::engine::{reject, RecordCtx, RuleResult};
 use crate::model::{key, ClaimEntry, FilingEntry, History, PersonYear};
 use crate::quote::{self, Loaded};
 use crate::state::Tx;
 
-use super::plus;
+use super::{plus, reject, RecordCtx, RuleResult};
 
 /// At most this many recent care regions are kept per person.
 const HISTORY_LEN: usize = 32;
@@ -38,7 +37,7 @@ pub fn apply(tx: &mut Tx, _ctx: &RecordCtx, body: &ClaimBody) -> RuleResult {
     Ok(signals)
 }
 
-fn has_filing(tx: &Tx, c: &ClaimEntry) -> Result<bool, crate::engine::Fail> {
+fn has_filing(tx: &Tx, c: &ClaimEntry) -> Result<bool, crate::error::Fail> {
     let filings: Vec<FilingEntry> = tx.load(&key::filing(&c.person))?.unwrap_or_default();
     Ok(filings.iter().any(|f| {
         f.insured_region == c.insured_region
@@ -66,7 +65,7 @@ fn history_signals(
     tx: &mut Tx,
     claim: &ClaimEntry,
     p: &SignalParams,
-) -> Result<Vec<RuleCode>, crate::engine::Fail> {
+) -> Result<Vec<RuleCode>, crate::error::Fail> {
     let hk = key::history(&claim.person);
     let mut h: History = tx.load(&hk)?.unwrap_or_default();
     let mut signals = Vec::new();

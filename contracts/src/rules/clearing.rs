@@ -19,11 +19,11 @@ use fundtrail_ledger::record::{ClearingBody, RecordId};
 use fundtrail_ledger::types::{Amount, RegionCode};
 
 use crate::codes::RuleCode;
-use crate::engine::{reject, ExecError, Fail, RecordCtx, RuleResult};
+use crate::error::{ExecError, Fail};
 use crate::model::{key, ClaimEntry, ClearingHead, PendingClearing, Reversible};
 use crate::state::Tx;
 
-use super::plus;
+use super::{plus, reject, RecordCtx, RuleResult};
 
 /// The state keys of one clearing bucket, in both forms.
 pub struct Bucket {

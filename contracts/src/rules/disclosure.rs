@@ -6,9 +6,8 @@
 
 use fundtrail_ledger::record::DisclosureBody;
 
-use super::officer_approvals;
+use super::{officer_approvals, reject, RecordCtx, RuleResult};
 use crate::codes::RuleCode;
-use crate::engine::{reject, RecordCtx, RuleResult};
 use crate::model::{key, OrgEntry, RecordMeta};
 use crate::state::Tx;
 

@@ -5,9 +5,10 @@ use fundtrail_ledger::record::{EligibilityBody, EligibilityDecision};
 use fundtrail_ledger::types::Date;
 
 use crate::codes::RuleCode;
-use crate::engine::{reject, RecordCtx, RuleResult};
 use crate::model::{key, Eligibility, Window};
 use crate::state::Tx;
+
+use super::{reject, RecordCtx, RuleResult};
 
 pub fn apply(tx: &mut Tx, _ctx: &RecordCtx, body: &EligibilityBody) -> RuleResult {
     let k = key::eligibility(&body.person);

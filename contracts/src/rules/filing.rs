@@ -3,9 +3,10 @@
 
 use fundtrail_ledger::record::FilingBody;
 
-use crate::engine::{RecordCtx, RuleResult};
 use crate::model::{key, FilingEntry, Window};
 use crate::state::Tx;
+
+use super::{RecordCtx, RuleResult};
 
 pub fn apply(tx: &mut Tx, _ctx: &RecordCtx, body: &FilingBody) -> RuleResult {
     let k = key::filing(&body.person);

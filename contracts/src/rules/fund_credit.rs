@@ -7,11 +7,10 @@
 use fundtrail_ledger::record::{FundCreditBody, FundSource};
 
 use crate::codes::RuleCode;
-use crate::engine::{reject, RecordCtx, RuleResult};
 use crate::model::{key, CreditEntry, FundEntry, Reversible};
 use crate::state::Tx;
 
-use super::{officer_approvals, plus};
+use super::{officer_approvals, plus, reject, RecordCtx, RuleResult};
 
 /// Officer approvals a fund-to-fund transfer needs (rules version 1).
 pub const TRANSFER_APPROVALS: usize = 2;

@@ -6,11 +6,10 @@ use fundtrail_ledger::record::MemberBody;
 use fundtrail_ledger::types::{Height, OrgId};
 
 use crate::codes::RuleCode;
-use crate::engine::{reject, RecordCtx, RuleResult, SUPPORTED_RULES};
 use crate::model::{key, KeyEntry, OrgEntry, RulesSchedule};
 use crate::state::Tx;
 
-use super::backing_orgs;
+use super::{backing_orgs, reject, RecordCtx, RuleResult, SUPPORTED_RULES};
 
 pub fn apply(tx: &mut Tx, ctx: &RecordCtx, body: &MemberBody) -> RuleResult {
     let mut orgs: Vec<OrgId> = tx.load(key::ORGS)?.unwrap_or_default();
@@ -75,7 +74,7 @@ fn schedule(
     now: Height,
     version: u32,
     activation: Height,
-) -> Result<(), crate::engine::Fail> {
+) -> Result<(), crate::error::Fail> {
     if !SUPPORTED_RULES.contains(&version) {
         return reject(RuleCode::UnknownRulesVersion);
     }
@@ -84,7 +83,7 @@ fn schedule(
     }
     let mut s: RulesSchedule = tx
         .load(key::RULES)?
-        .ok_or(crate::engine::ExecError::NoGenesis)?;
+        .ok_or(crate::error::ExecError::NoGenesis)?;
     s.scheduled.retain(|(h, _)| *h != activation);
     s.scheduled.push((activation, version));
     s.scheduled.sort();

@@ -1,6 +1,7 @@
-//! One module per record kind. Each `apply` reads and writes through the
-//! record's [`crate::state::Tx`] and returns the signals it raised, or
-//! the code it rejects with. Settlement and assistance share [`payout`].
+//! The rules: one module per record kind, the rules versions, and what the
+//! kinds share. Each `apply` reads and writes through the record's
+//! [`Tx`] and returns the signals it raised, or the code it rejects with.
+//! Settlement and assistance share [`payout`].
 
 pub mod assistance;
 pub mod claim;
@@ -17,11 +18,40 @@ pub mod settlement;
 
 use std::collections::BTreeSet;
 
-use fundtrail_ledger::types::{Amount, KeyRole, OrgId};
+use fundtrail_ledger::record::{RecordId, SignedRecord};
+use fundtrail_ledger::types::{Amount, Height, KeyRole, OrgId, Role};
 
-use crate::engine::{Fail, RecordCtx};
+use crate::codes::RuleCode;
+use crate::error::Fail;
 use crate::model::{key, KeyEntry};
 use crate::state::Tx;
+
+/// Rules versions this build can execute. Version 2 differs from 1 only
+/// in how a clearing bucket keeps its payouts (docs/RULES.md, "Rules
+/// versions"); every verdict is the same.
+pub const SUPPORTED_RULES: &[u32] = &[1, 2];
+
+/// The rules version a new chain starts with.
+pub const LATEST_RULES: u32 = 2;
+
+/// One record as a rule sees it.
+pub struct RecordCtx<'r> {
+    pub id: RecordId,
+    pub record: &'r SignedRecord,
+    pub height: Height,
+    pub org: OrgId,
+    pub role: Role,
+    /// The rules version in force at `height`.
+    pub rules: u32,
+}
+
+/// What a rule returns when it accepts: the signals it raised.
+pub type RuleResult = Result<Vec<RuleCode>, Fail>;
+
+/// Shorthand for a rejection.
+pub fn reject<T>(code: RuleCode) -> Result<T, Fail> {
+    Err(Fail::Reject(code))
+}
 
 /// `a + b`, saturating at the largest amount.
 pub fn plus(a: Amount, b: Amount) -> Amount {

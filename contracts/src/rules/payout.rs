@@ -7,13 +7,13 @@ use fundtrail_ledger::pseudonym::ClaimId;
 use fundtrail_ledger::types::{Amount, Category, FundId};
 
 use crate::codes::RuleCode;
-use crate::engine::{reject, Fail, RecordCtx, RuleResult};
+use crate::error::Fail;
 use crate::model::{key, ClaimEntry, FundEntry, Paid, PayoutEntry, PersonYear, Reversible, Tier};
 use crate::quote::{chain, load, QuoteInput, TierQuote};
 use crate::state::Tx;
 
 use super::clearing::{join, Bucket};
-use super::{officer_approvals, plus};
+use super::{officer_approvals, plus, reject, RecordCtx, RuleResult};
 
 pub struct PayoutRequest<'a> {
     pub claim_id: ClaimId,

@@ -3,10 +3,11 @@
 
 use fundtrail_ledger::record::PolicyBody;
 
-use crate::engine::{RecordCtx, RuleResult};
 use crate::model::{key, Policies};
 use crate::policy::insert_policy;
 use crate::state::Tx;
+
+use super::{RecordCtx, RuleResult};
 
 pub fn apply(tx: &mut Tx, _ctx: &RecordCtx, body: &PolicyBody) -> RuleResult {
     let k = key::policy(&body.region, body.year);

@@ -7,7 +7,7 @@
 use fundtrail_ledger::record::{RecordId, ReversalBody};
 
 use crate::codes::RuleCode;
-use crate::engine::{reject, Fail, RecordCtx, RuleResult};
+use crate::error::Fail;
 use crate::model::{
     key, ClaimEntry, CreditEntry, FundEntry, PayoutEntry, PersonYear, RecordMeta, Reversible,
 };
@@ -15,7 +15,7 @@ use crate::state::Tx;
 
 use super::clearing::{leave, Bucket};
 use super::payout::remove_usage;
-use super::plus;
+use super::{plus, reject, RecordCtx, RuleResult};
 
 pub fn apply(tx: &mut Tx, ctx: &RecordCtx, body: &ReversalBody) -> RuleResult {
     let rk = key::reversible(&body.target);
@@ -51,7 +51,7 @@ fn check_owner(
 
 fn load_fund(tx: &Tx, id: &fundtrail_ledger::types::FundId) -> Result<FundEntry, Fail> {
     tx.load(&key::fund(id))?
-        .ok_or(Fail::Fatal(crate::engine::ExecError::Corrupt {
+        .ok_or(Fail::Fatal(crate::error::ExecError::Corrupt {
             key: key::fund(id),
             reason: "fund named by an accepted record is missing".into(),
         }))

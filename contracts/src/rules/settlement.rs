@@ -3,8 +3,9 @@
 
 use fundtrail_ledger::record::SettlementBody;
 
-use crate::engine::{RecordCtx, RuleResult};
 use crate::state::Tx;
+
+use super::{RecordCtx, RuleResult};
 
 use super::payout::{pay, PayoutRequest};
 

@@ -46,7 +46,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::Kit;
-use fundtrail_contracts::engine::ExecError;
+use fundtrail_contracts::ExecError;
 use fundtrail_contracts::model::Tier;
 use fundtrail_contracts::policy::default_policy;
 use fundtrail_contracts::quote::Quote;
@@ -187,7 +187,7 @@ pub fn genesis(chain_id: ChainId, orgs: Vec<GenesisOrg>) -> Genesis {
             .iter()
             .map(|(r, _)| default_policy(label(r), YEAR))
             .collect(),
-        rules_version: fundtrail_contracts::engine::LATEST_RULES,
+        rules_version: fundtrail_contracts::LATEST_RULES,
     }
 }
 

@@ -13,7 +13,7 @@ use fundtrail_ledger::types::{Amount, Category, RegionCode};
 
 use super::{Expect, ScenarioError, Wave, KIT_SEED};
 use crate::{Harness, Kit};
-use fundtrail_contracts::engine::Fail;
+use fundtrail_contracts::error::Fail;
 use fundtrail_contracts::lookup::StateLookup;
 use fundtrail_contracts::model::{key, ClaimEntry};
 use fundtrail_contracts::quote::{chain, load, quote, Quote, QuoteInput, TierQuote};
