@@ -32,12 +32,16 @@ use serde_json::{json, Value};
 use crate::chain::{Chain, StoreState};
 use crate::evidence::EvidenceJson;
 use crate::metrics::Metrics;
-use crate::p2p::{Net, WireRequest, WireResponse};
+use crate::p2p::Net;
 use crate::proof::ProofFile;
 use crate::raft::Raft;
 use crate::roster::Roster;
-use crate::submit::{AnswerWhen, Receipt, SubmitError, Submitter};
-use crate::vault::{DisclosureRequest, DisclosureResponse, Vault, VaultEntry};
+use crate::submit::{AnswerWhen, Submitter};
+use crate::vault::Vault;
+use crate::wire::{
+    DisclosureRequest, DisclosureResponse, Receipt, SubmitError, VaultEntry, WireRequest,
+    WireResponse,
+};
 
 /// Most records one submit request may carry.
 pub const MAX_SUBMIT_RECORDS: usize = 10_000;

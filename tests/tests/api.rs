@@ -20,8 +20,7 @@ use fundtrail_ledger::types::{Amount, Category, Role, Scheme};
 use fundtrail_ledger::{RecordId, SignedRecord};
 use fundtrail_node::api::SubmitLine;
 use fundtrail_node::proof::ProofFile;
-use fundtrail_node::submit::Receipt;
-use fundtrail_node::vault::VaultEntry;
+use fundtrail_node::wire::{Receipt, VaultEntry};
 use fundtrail_tests::cluster::{committed, record_ids, serial, Http, TestCluster};
 use serde_json::{json, Value};
 

@@ -14,8 +14,8 @@ use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::{ChainVerifier, VerifyError, VerifyErrorKind};
 use fundtrail_node::chain::{AdmitError, Chain};
+use fundtrail_node::entry::{Batch, LogId, Placement, StoredMembership};
 use fundtrail_node::proof::ProofFile;
-use fundtrail_node::raft::{Batch, LogId, Placement, StoredMembership};
 use fundtrail_tests::edge_sig::EdgeKind;
 use openraft::CommittedLeaderId;
 
