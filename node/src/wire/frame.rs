@@ -42,7 +42,7 @@ const LIST_LIMIT: usize = 4 * MIB;
 
 /// The message types a frame's first body byte names, as the size limit
 /// each may have. Tags follow the variant order of the wire enums, which
-/// `wire_vectors` pins.
+/// `node/testdata/wire_vectors.json` pins.
 fn request_limit(tag: u8) -> Option<(&'static str, usize)> {
     Some(match tag {
         0 => ("append-entries", APPEND_LIMIT),
