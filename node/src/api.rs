@@ -767,7 +767,7 @@ mod tests {
     #[tokio::test]
     async fn a_stream_that_fails_before_its_first_chunk_is_an_error_answer() {
         let failed = streamed(|_| Err(std::io::Error::other("no head"))).await;
-        let ApiError(status, message) = failed.err().expect("an error answer");
+        let ApiError(status, message) = failed.expect_err("an error answer");
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(message, "no head");
     }
