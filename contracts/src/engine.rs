@@ -10,11 +10,10 @@ use fundtrail_ledger::record::{RecordId, RecordKind, SignedRecord};
 use fundtrail_ledger::types::{Height, KeyRole, OrgId, Role};
 
 use crate::codes::RuleCode;
+use crate::error::{ExecError, Fail};
 use crate::model::{key, FundEntry, KeyEntry, OrgEntry, Policies, RecordMeta, RulesSchedule};
 use crate::policy::insert_policy;
 use crate::rules::{self, reject, RecordCtx, RuleResult, SUPPORTED_RULES};
-use crate::error::{ExecError, Fail};
-use crate::rules::LATEST_RULES;
 use crate::state::{BlockOverlay, State, Tx};
 
 /// Inputs of one block besides its records.

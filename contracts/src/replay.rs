@@ -22,7 +22,8 @@ use fundtrail_ledger::verify::{
 };
 use serde::Serialize;
 
-use crate::engine::{execute_identified, genesis_state, BlockContext, BlockExecution, ExecError};
+use crate::engine::{execute_identified, genesis_state, BlockContext, BlockExecution};
+use crate::error::ExecError;
 use crate::state::{MemoryState, State};
 
 /// A block whose contract results differ from what the rules give: what,

@@ -32,12 +32,16 @@ use serde_json::{json, Value};
 use crate::chain::{Chain, StoreState};
 use crate::evidence::EvidenceJson;
 use crate::metrics::Metrics;
-use crate::p2p::{Net, WireRequest, WireResponse};
+use crate::p2p::Net;
 use crate::proof::ProofFile;
 use crate::raft::Raft;
 use crate::roster::Roster;
-use crate::submit::{AnswerWhen, Receipt, SubmitError, Submitter};
-use crate::vault::{DisclosureRequest, DisclosureResponse, Vault, VaultEntry};
+use crate::submit::{AnswerWhen, Submitter};
+use crate::vault::Vault;
+use crate::wire::{
+    DisclosureRequest, DisclosureResponse, Receipt, SubmitError, VaultEntry, WireRequest,
+    WireResponse,
+};
 
 /// Most records one submit request may carry.
 pub const MAX_SUBMIT_RECORDS: usize = 10_000;
@@ -83,6 +87,7 @@ pub fn router(api: Api) -> Router {
 }
 
 /// An error as JSON `{"error": "..."}` with a status.
+#[derive(Debug)]
 pub struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
@@ -476,17 +481,92 @@ async fn lookup_clearing(
     Ok(Json(json!({ "claim_set_root": root })))
 }
 
-/// The chain (blocks with attestations) as a chain file.
+/// The chain (blocks with attestations) as a chain file, sent as it is
+/// written: never whole in memory, whatever the chain's size.
 async fn export(State(api): State<Api>) -> Result<Response, ApiError> {
     let chain = api.chain.clone();
-    let bytes = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        chain.store().export(&mut out).map(|_| out)
+    let body = streamed(move |out| {
+        chain
+            .store()
+            .export(out)
+            .map(|_| ())
+            .map_err(std::io::Error::other)
     })
-    .await
-    .map_err(internal)?
-    .map_err(internal)?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+}
+
+/// Bytes one chunk of a streamed body carries.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// Chunks a streamed body's writer may run ahead of the client.
+const CHUNKS_AHEAD: usize = 8;
+
+type Chunk = std::io::Result<axum::body::Bytes>;
+
+/// A body written by `write` on a blocking thread, in chunks of
+/// [`CHUNK_BYTES`] of which at most [`CHUNKS_AHEAD`] wait for the client.
+/// Answers with an error if `write` fails before its first chunk; a later
+/// failure (or the client leaving) ends the body early, which a chain
+/// file's reader detects.
+async fn streamed<F>(write: F) -> Result<Body, ApiError>
+where
+    F: FnOnce(&mut ChunkWriter) -> std::io::Result<()> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK_BYTES),
+        };
+        if let Err(e) = write(&mut out).and_then(|()| out.send()) {
+            tracing::debug!(error = %e, "a streamed response ended early");
+            let _ = out.tx.blocking_send(Err(e));
+        }
+    });
+    let first = match rx.recv().await {
+        Some(chunk) => chunk.map_err(internal)?,
+        None => axum::body::Bytes::new(),
+    };
+    let rest = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let chunks = futures::StreamExt::chain(futures::stream::once(async { Ok(first) }), rest);
+    Ok(Body::from_stream(chunks))
+}
+
+/// Cuts what is written into chunks and hands them to a bounded channel,
+/// waiting while it is full.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Chunk>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    /// Sends what is buffered, if anything.
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES));
+        self.tx.blocking_send(Ok(chunk.into())).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(CHUNK_BYTES - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK_BYTES {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
 }
 
 /// Evidence listed by `GET /v1/evidence` when the request names no limit.
@@ -659,6 +739,49 @@ mod tests {
     use super::*;
     use fundtrail_ledger::block::{Attestation, BlockHash};
     use fundtrail_ledger::hash::Hash32;
+
+    async fn collected(body: Body) -> Vec<u8> {
+        axum::body::to_bytes(body, usize::MAX)
+            .await
+            .expect("the body streams to its end")
+            .to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_has_the_bytes_written_whatever_the_pieces() {
+        let data: Vec<u8> = (0..5 * CHUNK_BYTES + 123)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let pieces = data.clone();
+        let body = streamed(move |out| {
+            for piece in pieces.chunks(CHUNK_BYTES / 3 + 7) {
+                std::io::Write::write_all(out, piece)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("a body");
+        assert_eq!(collected(body).await, data);
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_fails_before_its_first_chunk_is_an_error_answer() {
+        let failed = streamed(|_| Err(std::io::Error::other("no head"))).await;
+        let ApiError(status, message) = failed.expect_err("an error answer");
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(message, "no head");
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_fails_later_ends_the_body_early() {
+        let body = streamed(|out| {
+            std::io::Write::write_all(out, &vec![7; 2 * CHUNK_BYTES])?;
+            Err(std::io::Error::other("block 9 is missing"))
+        })
+        .await
+        .expect("the first chunk went out");
+        assert!(axum::body::to_bytes(body, usize::MAX).await.is_err());
+    }
 
     /// Evidence at each height given, by a distinct key per piece.
     fn at_heights(heights: &[u64]) -> Vec<Equivocation> {

@@ -28,7 +28,7 @@ use fundtrail_ledger::PublicKey;
 use rayon::prelude::*;
 use tokio::sync::watch;
 
-use crate::raft::{Batch, BatchApplied, LogId, Placement, StoredMembership};
+use crate::entry::{Batch, BatchApplied, LogId, Placement, StoredMembership};
 use crate::verified::VerifiedRecords;
 
 const META_APPLIED: &[u8] = b"raft_applied";

@@ -1,10 +1,13 @@
 //! fundtrail-node: one department's node and the `fundtrail` command.
 //!
 //! - [`config`], [`keys`], [`roster`]: what a node loads and who its peers are.
+//! - [`entry`]: a Raft log entry (a signed batch of records) and openraft's
+//!   type configuration.
+//! - [`wire`]: every message nodes exchange and the bounded frames carrying them.
 //! - [`chain`]: the store plus block production, admission and snapshot install.
+//! - [`p2p`]: the permissioned libp2p swarm; [`refusals`]: refused peer
+//!   messages, counted and logged.
 //! - [`raft`]: openraft's log store, state machine and network adapter.
-//! - [`p2p`], [`wire`]: the permissioned libp2p swarm and its bounded frames;
-//!   [`refusals`]: refused peer messages, counted and logged.
 //! - [`submit`]: admission, forwarding to the leader, batching.
 //! - [`vault`]: raw bills kept private, disclosed only under an on-chain record.
 //! - [`api`]: the HTTP API; [`node`]: `fundtrail run`.
@@ -14,6 +17,7 @@ pub mod api;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod entry;
 pub mod evidence;
 pub mod keys;
 pub mod metrics;

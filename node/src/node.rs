@@ -16,19 +16,21 @@ use openraft::BasicNode;
 use crate::api::{self, Api};
 use crate::chain::Chain;
 use crate::config::NodeConfig;
+use crate::entry::NodeId;
 use crate::metrics::Metrics;
-use crate::p2p::{self, Net, NetConfig, Reply, WireRequest, WireResponse};
+use crate::p2p::{self, Net, NetConfig, Reply};
 use crate::raft::inbound::{Inbound, Refusal};
 use crate::raft::install_quiet::InstallQuiet;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::snapshot_receive::SnapshotReceiver;
 use crate::raft::state_machine::StateMachine;
-use crate::raft::{NodeId, Raft};
+use crate::raft::Raft;
 use crate::refusals::Refusals;
 use crate::roster::{self, Member, Roster};
 use crate::submit::Submitter;
 use crate::vault::Vault;
+use crate::wire::{WireRequest, WireResponse};
 
 /// Heights asked for per attestation-repair request.
 const REPAIR_SPAN: u64 = 256;
@@ -333,7 +335,7 @@ async fn start_raft(
         max_in_snapshot_log_to_keep: rc.keep_logs,
         snapshot_max_chunk_size: rc.snapshot_chunk_bytes,
         install_snapshot_timeout: rc.snapshot_install_timeout_ms,
-        max_payload_entries: crate::submit::ENTRIES_PER_APPEND,
+        max_payload_entries: crate::wire::ENTRIES_PER_APPEND,
         ..Default::default()
     }
     .validate()

@@ -17,27 +17,16 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use fundtrail_ledger::block::Attestation;
 use fundtrail_ledger::codec;
-use fundtrail_ledger::record::SignedRecord;
-use fundtrail_ledger::types::Height;
 use futures::StreamExt;
 use libp2p::allow_block_list::{self, AllowedPeers};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{dial_opts::DialOpts, DialError, ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{gossipsub, Multiaddr, PeerId, StreamProtocol, Swarm};
-use openraft::error::{InstallSnapshotError, RaftError};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::raft::{NodeId, TypeConfig};
 use crate::refusals::Refusals;
 use crate::roster::Roster;
-use crate::submit::{Receipt, SubmitError};
-use crate::vault::{DisclosureRequest, DisclosureResponse};
-use crate::wire::FrameCodec;
+use crate::wire::{FrameCodec, WireRequest, WireResponse};
 
 pub const RPC_PROTOCOL: StreamProtocol = StreamProtocol::new("/fundtrail/rpc/1");
 pub const SNAPSHOT_PROTOCOL: StreamProtocol = StreamProtocol::new("/fundtrail/snapshot/1");
@@ -51,36 +40,6 @@ const SNAPSHOT_STREAMS: usize = 4;
 /// Requests from one peer this node handles at once; more are refused as
 /// busy before they are handled.
 const IN_HAND_PER_PEER: usize = 64;
-
-#[derive(Debug, Serialize, Deserialize)]
-pub enum WireRequest {
-    AppendEntries(AppendEntriesRequest<TypeConfig>),
-    Vote(VoteRequest<NodeId>),
-    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
-    /// Records forwarded to the leader; answered once committed.
-    Submit(Vec<SignedRecord>),
-    /// Attestations this peer holds for heights `from..=to`.
-    Attestations {
-        from: Height,
-        to: Height,
-    },
-    /// A raw record asked for under an on-chain disclosure.
-    Disclose(DisclosureRequest),
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub enum WireResponse {
-    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
-    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
-    InstallSnapshot(
-        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
-    ),
-    Submit(Result<Vec<Receipt>, SubmitError>),
-    Attestations(Vec<Attestation>),
-    Disclose(DisclosureResponse),
-    /// The request was not served (e.g. the peer is not a consortium node).
-    Refused(String),
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -136,14 +95,9 @@ enum Command {
 #[derive(Clone)]
 pub struct Net {
     commands: mpsc::UnboundedSender<Command>,
-    local: PeerId,
 }
 
 impl Net {
-    pub fn local_peer(&self) -> PeerId {
-        self.local
-    }
-
     pub async fn request(
         &self,
         peer: PeerId,
@@ -228,7 +182,6 @@ pub fn spawn(
         swarm.add_peer_address(*peer, addr.clone());
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    let local = *swarm.local_peer_id();
     let task = SwarmTask {
         swarm,
         roster: config.roster,
@@ -242,13 +195,7 @@ pub fn spawn(
         pending: HashMap::new(),
     };
     let join = tokio::spawn(task.run(rx));
-    Ok((
-        Net {
-            commands: tx,
-            local,
-        },
-        join,
-    ))
+    Ok((Net { commands: tx }, join))
 }
 
 fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>> {

@@ -10,7 +10,7 @@ use fundtrail_ledger::types::{KeyRole, OrgId, Role};
 use fundtrail_ledger::Genesis;
 use libp2p::PeerId;
 
-use crate::raft::NodeId;
+use crate::entry::NodeId;
 
 #[derive(Clone, Debug)]
 pub struct Member {

@@ -9,19 +9,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fundtrail_ledger::block::Outcome;
 use fundtrail_ledger::record::{RecordId, SignedRecord, MAX_RECORD_BYTES};
-use fundtrail_ledger::types::Height;
 use fundtrail_ledger::Keypair;
 use openraft::error::{ClientWriteError, RaftError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::chain::{AdmitError, Chain};
 use crate::config::BatchConfig;
-use crate::p2p::{Net, WireRequest, WireResponse};
-use crate::raft::{Batch, NodeId, Placement, Raft};
+use crate::entry::{Batch, NodeId, Placement};
+use crate::p2p::Net;
+use crate::raft::Raft;
 use crate::roster::Roster;
+use crate::wire::{Receipt, SubmitError, WireRequest, WireResponse};
 
 /// How long a submission keeps retrying before it reports a timeout.
 const SUBMIT_DEADLINE: Duration = Duration::from_secs(60);
@@ -30,10 +30,8 @@ const RETRY_PAUSE: Duration = Duration::from_millis(250);
 const LOCAL_APPLY_LIMIT: Duration = Duration::from_secs(10);
 /// Raft entries the leader keeps in flight at once.
 const IN_FLIGHT_BATCHES: usize = 4;
-/// Raft entries (whole blocks) one AppendEntries carries at most.
-pub const ENTRIES_PER_APPEND: u64 = 8;
 /// Encoded records one block holds at most, whatever `max_records` says:
-/// with [`ENTRIES_PER_APPEND`] blocks per frame, a frame stays under the
+/// with [`crate::wire::ENTRIES_PER_APPEND`] blocks per frame, a frame stays under the
 /// wire's limit even if every record is as large as a record may be.
 const MAX_BLOCK_BYTES: usize = 4 * 1024 * 1024;
 /// Records one forwarded request carries at most; the leader refuses more.
@@ -42,32 +40,6 @@ pub const MAX_FORWARDED_RECORDS: usize = 4096;
 /// record, its frame stays under the wire's limit for a submission.
 const MAX_FORWARDED_BYTES: usize = 8 * 1024 * 1024;
 const _: () = assert!(MAX_FORWARDED_BYTES + MAX_RECORD_BYTES + 1024 < crate::wire::FORWARD_LIMIT);
-
-/// What happened to one submitted record.
-/// (Externally tagged: it crosses the wire in BCS, which has no internal
-/// tags.)
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Receipt {
-    /// In a committed block, with the contracts' verdict.
-    Committed {
-        height: Height,
-        index: u32,
-        outcome: Outcome,
-    },
-    /// Not admitted: bad signature, unknown key, malformed. Nothing changed.
-    Refused { record_id: RecordId, reason: String },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum SubmitError {
-    #[error("this node is not the leader (leader: {leader:?})")]
-    NotLeader { leader: Option<NodeId> },
-    #[error("no leader could take the record before the deadline")]
-    Timeout,
-    #[error("internal error: {0}")]
-    Internal(String),
-}
 
 /// When a submission is answered. The leader applies a block before
 /// anyone hears it is committed; a follower applies it a moment later (up
@@ -478,7 +450,7 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::MAX_FRAME_BYTES;
+    use crate::wire::{ENTRIES_PER_APPEND, MAX_FRAME_BYTES};
 
     #[test]
     fn a_block_of_the_largest_records_is_cut_by_bytes() {

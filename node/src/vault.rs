@@ -11,34 +11,9 @@ use fundtrail_ledger::codec;
 use fundtrail_ledger::pseudonym::raw_commitment;
 use fundtrail_ledger::record::{RecordBody, RecordId};
 use fundtrail_ledger::store::{cf, RecordEntry, Store};
-use fundtrail_ledger::types::{Height, OrgId};
-use serde::{Deserialize, Serialize};
+use fundtrail_ledger::types::OrgId;
 
-/// A raw bill as its department keeps it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VaultEntry {
-    /// The claim record the bill belongs to.
-    pub record_id: RecordId,
-    #[serde(with = "hex_bytes")]
-    pub salt: Vec<u8>,
-    #[serde(with = "hex_bytes")]
-    pub raw_bill: Vec<u8>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct DisclosureRequest {
-    /// The accepted `disclosure` record that authorises the request.
-    pub disclosure: RecordId,
-    /// The height of the block that holds it, as the requester has it: the
-    /// holder waits a moment to have applied that block before it looks.
-    pub height: Height,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum DisclosureResponse {
-    Granted(VaultEntry),
-    Refused(String),
-}
+use crate::wire::{DisclosureRequest, DisclosureResponse, VaultEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -197,25 +172,4 @@ pub fn check_commitment(claim: &RecordEntry, entry: &VaultEntry) -> Result<(), V
         return Err(VaultError::CommitmentMismatch);
     }
     Ok(())
-}
-
-mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.serialize_str(&hex::encode(bytes))
-        } else {
-            bytes.serialize(s)
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        if d.is_human_readable() {
-            let s = String::deserialize(d)?;
-            hex::decode(s).map_err(serde::de::Error::custom)
-        } else {
-            Vec::<u8>::deserialize(d)
-        }
-    }
 }

@@ -375,7 +375,7 @@ impl TestCluster {
 /// A committed receipt's height, index and outcome.
 pub fn committed(line: &SubmitLine) -> Option<(u64, u32, &fundtrail_ledger::Outcome)> {
     match line {
-        SubmitLine::Receipt(fundtrail_node::submit::Receipt::Committed {
+        SubmitLine::Receipt(fundtrail_node::wire::Receipt::Committed {
             height,
             index,
             outcome,

@@ -14,7 +14,7 @@ use fundtrail_ledger::types::Role;
 use fundtrail_ledger::RecordId;
 use fundtrail_node::api::{SubmitLine, BCS_CONTENT_TYPE};
 use fundtrail_node::cli::client::BodyEncoding;
-use fundtrail_node::submit::Receipt;
+use fundtrail_node::wire::Receipt;
 use fundtrail_testkit::workload::Workload;
 use fundtrail_testkit::{Harness, Kit};
 use fundtrail_tests::cluster::{record_ids, serial, TestCluster};
@@ -239,13 +239,15 @@ async fn outsider_cannot_connect_or_get_a_record_in() {
             snapshot_deadline: Duration::from_secs(60),
             refusals: fundtrail_node::refusals::Refusals::new(Arc::default()),
         },
-        Arc::new(|_, _| Box::pin(async { fundtrail_node::p2p::WireResponse::Refused("x".into()) })),
+        Arc::new(|_, _| {
+            Box::pin(async { fundtrail_node::wire::WireResponse::Refused("x".into()) })
+        }),
         Arc::new(|_| {}),
     )
     .unwrap();
     let kit = Kit::new(7);
     let record = kit.sign(Role::Finance, budget_credit(), 1, 0);
-    let request = fundtrail_node::p2p::WireRequest::Submit(vec![record.clone()]);
+    let request = fundtrail_node::wire::WireRequest::Submit(vec![record.clone()]);
     let refused = net
         .request(target.peer, request, Duration::from_secs(10))
         .await;

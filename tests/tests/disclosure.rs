@@ -17,8 +17,10 @@ use fundtrail_ledger::record::{DisclosureBody, DisclosurePurpose, RecordBody};
 use fundtrail_ledger::types::Role;
 use fundtrail_ledger::{Hash32, Outcome, RecordId, SignedRecord, Verdict};
 use fundtrail_node::cli::sign::{HttpLookup, Signer};
-use fundtrail_node::p2p::{NetConfig, WireRequest, WireResponse};
-use fundtrail_node::vault::{DisclosureRequest, DisclosureResponse, VaultEntry};
+use fundtrail_node::p2p::NetConfig;
+use fundtrail_node::wire::{
+    DisclosureRequest, DisclosureResponse, VaultEntry, WireRequest, WireResponse,
+};
 use fundtrail_tests::cluster::{committed, serial, Http, TestCluster};
 use serde_json::{json, Value};
 

@@ -14,7 +14,7 @@ use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::types::{Category, Role};
 use fundtrail_ledger::RecordId;
 use fundtrail_node::api::SubmitLine;
-use fundtrail_node::submit::Receipt;
+use fundtrail_node::wire::Receipt;
 use fundtrail_testkit::{bodies, Harness};
 use fundtrail_tests::cluster::{committed, record_ids, serial, TestCluster};
 use fundtrail_tests::edge_sig::EdgeKind;

@@ -13,7 +13,7 @@ use fundtrail_ledger::hash::hash_domain;
 use fundtrail_ledger::types::Height;
 use fundtrail_node::chain::Chain;
 use fundtrail_node::cli::verify::{audit, equivocation_lines, report, ChainSource};
-use fundtrail_node::raft::StoredMembership;
+use fundtrail_node::entry::StoredMembership;
 use fundtrail_testkit::chain::ChainBuilder;
 
 /// The department whose node equivocates in these tests.

@@ -18,7 +18,7 @@ use super::client::BodyEncoding;
 use super::devnet::{Devnet, Plan};
 use crate::api::SubmitLine;
 use crate::config::BatchConfig;
-use crate::submit::Receipt;
+use crate::wire::Receipt;
 
 #[derive(Subcommand)]
 pub enum BenchTarget {

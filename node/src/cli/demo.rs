@@ -26,7 +26,7 @@ use super::devnet::{Devnet, Plan};
 use super::sign::{HttpLookup, Signed, Signer};
 use super::verify::{audit, ChainSource};
 use crate::api::SubmitLine;
-use crate::submit::Receipt;
+use crate::wire::Receipt;
 
 /// Records per submit request, and requests in flight at once.
 const CHUNK: usize = 250;

@@ -13,7 +13,8 @@ use fundtrail_ledger::store::RecordEntry;
 use serde_json::{json, Value};
 
 use super::client::NodeClient;
-use crate::vault::{check_commitment, VaultEntry};
+use crate::vault::check_commitment;
+use crate::wire::VaultEntry;
 
 pub async fn run(node: &str, disclosure: &str, out: &Path, as_json: bool) -> Result<()> {
     let client = NodeClient::new(node)?;

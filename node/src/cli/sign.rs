@@ -15,7 +15,7 @@ use fundtrail_ledger::record::{Envelope, Period, RecordId, SignedRecord};
 use fundtrail_ledger::types::{ChainId, RegionCode};
 
 use super::client::NodeClient;
-use crate::vault::VaultEntry;
+use crate::wire::VaultEntry;
 
 /// One department's signing material.
 pub struct Signer {

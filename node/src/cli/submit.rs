@@ -139,7 +139,7 @@ async fn deposit(
         .filter(|(_, r)| {
             matches!(
                 r,
-                SubmitLine::Receipt(crate::submit::Receipt::Committed { .. })
+                SubmitLine::Receipt(crate::wire::Receipt::Committed { .. })
             )
         })
         .filter_map(|((_, s), _)| s.vault_entry())

@@ -17,7 +17,7 @@ use fundtrail_ledger::ChainId;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{BasicNode, EntryPayload, Membership, Vote};
 
-use super::{NodeId, TypeConfig};
+use crate::entry::{NodeId, TypeConfig};
 use crate::roster::{Member, Roster};
 
 /// Why an inbound message was refused. The label names the kind for
@@ -159,7 +159,7 @@ fn speaks_as_itself(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::Batch;
+    use crate::entry::Batch;
     use fundtrail_ledger::block::GenesisKey;
     use fundtrail_ledger::crypto::Keypair;
     use fundtrail_ledger::types::{KeyRole, Role};

@@ -13,8 +13,9 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, OptionalSend, RaftLogReader, Vote};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 
-use super::{read_err, write_err, LogId, NodeId, StorageError, TypeConfig};
+use super::{read_err, write_err, StorageError};
 use crate::chain::Chain;
+use crate::entry::{LogId, NodeId, TypeConfig};
 
 const VOTE: &[u8] = b"vote";
 const COMMITTED: &[u8] = b"committed";
@@ -217,7 +218,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::{Batch, StoredMembership};
+    use crate::entry::{Batch, StoredMembership};
     use fundtrail_ledger::types::Role;
     use fundtrail_testkit::Kit;
     use openraft::CommittedLeaderId;

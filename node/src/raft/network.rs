@@ -16,9 +16,10 @@ use openraft::raft::{
 };
 use openraft::BasicNode;
 
-use super::{NodeId, TypeConfig};
-use crate::p2p::{Net, NetError, WireRequest, WireResponse};
+use crate::entry::{NodeId, TypeConfig};
+use crate::p2p::{Net, NetError};
 use crate::roster::Roster;
+use crate::wire::{WireRequest, WireResponse};
 
 #[derive(Clone)]
 pub struct Network {

@@ -17,8 +17,9 @@ use openraft::raft::{InstallSnapshotRequest, InstallSnapshotResponse};
 use openraft::{Snapshot, SnapshotMeta};
 use tokio::sync::Mutex;
 
-use super::{NodeId, Raft, TypeConfig};
+use super::Raft;
 use crate::chain::Chain;
+use crate::entry::{NodeId, TypeConfig};
 
 /// Why a snapshot message was refused. Nothing of the snapshot is kept.
 #[derive(Debug, thiserror::Error)]

@@ -21,9 +21,9 @@ use tokio::fs::File;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::{read_err, write_err, BatchApplied, LogId, NodeId, StorageError, StoredMembership};
-use super::{Batch, TypeConfig};
+use super::{read_err, write_err, StorageError};
 use crate::chain::{AppliedBatch, Chain, ChainError, SnapshotPoint};
+use crate::entry::{Batch, BatchApplied, LogId, NodeId, StoredMembership, TypeConfig};
 use crate::metrics::Metrics;
 
 /// How long an export waits for its head block's attestation quorum.

@@ -46,10 +46,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::Kit;
-use fundtrail_contracts::ExecError;
 use fundtrail_contracts::model::Tier;
 use fundtrail_contracts::policy::default_policy;
 use fundtrail_contracts::quote::Quote;
+use fundtrail_contracts::ExecError;
 use fundtrail_contracts::RuleCode;
 
 pub use sim::outcome_matches;

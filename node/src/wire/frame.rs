@@ -1,4 +1,4 @@
-//! The request-response wire format: each message is one frame, a 4-byte
+//! Frames: each message is one frame, a 4-byte
 //! big-endian length followed by the BCS encoding (the ledger's canonical
 //! encoding, so records cross the wire in the bytes they are hashed in).
 //!
@@ -17,14 +17,16 @@ use libp2p::StreamProtocol;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::p2p::{WireRequest, WireResponse};
+use super::{WireRequest, WireResponse};
 use crate::refusals::Refusals;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 
+/// Raft entries (whole blocks) one AppendEntries carries at most.
+pub const ENTRIES_PER_APPEND: u64 = 8;
 /// The largest body any message may have: an append of
-/// [`crate::submit::ENTRIES_PER_APPEND`] full blocks.
+/// [`ENTRIES_PER_APPEND`] full blocks.
 pub const MAX_FRAME_BYTES: usize = APPEND_LIMIT;
 /// Eight blocks of at most 4 MiB of records, each with one record more
 /// (a block is cut after the record that crosses 4 MiB) and its framing.
@@ -40,7 +42,7 @@ const LIST_LIMIT: usize = 4 * MIB;
 
 /// The message types a frame's first body byte names, as the size limit
 /// each may have. Tags follow the variant order of the wire enums, which
-/// `wire_vectors` pins.
+/// `node/testdata/wire_vectors.json` pins.
 fn request_limit(tag: u8) -> Option<(&'static str, usize)> {
     Some(match tag {
         0 => ("append-entries", APPEND_LIMIT),
@@ -197,83 +199,47 @@ impl request_response::Codec for FrameCodec {
 
 #[cfg(test)]
 mod tests {
+    use super::super::samples::{requests, responses};
     use super::*;
-    use crate::raft::{NodeId, TypeConfig};
-    use crate::vault::{DisclosureRequest, DisclosureResponse};
-    use fundtrail_ledger::types::Height;
-    use openraft::raft::{
-        AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest,
-        InstallSnapshotResponse, VoteRequest, VoteResponse,
-    };
-    use openraft::{SnapshotMeta, Vote};
 
-    fn vote() -> Vote<NodeId> {
-        Vote::new(3, 1)
-    }
+    /// The tag and limit kind of each variant, in the order of the enums.
+    const REQUESTS: [(&str, &str); 6] = [
+        ("append_entries", "append-entries"),
+        ("vote", "vote"),
+        ("install_snapshot", "install-snapshot"),
+        ("submit", "submit"),
+        ("attestations", "attestations"),
+        ("disclose", "disclose"),
+    ];
+    const RESPONSES: [&str; 7] = [
+        "append_entries",
+        "vote",
+        "install_snapshot",
+        "submit",
+        "attestations",
+        "disclose",
+        "refused",
+    ];
 
-    /// One of each request, in the order of the tags the limits are keyed
-    /// by. Reordering a variant of the enum fails the test below.
-    fn requests() -> Vec<WireRequest> {
-        vec![
-            WireRequest::AppendEntries(AppendEntriesRequest::<TypeConfig> {
-                vote: vote(),
-                prev_log_id: None,
-                entries: Vec::new(),
-                leader_commit: None,
-            }),
-            WireRequest::Vote(VoteRequest::new(vote(), None)),
-            WireRequest::InstallSnapshot(InstallSnapshotRequest::<TypeConfig> {
-                vote: vote(),
-                meta: SnapshotMeta::default(),
-                offset: 0,
-                data: vec![1, 2, 3],
-                done: false,
-            }),
-            WireRequest::Submit(Vec::new()),
-            WireRequest::Attestations {
-                from: Height(1),
-                to: Height(2),
-            },
-            WireRequest::Disclose(DisclosureRequest {
-                disclosure: fundtrail_ledger::hash::HashOf::from_hash(fundtrail_ledger::Hash32(
-                    [7; 32],
-                )),
-                height: Height(3),
-            }),
-        ]
-    }
-
-    fn responses() -> Vec<WireResponse> {
-        vec![
-            WireResponse::AppendEntries(Ok(AppendEntriesResponse::Success)),
-            WireResponse::Vote(Ok(VoteResponse::new(vote(), None, false))),
-            WireResponse::InstallSnapshot(Ok(InstallSnapshotResponse { vote: vote() })),
-            WireResponse::Submit(Ok(Vec::new())),
-            WireResponse::Attestations(Vec::new()),
-            WireResponse::Disclose(DisclosureResponse::Refused("no".into())),
-            WireResponse::Refused("busy".into()),
-        ]
+    /// The variant a sample's name `request.<variant>[.<case>]` names.
+    fn variant(name: &str) -> &str {
+        name.split('.').nth(1).unwrap_or_default()
     }
 
     #[test]
     fn every_variant_has_the_tag_its_limit_is_keyed_by() {
-        let request_kinds = [
-            "append-entries",
-            "vote",
-            "install-snapshot",
-            "submit",
-            "attestations",
-            "disclose",
-        ];
-        for (tag, (request, kind)) in requests().iter().zip(request_kinds).enumerate() {
-            let bytes = bcs::to_bytes(request).expect("encodes");
-            assert_eq!(bytes[0] as usize, tag, "{request:?}");
-            assert_eq!(request_limit(bytes[0]).map(|l| l.0), Some(kind));
+        for (name, request) in requests() {
+            let bytes = bcs::to_bytes(&request).expect("encodes");
+            let tag = REQUESTS.iter().position(|(v, _)| *v == variant(name));
+            assert_eq!(tag, Some(bytes[0] as usize), "{name}");
+            let kind = REQUESTS[bytes[0] as usize].1;
+            assert_eq!(request_limit(bytes[0]).map(|l| l.0), Some(kind), "{name}");
         }
-        for (tag, response) in responses().iter().enumerate() {
-            let bytes = bcs::to_bytes(response).expect("encodes");
-            assert_eq!(bytes[0] as usize, tag, "{response:?}");
-            assert!(response_limit(bytes[0]).is_some());
+        for (name, response) in responses() {
+            let bytes = bcs::to_bytes(&response).expect("encodes");
+            let tag = RESPONSES.iter().position(|v| *v == variant(name));
+            assert_eq!(tag, Some(bytes[0] as usize), "{name}");
+            assert!(response_limit(bytes[0]).is_some(), "{name}");
         }
         assert_eq!(request_limit(6), None);
         assert_eq!(response_limit(7), None);
@@ -291,7 +257,7 @@ mod tests {
 
     #[tokio::test]
     async fn frames_round_trip_and_oversized_or_short_ones_are_refused() {
-        for request in requests() {
+        for (_, request) in requests() {
             let mut out = futures::io::Cursor::new(Vec::new());
             write_frame(&mut out, &request, request_limit)
                 .await
