@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export RUSTFLAGS="${RUSTFLAGS:-}"
 cargo fmt --all -- --check
+# Each crate's top-level modules import one way (docs/ARCHITECTURE.md).
+python3 scripts/module_order.py ledger/src intake/src contracts/src testkit/src audit/src bench/src node/src
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
