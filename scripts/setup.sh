@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build fundtrail: libclang (needed by
-# the rocksdb crate's bindgen) and a C++ compiler. Safe to run repeatedly.
+# the rocksdb crate's bindgen), a C++ compiler and python3 (the gate's
+# module-order check). Safe to run repeatedly.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,7 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libclang\(-[0-9.]*\)\?\.so' &&
   need+=(libclang-dev)
 fi
 command -v c++ >/dev/null 2>&1 || need+=(g++)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo is not installed (install Rust with rustup first)" >&2; exit 1; }
 
 if [ ${#need[@]} -gt 0 ]; then
