@@ -14,6 +14,7 @@ use fundtrail_ledger::block::{
     next_state_root, Attestation, Block, BlockHash, Code, Genesis, Outcome, Verdict,
 };
 use fundtrail_ledger::chainfile::{BlockEntry, ChainFileError};
+use fundtrail_ledger::crypto::PublicKey;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::{RecordId, SignedRecord};
 use fundtrail_ledger::types::{ChainId, Height};
@@ -293,6 +294,17 @@ pub struct AuditReport {
     /// Contract state root after the head, recomputed by the replay.
     pub state_root: Hash32,
     pub attestations: AttestationCoverage,
+    /// Keys `member` records added that strict enrolment refused: they
+    /// sign nothing on this chain.
+    pub refused_keys: Vec<RefusedKeyNote>,
+}
+
+/// A refused key as a report shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RefusedKeyNote {
+    pub height: Height,
+    pub key: PublicKey,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -410,6 +422,16 @@ impl Auditor {
                 min_orgs: tally.least_attested.map(|(orgs, _)| orgs),
                 min_orgs_at: tally.least_attested.map(|(_, at)| at),
             },
+            refused_keys: self
+                .verifier
+                .refused_keys()
+                .iter()
+                .map(|r| RefusedKeyNote {
+                    height: r.height,
+                    key: r.key,
+                    reason: r.reason.to_string(),
+                })
+                .collect(),
         }
     }
 }

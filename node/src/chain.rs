@@ -816,6 +816,7 @@ fn decode_meta<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ChainE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fundtrail_contracts::Auditor;
     use fundtrail_ledger::crypto::Keypair;
     use fundtrail_ledger::record::Envelope;
     use fundtrail_ledger::store::cf;
@@ -831,22 +832,29 @@ mod tests {
         }
     }
 
-    /// Commits a `member` record, backed by a quorum, that gives the civil
-    /// affairs department submitter key `key`; the rules must accept it.
-    fn add_submitter_key(chain: &Chain, kit: &Kit, key: PublicKey) {
+    /// Commits, as Raft entry `index` proposed by `proposer`, a `member`
+    /// record backed by a quorum that gives the civil affairs department
+    /// submitter key `key`; the rules must accept it.
+    fn add_submitter_key(chain: &Chain, kit: &Kit, proposer: &Keypair, key: PublicKey, index: u64) {
         let civil = kit.org(Role::CivilAffairs);
         let add = RecordBody::Member(MemberBody::AddKey {
             org: civil.id.clone(),
             key,
             key_role: KeyRole::Submitter,
         });
-        let add = kit.sign_by_orgs(Role::Insurance, add, 1, &[Role::Health, Role::Finance]);
-        let batch = Batch::propose(&civil.submitter, &kit.chain_id, 1, vec![add]);
-        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), 1);
+        let add = kit.sign_by_orgs(Role::Insurance, add, index, &[Role::Health, Role::Finance]);
+        let batch = Batch::propose(proposer, &kit.chain_id, index, vec![add]);
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), index);
         let applied = chain
             .apply_batch(&batch, &log_id, &StoredMembership::default())
             .expect("apply");
         assert!(applied.block.expect("a block").outcomes[0].is_accepted());
+    }
+
+    fn identity_key() -> PublicKey {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        PublicKey(identity)
     }
 
     /// A key the rules accepted but strict enrolment refuses (here the
@@ -858,16 +866,57 @@ mod tests {
         let genesis = kit.genesis();
         let dir = tempfile::tempdir().expect("temp dir");
         let chain = Chain::open(dir.path(), &genesis).expect("open");
-        let mut identity = [0u8; 32];
-        identity[0] = 1;
-        let weak = PublicKey(identity);
-        add_submitter_key(&chain, &kit, weak);
+        let weak = identity_key();
+        add_submitter_key(
+            &chain,
+            &kit,
+            &kit.org(Role::CivilAffairs).submitter,
+            weak,
+            1,
+        );
         let civil = kit.org(Role::CivilAffairs);
         let body = grant(kit.person(1), Category::Dibao, "2026-01-01", "2026-12-31");
         let mut by_weak = Envelope::new(kit.chain_id.clone(), body, civil.submitter.public(), 2)
             .sign(&civil.submitter);
         by_weak.envelope.submitter_key = weak;
         assert!(!newcomer_admitted(&chain, &by_weak));
+    }
+
+    /// The offline audit lists a key a member record added that strict
+    /// enrolment refuses, with its height; a sound key added beside it is
+    /// not listed.
+    #[test]
+    fn the_audit_lists_a_weak_key_a_member_record_added() {
+        let kit = Kit::new(7);
+        let genesis = kit.genesis_with_nodes();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chain = Chain::open(dir.path(), &genesis).expect("open");
+        let proposer = &kit.org(Role::Insurance).node;
+        add_submitter_key(
+            &chain,
+            &kit,
+            proposer,
+            Keypair::from_seed([42; 32]).public(),
+            1,
+        );
+        add_submitter_key(&chain, &kit, proposer, identity_key(), 2);
+        let store = chain.store();
+        let entries = (1..=2)
+            .map(|h| {
+                let h = Height(h);
+                let block = store.block(h).expect("read").expect("a block");
+                (block, store.attestations(h).expect("attestations"))
+            })
+            .collect();
+        let mut auditor = Auditor::new(genesis).expect("auditor");
+        auditor.audit_blocks(entries).expect("the chain verifies");
+        let report = auditor.finish(Height(2)).expect("the chain is whole");
+        let listed: Vec<(Height, PublicKey)> = report
+            .refused_keys
+            .iter()
+            .map(|r| (r.height, r.key))
+            .collect();
+        assert_eq!(listed, vec![(Height(2), identity_key())]);
     }
 
     /// A key that a `member` record added may still sign after the node
@@ -885,7 +934,13 @@ mod tests {
 
         let chain = Chain::open(dir.path(), &genesis).expect("open");
         assert!(!newcomer_admitted(&chain, &by_newcomer));
-        add_submitter_key(&chain, &kit, newcomer.public());
+        add_submitter_key(
+            &chain,
+            &kit,
+            &kit.org(Role::CivilAffairs).submitter,
+            newcomer.public(),
+            1,
+        );
         assert!(newcomer_admitted(&chain, &by_newcomer));
         drop(chain);
 

@@ -235,6 +235,14 @@ state root {} recomputed by contract replay; every block attested by at least {}
     for line in equivocation_lines(&a.genesis, &a.equivocations) {
         println!("{line}");
     }
+    for k in &r.refused_keys {
+        println!(
+            "REFUSED KEY: a member record at height {} added key {}, which signs nothing: {}",
+            k.height,
+            k.key.short(),
+            k.reason
+        );
+    }
     for (code, n) in &r.rejected_by_code {
         println!("  rejected {code:<24} {n}");
     }
