@@ -851,6 +851,12 @@ mod tests {
         assert!(applied.block.expect("a block").outcomes[0].is_accepted());
     }
 
+    fn open_chain(genesis: &Genesis) -> (tempfile::TempDir, Chain) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chain = Chain::open(dir.path(), genesis).expect("open");
+        (dir, chain)
+    }
+
     fn identity_key() -> PublicKey {
         let mut identity = [0u8; 32];
         identity[0] = 1;
@@ -864,8 +870,7 @@ mod tests {
     fn a_weak_key_a_member_record_added_signs_nothing() {
         let kit = Kit::new(7);
         let genesis = kit.genesis();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let chain = Chain::open(dir.path(), &genesis).expect("open");
+        let (_dir, chain) = open_chain(&genesis);
         let weak = identity_key();
         add_submitter_key(
             &chain,
@@ -889,8 +894,7 @@ mod tests {
     fn the_audit_lists_a_weak_key_a_member_record_added() {
         let kit = Kit::new(7);
         let genesis = kit.genesis_with_nodes();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let chain = Chain::open(dir.path(), &genesis).expect("open");
+        let (_dir, chain) = open_chain(&genesis);
         let proposer = &kit.org(Role::Insurance).node;
         add_submitter_key(
             &chain,
