@@ -136,6 +136,49 @@ impl fmt::Debug for BillNo {
     }
 }
 
+/// Why a submission reference was refused. Never carries the reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("reference must be 1 to 64 characters")]
+    Length,
+    #[error("reference may contain only ASCII letters, digits and - _ / . :")]
+    Characters,
+}
+
+/// A department's own business reference for a line: a settlement serial
+/// (结算流水号), a disbursement order number, an appropriation document.
+/// It decides the record's identity (docs/SUBMISSION.md, "Record
+/// identity") and never leaves the department's machine: only a keyed
+/// digest of it reaches the chain, as the record's nonce. Hidden in `Debug`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reference(String);
+
+impl Reference {
+    /// Validates a reference.
+    pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
+        let s = s.trim();
+        if s.is_empty() || s.len() > 64 {
+            return Err(ReferenceError::Length);
+        }
+        let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | '.' | ':');
+        if !s.chars().all(ok) {
+            return Err(ReferenceError::Characters);
+        }
+        Ok(Reference(s.to_string()))
+    }
+
+    /// The reference itself, for deriving the record's identity only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Reference(hidden)")
+    }
+}
+
 /// Deserialises a raw identifier from a JSON string only, with errors that
 /// never echo the value (serde's own "invalid type" errors would).
 struct RawVisitor<T, Er> {
@@ -202,3 +245,4 @@ macro_rules! raw_serde {
 
 raw_serde!(IdCard, "ID-card number");
 raw_serde!(BillNo, "bill number");
+raw_serde!(Reference, "reference");

@@ -15,6 +15,7 @@
 //! and the line, never the value.
 
 mod convert;
+mod identity;
 mod ids;
 mod parse;
 mod resolve;
@@ -33,7 +34,8 @@ use fundtrail_ledger::types::{
 
 pub use convert::{canonical_raw_bill, pseudonymise, Intake, RawBill, RAW_BILL_DOMAIN};
 pub use fundtrail_ledger::lookup::{Lookup, LookupError, PayoutTier};
-pub use ids::{BillNo, BillNoError, IdCard, IdCardError};
+pub use identity::{check_references, LineIdentity};
+pub use ids::{BillNo, BillNoError, IdCard, IdCardError, Reference, ReferenceError};
 pub use parse::{parse_file, parse_file_each, parse_line, redact};
 pub use resolve::resolve;
 
@@ -57,6 +59,9 @@ pub enum SubmissionLine {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EligibilityLine {
+    /// The department's own reference, if it has one (docs/SUBMISSION.md).
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
     pub id_card: IdCard,
     pub category: Category,
     pub decision: EligibilityDecision,
@@ -66,6 +71,9 @@ pub struct EligibilityLine {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilingLine {
+    /// The department's own reference, if it has one (docs/SUBMISSION.md).
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
     pub id_card: IdCard,
     pub insured_region: RegionCode,
     pub care_region: RegionCode,
@@ -99,6 +107,10 @@ pub struct ClaimLine {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementLine {
+    /// The department's own reference, required: the same reference is the
+    /// same record, another reference another record (docs/SUBMISSION.md).
+    #[serde(rename = "ref")]
+    pub reference: Reference,
     pub institution: InstitutionId,
     pub bill_no: BillNo,
     pub scheme: Scheme,
@@ -113,6 +125,10 @@ pub struct SettlementLine {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssistanceLine {
+    /// The department's own reference, required: the same reference is the
+    /// same record, another reference another record (docs/SUBMISSION.md).
+    #[serde(rename = "ref")]
+    pub reference: Reference,
     pub institution: InstitutionId,
     pub bill_no: BillNo,
     pub category: Category,
@@ -144,6 +160,10 @@ pub enum Target {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReversalLine {
+    /// The department's own reference, required: the same reference is the
+    /// same record, another reference another record (docs/SUBMISSION.md).
+    #[serde(rename = "ref")]
+    pub reference: Reference,
     pub target: Target,
     pub reason: ReversalReason,
 }
@@ -152,6 +172,10 @@ pub struct ReversalLine {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FundCreditLine {
+    /// The department's own reference, required: the same reference is the
+    /// same record, another reference another record (docs/SUBMISSION.md).
+    #[serde(rename = "ref")]
+    pub reference: Reference,
     pub fund_id: FundId,
     pub amount: Amount,
     pub source: FundSource,
@@ -164,6 +188,9 @@ pub struct FundCreditLine {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClearingLine {
+    /// The department's own reference, if it has one (docs/SUBMISSION.md).
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
     pub period: Period,
     pub from_region: RegionCode,
     pub to_region: RegionCode,
@@ -176,6 +203,9 @@ pub struct ClearingLine {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisclosureLine {
+    /// The department's own reference, if it has one (docs/SUBMISSION.md).
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
     pub target: Target,
     pub holder: OrgId,
     pub requester: OrgId,
@@ -221,6 +251,22 @@ impl SubmissionLine {
         }
     }
 
+    /// The department's reference of the line, if it carries one. Claims
+    /// have none (the bill number is theirs), nor do policies.
+    pub fn reference(&self) -> Option<&Reference> {
+        match self {
+            SubmissionLine::Policy(_) | SubmissionLine::Claim(_) => None,
+            SubmissionLine::Eligibility(e) => e.reference.as_ref(),
+            SubmissionLine::Filing(f) => f.reference.as_ref(),
+            SubmissionLine::Clearing(c) => c.reference.as_ref(),
+            SubmissionLine::Disclosure(d) => d.reference.as_ref(),
+            SubmissionLine::Settlement(s) => Some(&s.reference),
+            SubmissionLine::Assistance(a) => Some(&a.reference),
+            SubmissionLine::Reversal(r) => Some(&r.reference),
+            SubmissionLine::FundCredit(f) => Some(&f.reference),
+        }
+    }
+
     /// Whether [`resolve`] must complete this line from chain state.
     pub fn needs_lookup(&self) -> bool {
         match self {
@@ -247,6 +293,8 @@ pub enum IntakeError {
     TooManyApprovals(u8),
     #[error("{field}: refers to an earlier record; resolve the line against the chain first")]
     Unresolved { field: &'static str },
+    #[error("ref: line {first_line} uses the same reference for another record; a reference names one record")]
+    ReferenceReused { first_line: usize },
     #[error("{field}: nothing on the chain matches")]
     NotFound { field: &'static str },
     #[error("{field}: chain lookup failed: {reason}")]

@@ -10,7 +10,7 @@ use fundtrail_ledger::types::{
     InsuredType, OrgId, RegionCode, Scheme,
 };
 
-use super::{BillNo, IdCard, IntakeError, LineError, SubmissionLine, Target};
+use super::{BillNo, IdCard, IntakeError, LineError, Reference, SubmissionLine, Target};
 
 /// Parses one JSON line.
 pub fn parse_line(line: &str) -> Result<SubmissionLine, IntakeError> {
@@ -93,6 +93,7 @@ fn field_ok(name: &str, v: &serde_json::Value) -> Option<(&'static str, bool)> {
         "supplementary_cover" => known("supplementary_cover", is::<bool>(v)),
         "scheme" => known("scheme", is::<Scheme>(v)),
         "approvals" => known("approvals", is::<u8>(v)),
+        "ref" => known("ref", is::<Reference>(v)),
         "target" => known("target", is::<Target>(v)),
         "reason" => known("reason", is::<ReversalReason>(v)),
         "source" => known("source", is::<FundSource>(v)),

@@ -16,10 +16,10 @@ fn samples() -> Vec<&'static str> {
         r#"{"kind":"eligibility","id_card":"11010519491231002x","category":"tekun","decision":{"revoke":{"effective":"2026-07-01"}}}"#,
         r#"{"kind":"filing","id_card":"11010519491231002X","insured_region":"440100","care_region":"110000","valid_from":"2026-01-01","valid_until":"2026-06-30"}"#,
         r#"{"kind":"claim","id_card":"11010519491231002X","institution":"H44010600001","bill_no":"ZY2026-0000123","institution_level":"tertiary","insured_type":"resident","insured_region":"440100","care_region":"440100","service_date":"2026-03-01","admission":"inpatient","total":"100000.00","in_scope":"90000.00","drg_or_dip_group":"ES23"}"#,
-        r#"{"kind":"settlement","institution":"H44010600001","bill_no":"ZY2026-0000123","scheme":"basic","fund_id":"basic-440100","amount":"62300.00","approvals":2}"#,
-        r#"{"kind":"assistance","institution":"H44010600001","bill_no":"ZY2026-0000123","category":"dibao","fund_id":"assist-440100","amount":"9061.50"}"#,
-        r#"{"kind":"reversal","target":{"record":"0101010101010101010101010101010101010101010101010101010101010101"},"reason":"data_entry_error"}"#,
-        r#"{"kind":"fund_credit","fund_id":"ci-440100","amount":"2000000.00","source":{"transfer":{"from_fund":"basic-440100"}},"approvals":2}"#,
+        r#"{"kind":"settlement","ref":"JS2026-0000001","institution":"H44010600001","bill_no":"ZY2026-0000123","scheme":"basic","fund_id":"basic-440100","amount":"62300.00","approvals":2}"#,
+        r#"{"kind":"assistance","ref":"JZ2026-0000001","institution":"H44010600001","bill_no":"ZY2026-0000123","category":"dibao","fund_id":"assist-440100","amount":"9061.50"}"#,
+        r#"{"kind":"reversal","ref":"CX2026-0000001","target":{"record":"0101010101010101010101010101010101010101010101010101010101010101"},"reason":"data_entry_error"}"#,
+        r#"{"kind":"fund_credit","ref":"BK2026-0000001","fund_id":"ci-440100","amount":"2000000.00","source":{"transfer":{"from_fund":"basic-440100"}},"approvals":2}"#,
         r#"{"kind":"clearing","period":{"year":2026,"month":3},"from_region":"440100","to_region":"110000","amount":"350.00","claim_set_root":"0202020202020202020202020202020202020202020202020202020202020202"}"#,
         r#"{"kind":"disclosure","target":{"record":"0101010101010101010101010101010101010101010101010101010101010101"},"holder":"gd-health","requester":"gd-audit","purpose":"audit","case_ref":"SJ-2026-001"}"#,
     ]
@@ -208,7 +208,7 @@ impl Lookup for FakeChain {
 
 #[test]
 fn references_resolve_against_the_chain() {
-    let text = r#"{"kind":"reversal","target":{"payout":{"institution":"H44010600001","bill_no":"ZY2026-0000123","tier":"basic"}},"reason":"fraud_finding"}"#;
+    let text = r#"{"kind":"reversal","ref":"CX2026-0000001","target":{"payout":{"institution":"H44010600001","bill_no":"ZY2026-0000123","tier":"basic"}},"reason":"fraud_finding"}"#;
     let line = parse_line(text).expect("parses");
     assert!(line.needs_lookup());
     assert_eq!(
@@ -250,4 +250,92 @@ fn redaction_keeps_names_and_punctuation() {
         "invalid date \"…\": expected YYYY-MM-DD"
     );
     assert_eq!(redact("integer 440106199003071234 here"), "integer … here");
+}
+
+fn seed_of(text: &str) -> fundtrail_ledger::hash::Hash32 {
+    LineIdentity::of(&parse_line(text).expect("parses")).seed(&key())
+}
+
+#[test]
+fn a_reference_decides_the_identity_of_a_payout_and_content_does_not() {
+    let payout = samples()[4];
+    let other_ref = payout.replace("JS2026-0000001", "JS2026-0000002");
+    let other_amount = payout.replace("62300.00", "62299.00");
+    assert_eq!(seed_of(payout), seed_of(payout), "same line, same record");
+    assert_ne!(
+        seed_of(payout),
+        seed_of(&other_ref),
+        "a new reference is a new record, with identical content"
+    );
+    assert_eq!(
+        seed_of(payout),
+        seed_of(&other_amount),
+        "the same reference names the same record"
+    );
+    let other_key = PseudonymKey::new(1, [8; 32]);
+    let line = parse_line(payout).expect("parses");
+    assert_ne!(
+        LineIdentity::of(&line).seed(&key()),
+        LineIdentity::of(&line).seed(&other_key),
+        "only the consortium key derives it"
+    );
+}
+
+#[test]
+fn a_line_without_a_reference_is_identified_by_its_content() {
+    let claim = samples()[3];
+    assert_eq!(seed_of(claim), seed_of(claim));
+    assert_ne!(
+        seed_of(claim),
+        seed_of(&claim.replace("100000.00", "100200.00"))
+    );
+    let grant = samples()[0];
+    let with_ref = grant.replacen(
+        r#""kind":"eligibility","#,
+        r#""kind":"eligibility","ref":"MZ-2026-17","#,
+        1,
+    );
+    assert_ne!(
+        seed_of(grant),
+        seed_of(&with_ref),
+        "an optional ref counts when given"
+    );
+}
+
+#[test]
+fn payouts_reversals_and_fund_credits_require_a_reference() {
+    for text in &samples()[4..8] {
+        let mut without: serde_json::Value = serde_json::from_str(text).expect("json");
+        without.as_object_mut().expect("object").remove("ref");
+        let err = parse_line(&without.to_string()).expect_err(text);
+        assert!(err.to_string().contains("missing field `ref`"), "{err}");
+    }
+    let bad = samples()[4].replace("JS2026-0000001", "JS 2026");
+    let err = parse_line(&bad).expect_err("a space is refused");
+    assert!(err.to_string().starts_with("ref: "), "{err}");
+    assert!(
+        !err.to_string().contains("JS"),
+        "never shows the value: {err}"
+    );
+}
+
+#[test]
+fn a_reference_reused_for_other_content_is_refused_naming_both_lines() {
+    let payout = samples()[4];
+    let lines: Vec<(usize, SubmissionLine)> = [
+        (1, payout.to_string()),
+        (2, payout.to_string()),
+        (3, payout.replace("62300.00", "100.00")),
+        (4, payout.replace("JS2026-0000001", "JS2026-0000009")),
+    ]
+    .into_iter()
+    .map(|(n, t)| (n, parse_line(&t).expect("parses")))
+    .collect();
+    let errors = check_references(&lines);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].line, 3);
+    assert_eq!(
+        errors[0].error,
+        IntakeError::ReferenceReused { first_line: 1 }
+    );
 }

@@ -100,6 +100,13 @@ impl PseudonymKey {
         }
     }
 
+    /// A keyed digest of `parts` under `domain`, for the departments' own
+    /// derivations from the consortium secret (a submission's identity,
+    /// docs/SUBMISSION.md). Length-prefixed parts cannot run together.
+    pub fn derive(&self, domain: &str, parts: &[&[u8]]) -> Hash32 {
+        self.tag(domain, parts)
+    }
+
     fn tag(&self, domain: &str, parts: &[&[u8]]) -> Hash32 {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
             .expect("HMAC accepts keys of any length");

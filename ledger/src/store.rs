@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::block::{Attestation, Block, BlockHeader, Genesis, Outcome, StateWrite};
 use crate::chainfile::{verify_stream, ChainCheckError, ChainReader, ChainSummary, ChainWriter};
 use crate::codec;
+use crate::crypto::PublicKey;
 use crate::evidence::Equivocation;
 use crate::hash::Hash32;
 use crate::pseudonym::{ClaimId, PersonId};
@@ -38,6 +39,9 @@ pub mod cf {
     pub const IDX_FUND: &str = "idx_fund";
     /// Reversals and disclosures by the record they act on.
     pub const IDX_TARGET: &str = "idx_target";
+    /// Records by submitter and nonce: what a department's reference became
+    /// (docs/SUBMISSION.md, "Record identity").
+    pub const IDX_SUBMISSION: &str = "idx_submission";
     pub const ATTESTATIONS: &str = "attestations";
     /// Attestations of a block other than the chain's at a held height: at
     /// most one per height and node key.
@@ -48,7 +52,7 @@ pub mod cf {
     /// Private to this node: raw bills and salts. Never exported or replicated.
     pub const VAULT: &str = "vault";
 
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         BLOCKS,
         RECORDS,
         STATE,
@@ -56,6 +60,7 @@ pub mod cf {
         IDX_PERSON,
         IDX_FUND,
         IDX_TARGET,
+        IDX_SUBMISSION,
         ATTESTATIONS,
         CONFLICTING,
         META,
@@ -217,7 +222,13 @@ fn cf_options(name: &str) -> Options {
 
 /// The record indexes: written on every commit, read only by history
 /// queries.
-const INDEXES: [&str; 4] = [cf::IDX_CLAIM, cf::IDX_PERSON, cf::IDX_FUND, cf::IDX_TARGET];
+const INDEXES: [&str; 5] = [
+    cf::IDX_CLAIM,
+    cf::IDX_PERSON,
+    cf::IDX_FUND,
+    cf::IDX_TARGET,
+    cf::IDX_SUBMISSION,
+];
 
 /// The first 12 bytes of a key (all of a shorter one): past every state
 /// key's short ASCII prefix and into its random part.
@@ -287,6 +298,15 @@ pub fn claim_prefix(c: &ClaimId) -> Vec<u8> {
 pub fn person_prefix(p: &PersonId) -> Vec<u8> {
     let mut k = p.epoch.to_be_bytes().to_vec();
     k.extend_from_slice(p.tag.as_bytes());
+    k
+}
+
+/// The submitter key's first 8 bytes ‖ nonce BE: short, and exact once
+/// the record found is checked against both.
+pub fn submission_prefix(submitter: &PublicKey, nonce: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&submitter.0[..8]);
+    k[8..].copy_from_slice(&nonce.to_be_bytes());
     k
 }
 
@@ -478,7 +498,17 @@ impl Store {
         i: u32,
         id: &RecordId,
     ) {
-        let body = &record.envelope.body;
+        let envelope = &record.envelope;
+        batch.put_cf(
+            self.cf(cf::IDX_SUBMISSION),
+            index_key(
+                &submission_prefix(&envelope.submitter_key, envelope.nonce),
+                h,
+                i,
+            ),
+            id.as_bytes(),
+        );
+        let body = &envelope.body;
         if let Some(c) = body.claim() {
             batch.put_cf(
                 self.cf(cf::IDX_CLAIM),
@@ -597,6 +627,23 @@ impl Store {
     /// Reversals and disclosures of a record, in chain order.
     pub fn records_targeting(&self, target: &RecordId) -> Result<Vec<RecordId>, StoreError> {
         self.index_scan(cf::IDX_TARGET, target.as_bytes())
+    }
+
+    /// The first record `submitter` signed with `nonce`, if any is on the chain.
+    pub fn record_by_submission(
+        &self,
+        submitter: &PublicKey,
+        nonce: u64,
+    ) -> Result<Option<RecordEntry>, StoreError> {
+        for id in self.index_scan(cf::IDX_SUBMISSION, &submission_prefix(submitter, nonce))? {
+            if let Some(entry) = self.record(&id)? {
+                let e = &entry.record.envelope;
+                if &e.submitter_key == submitter && e.nonce == nonce {
+                    return Ok(Some(entry));
+                }
+            }
+        }
+        Ok(None)
     }
 
     pub fn state_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {

@@ -76,6 +76,7 @@ pub fn router(api: Api) -> Router {
             "/v1/lookup/clearing/{year}/{month}/{from}/{to}",
             get(lookup_clearing),
         )
+        .route("/v1/lookup/submissions", post(lookup_submissions))
         .route("/v1/chain", get(export))
         .route("/v1/evidence", get(evidence))
         .route("/v1/vault", post(deposit))
@@ -479,6 +480,46 @@ async fn lookup_clearing(
         .clearing_root(Period { year, month }, &region(&from)?, &region(&to)?)
         .map_err(internal)?;
     Ok(Json(json!({ "claim_set_root": root })))
+}
+
+/// Nonces of one submitter to look up (`POST /v1/lookup/submissions`).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionQuery {
+    pub submitter: fundtrail_ledger::crypto::PublicKey,
+    pub nonces: Vec<u64>,
+}
+
+/// Nonces one lookup may ask about.
+pub const MAX_LOOKUP_NONCES: usize = 1000;
+
+/// For each nonce, the record `submitter` already committed under it, as
+/// an `already_committed` receipt, or null: how a department's client
+/// tells a resubmitted reference from a new one (docs/SUBMISSION.md).
+async fn lookup_submissions(
+    State(api): State<Api>,
+    body: Result<Json<SubmissionQuery>, JsonRejection>,
+) -> ApiResult<Vec<Option<Receipt>>> {
+    let Json(q) = body.map_err(malformed)?;
+    if q.nonces.len() > MAX_LOOKUP_NONCES {
+        return Err(bad_request(format!(
+            "{} nonces in one lookup; at most {MAX_LOOKUP_NONCES}",
+            q.nonces.len()
+        )));
+    }
+    let store = api.chain.store();
+    let mut receipts = Vec::with_capacity(q.nonces.len());
+    for nonce in q.nonces {
+        let entry = store
+            .record_by_submission(&q.submitter, nonce)
+            .map_err(internal)?;
+        receipts.push(entry.map(|e| Receipt::AlreadyCommitted {
+            height: e.height,
+            index: e.index,
+            outcome: e.outcome,
+        }));
+    }
+    Ok(Json(receipts))
 }
 
 /// The chain (blocks with attestations) as a chain file, sent as it is

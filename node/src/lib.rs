@@ -41,6 +41,26 @@ pub fn main_entry() -> anyhow::Result<()> {
     cli::run(cli)
 }
 
+/// The `fundtrail` process: [`main_entry`], its error on stderr, and the
+/// exit code [`exit_code`] gives it.
+pub fn main_exit() -> std::process::ExitCode {
+    match main_entry() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// The process exit code for an error `main_entry` returned: `submit`'s
+/// own codes (docs/SUBMISSION.md, "Exit codes"), 1 for anything else.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    error
+        .downcast_ref::<cli::submit::SubmitFailure>()
+        .map_or(1, cli::submit::SubmitFailure::exit_code)
+}
+
 /// Logs go to stderr; `FUNDTRAIL_LOG` filters (tracing's env-filter syntax)
 /// and `FUNDTRAIL_LOG_FORMAT=json` gives one JSON object per line.
 fn init_logging() {

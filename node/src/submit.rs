@@ -127,7 +127,9 @@ impl Submitter {
     /// the limit the receipts stand anyway, as they are committed.
     async fn apply_locally(&self, results: &[Result<Receipt, SubmitError>]) {
         let highest = results.iter().filter_map(|r| match r {
-            Ok(Receipt::Committed { height, .. }) => Some(*height),
+            Ok(Receipt::Committed { height, .. } | Receipt::AlreadyCommitted { height, .. }) => {
+                Some(*height)
+            }
             _ => None,
         });
         let Some(height) = highest.max() else { return };
@@ -278,9 +280,10 @@ fn finish(results: Slots) -> Vec<Result<Receipt, SubmitError>> {
         .collect()
 }
 
+/// The receipt of a record that was on the chain before it was submitted.
 fn committed_receipt(chain: &Chain, id: &RecordId) -> Option<Receipt> {
     let entry = chain.store().record(id).ok()??;
-    Some(Receipt::Committed {
+    Some(Receipt::AlreadyCommitted {
         height: entry.height,
         index: entry.index,
         outcome: entry.outcome,

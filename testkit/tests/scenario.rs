@@ -162,3 +162,28 @@ fn the_same_seed_gives_the_same_scenario_and_another_seed_another() {
     assert!(tally.mismatches.is_empty(), "{:?}", tally.mismatches);
     assert_eq!(tally.rejected, other.expected);
 }
+
+/// Every line of the scenario is a record of its own: no two lines of one
+/// submitting role share an identity (a reference, or the whole content
+/// of a line without one), which would make the second a resubmission.
+#[test]
+fn every_scenario_line_has_an_identity_of_its_own() {
+    let scenario = generate(&ScenarioConfig {
+        seed: 2026,
+        people: 600,
+    })
+    .expect("generates");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut referenced = 0;
+    for line in scenario.waves.iter().flat_map(|w| &w.lines) {
+        referenced += usize::from(line.line.reference().is_some());
+        let identity = fundtrail_intake::LineIdentity::of(&line.line);
+        assert!(
+            seen.insert((line.role, identity)),
+            "a second {} line of {:?} has an earlier line's identity",
+            line.line.kind().name(),
+            line.role
+        );
+    }
+    assert!(referenced > 600, "payouts carry references: {referenced}");
+}

@@ -372,14 +372,23 @@ impl TestCluster {
     }
 }
 
-/// A committed receipt's height, index and outcome.
+/// The height, index and outcome of a receipt of a record on the chain:
+/// committed by this request, or already committed before it.
 pub fn committed(line: &SubmitLine) -> Option<(u64, u32, &fundtrail_ledger::Outcome)> {
+    use fundtrail_node::wire::Receipt;
     match line {
-        SubmitLine::Receipt(fundtrail_node::wire::Receipt::Committed {
-            height,
-            index,
-            outcome,
-        }) => Some((height.0, *index, outcome)),
+        SubmitLine::Receipt(
+            Receipt::Committed {
+                height,
+                index,
+                outcome,
+            }
+            | Receipt::AlreadyCommitted {
+                height,
+                index,
+                outcome,
+            },
+        ) => Some((height.0, *index, outcome)),
         _ => None,
     }
 }

@@ -394,15 +394,51 @@ async fn submitted_records_are_decided_as_in_memory_and_a_resubmission_is_idempo
     let fx = Fixture::start().await;
     let cluster = &fx.cluster;
 
-    // Resubmitting is idempotent: the same receipt, nothing new.
+    // Resubmitting is idempotent: the original placement, nothing new.
     let before = cluster.converge(Duration::from_secs(30)).await.unwrap();
     let again = cluster
         .client(1)
         .submit(std::slice::from_ref(&fx.corrected))
         .await
         .unwrap();
+    assert!(
+        matches!(
+            &again[0],
+            SubmitLine::Receipt(Receipt::AlreadyCommitted { .. })
+        ),
+        "{again:?}"
+    );
     let (h, i, o) = committed(&again[0]).expect("answered with its committed outcome");
     assert_eq!((h, i, o), fx.placed(&fx.corrected));
+
+    // The record its submitter committed under a nonce, and null for one
+    // it never used; a lookup of too many nonces is refused.
+    let envelope = &fx.corrected.envelope;
+    let found = cluster
+        .client(2)
+        .post(
+            "/v1/lookup/submissions",
+            &json!({"submitter": envelope.submitter_key, "nonces": [envelope.nonce, envelope.nonce ^ 1]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        found[0]["already_committed"]["outcome"]["record_id"],
+        json!(fx.corrected.id())
+    );
+    assert_eq!(found[0]["already_committed"]["height"], json!(h));
+    assert_eq!(found[1], Value::Null);
+    let too_many = json!({"submitter": envelope.submitter_key, "nonces": vec![0u64; 1001]});
+    let refused = cluster
+        .http_post(0, "/v1/lookup/submissions", too_many.to_string())
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.error().unwrap().contains("at most 1000"),
+        "{}",
+        refused.text
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = cluster.converge(Duration::from_secs(30)).await.unwrap();
     assert_eq!(after["height"], before["height"], "no new block");

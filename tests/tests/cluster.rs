@@ -41,7 +41,9 @@ fn committed_ids(lines: &[SubmitLine]) -> Vec<RecordId> {
     lines
         .iter()
         .filter_map(|l| match l {
-            SubmitLine::Receipt(Receipt::Committed { outcome, .. }) => Some(outcome.record_id),
+            SubmitLine::Receipt(
+                Receipt::Committed { outcome, .. } | Receipt::AlreadyCommitted { outcome, .. },
+            ) => Some(outcome.record_id),
             _ => None,
         })
         .collect()

@@ -2,8 +2,13 @@
 //! file with one malformed line is refused as a whole, naming the line,
 //! and nothing reaches the chain; the same file without that line commits
 //! one outcome per line; `--continue` commits the good lines and reports
-//! the bad one; resubmitting a file gives the same record ids and changes
-//! nothing; lines that name earlier records by bill are resolved.
+//! the bad one; resubmitting a file answers `already_committed` with the
+//! same record ids and changes nothing; lines that name earlier records by
+//! bill are resolved. A payout reversed and paid again under a new
+//! reference moves the fund again, while its first reference, and its
+//! reversal's, give back the original records. The exit code tells an
+//! all-committed file (0) from one with refused lines (1) and one the
+//! rules rejected lines of (3).
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -101,17 +106,29 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// The record ids of committed outcome lines, in line order, checking that
-/// each was accepted.
+/// The receipt of a line that reached the chain, now or before.
+fn receipt(l: &Value) -> Option<&Value> {
+    l.get("committed").or_else(|| l.get("already_committed"))
+}
+
+/// The record ids of committed outcome lines (new or earlier), in line
+/// order, checking that each was accepted.
 fn accepted_ids(lines: &[Value]) -> Vec<String> {
     lines
         .iter()
-        .filter(|l| l.get("committed").is_some())
-        .map(|l| {
-            let outcome = &l["committed"]["outcome"];
-            assert_eq!(outcome["verdict"], "accepted", "{l}");
+        .filter_map(receipt)
+        .map(|r| {
+            let outcome = &r["outcome"];
+            assert_eq!(outcome["verdict"], "accepted", "{r}");
             outcome["record_id"].as_str().unwrap().to_string()
         })
+        .collect()
+}
+
+fn statuses(lines: &[Value]) -> Vec<&str> {
+    lines
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
         .collect()
 }
 
@@ -183,14 +200,26 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
         assert!(!body.contains("ZY2026-A-"), "no bill numbers on the chain");
     }
 
+    assert_eq!(statuses(&lines), ["committed"; 4]);
+
     // 3. Resubmitting the good file: the same record ids, no second effect.
     let out = cli.submit(0, "gd-health", 0, &[], &good_file).await;
     assert!(out.status.success(), "{}", text(&out));
     let again = stdout_lines(&out);
     assert_eq!(accepted_ids(&again), ids, "same record ids");
+    assert_eq!(statuses(&again), ["already_committed"; 4]);
     for (a, b) in again.iter().zip(&lines) {
-        assert_eq!(a, b, "answered with the committed outcome");
+        assert_eq!(
+            a["already_committed"], b["committed"],
+            "answered with the original placement and verdict"
+        );
     }
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("4 already committed before, nothing changed (accepted)"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(settled_height(&cluster).await, height1, "no new block");
 
     // 4. --continue: the good lines are committed, the bad one reported.
@@ -207,13 +236,14 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
         "a bad line still fails the run: {all}"
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("1 lines were not submitted"),
+        String::from_utf8_lossy(&out.stderr).contains("1 lines were not committed"),
         "{all}"
     );
     assert!(!all.contains("440106195803120419"), "{all}");
     let lines = stdout_lines(&out);
     let errors: Vec<&Value> = lines.iter().filter(|l| l.get("error").is_some()).collect();
     assert_eq!(errors.len(), 1, "{all}");
+    assert_eq!(errors[0]["status"], "not_submitted", "{all}");
     assert_eq!(errors[0]["line"], 3);
     assert!(
         errors[0]["error"]
@@ -263,7 +293,8 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
         .clone();
     let amount = quote["basic"].as_str().unwrap().to_string();
     let settle = json!({
-        "kind": "settlement", "institution": "H44010600001", "bill_no": "ZY2026-A-00000",
+        "kind": "settlement", "ref": "JS2026-A-1",
+        "institution": "H44010600001", "bill_no": "ZY2026-A-00000",
         "scheme": "basic", "fund_id": "basic-440100", "amount": amount, "approvals": 2
     })
     .to_string();
@@ -273,7 +304,7 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
     let settled = accepted_ids(&stdout_lines(&out));
     assert_eq!(settled.len(), 1, "{}", text(&out));
     let reverse = json!({
-        "kind": "reversal",
+        "kind": "reversal", "ref": "CX2026-A-1",
         "target": {"payout": {"institution": "H44010600001", "bill_no": "ZY2026-A-00000", "tier": "basic"}},
         "reason": "data_entry_error"
     })
@@ -295,7 +326,7 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
     );
     // A reference to nothing on the chain is an error naming the field.
     let dangling = json!({
-        "kind": "reversal",
+        "kind": "reversal", "ref": "CX2026-A-2",
         "target": {"payout": {"institution": "H44010600001", "bill_no": "ZY2026-NONE-1", "tier": "basic"}},
         "reason": "data_entry_error"
     })
@@ -311,4 +342,198 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
 
     cluster.stop().await;
     eprintln!("submit_cli test took {:?}", started.elapsed());
+}
+
+/// The `claim_id` pseudonym of a committed claim, as the API prints it.
+async fn claim_pseudonym(cluster: &TestCluster, record_id: &str) -> String {
+    let v = cluster
+        .client(0)
+        .get(&format!("/v1/records/{record_id}"))
+        .await
+        .unwrap();
+    let c = &v["record"]["envelope"]["body"]["claim"]["claim_id"];
+    format!("{}:{}", c["epoch"], c["tag"].as_str().unwrap())
+}
+
+async fn balance(cluster: &TestCluster, fund: &str) -> String {
+    cluster
+        .client(1)
+        .get(&format!("/v1/funds/{fund}"))
+        .await
+        .unwrap()["entry"]["balance"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Yuan with two decimals as fen.
+fn fen(amount: &str) -> i64 {
+    let (yuan, cents) = amount.split_once('.').unwrap();
+    yuan.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap()
+}
+
+fn basic_payout(reference: &str, amount: &str) -> String {
+    json!({
+        "kind": "settlement", "ref": reference,
+        "institution": "H44010600001", "bill_no": "ZY2026-R-00001",
+        "scheme": "basic", "fund_id": "basic-440100", "amount": amount, "approvals": 2
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repayment_under_a_new_reference_pays_and_an_old_reference_changes_nothing() {
+    let _serial = serial().await;
+    let cluster = TestCluster::start(EXE.as_ref(), 3)
+        .await
+        .expect("cluster starts");
+    let tmp = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        cluster: &cluster,
+        dir: tmp.path().to_path_buf(),
+    };
+    let claim_file = cli.write("claim.jsonl", &[claim(1, "R")]);
+    let out = cli.submit(2, "gd-health", 0, &[], &claim_file).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let claim_id = claim_pseudonym(&cluster, &accepted_ids(&stdout_lines(&out))[0]).await;
+    let quote = cluster
+        .client(1)
+        .get(&format!("/v1/claims/{claim_id}"))
+        .await
+        .unwrap()["quote"]
+        .clone();
+    let amount = quote["basic"].as_str().unwrap().to_string();
+    assert!(fen(&amount) > 0, "{quote}");
+    let opening = fen(&balance(&cluster, "basic-440100").await);
+
+    // Pay, then reverse: the fund moves out and back.
+    let pay_file = cli.write("pay.jsonl", &[basic_payout("JS2026-R-1", &amount)]);
+    let out = cli.submit(0, "gd-insurance", 2, &[], &pay_file).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let paid = accepted_ids(&stdout_lines(&out));
+    settled_height(&cluster).await;
+    let after_pay = fen(&balance(&cluster, "basic-440100").await);
+    assert_eq!(after_pay, opening - fen(&amount));
+    let reverse = json!({
+        "kind": "reversal", "ref": "CX2026-R-1",
+        "target": {"payout": {"institution": "H44010600001", "bill_no": "ZY2026-R-00001", "tier": "basic"}},
+        "reason": "data_entry_error"
+    })
+    .to_string();
+    let reverse_file = cli.write("reverse.jsonl", &[reverse]);
+    let out = cli.submit(0, "gd-insurance", 0, &[], &reverse_file).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let reversed = accepted_ids(&stdout_lines(&out));
+    settled_height(&cluster).await;
+    assert_eq!(fen(&balance(&cluster, "basic-440100").await), opening);
+
+    // The same content under a new reference: a new record, the fund moves.
+    let repay_file = cli.write("repay.jsonl", &[basic_payout("JS2026-R-2", &amount)]);
+    let out = cli.submit(1, "gd-insurance", 2, &[], &repay_file).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let lines = stdout_lines(&out);
+    assert_eq!(statuses(&lines), ["committed"], "{}", text(&out));
+    let repaid = accepted_ids(&lines);
+    assert_ne!(repaid, paid, "a new reference is a new record");
+    let height = settled_height(&cluster).await;
+    assert_eq!(
+        fen(&balance(&cluster, "basic-440100").await),
+        opening - fen(&amount),
+        "the re-payment paid"
+    );
+
+    // The first payout's file again, and the reversal's: the original
+    // records, nothing changes; the reversal does not now reach the
+    // re-payment that its payout target would resolve to.
+    for (file, original) in [(&pay_file, &paid), (&reverse_file, &reversed)] {
+        let out = cli.submit(2, "gd-insurance", 2, &[], file).await;
+        assert!(out.status.success(), "{}", text(&out));
+        let lines = stdout_lines(&out);
+        assert_eq!(statuses(&lines), ["already_committed"], "{}", text(&out));
+        assert_eq!(&accepted_ids(&lines), original);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("already committed before"),
+            "{}",
+            text(&out)
+        );
+    }
+    assert_eq!(settled_height(&cluster).await, height, "no new block");
+    assert_eq!(
+        fen(&balance(&cluster, "basic-440100").await),
+        opening - fen(&amount),
+        "the fund did not move"
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_exits_0_when_all_committed_1_when_refused_3_when_rules_rejected() {
+    let _serial = serial().await;
+    let cluster = TestCluster::start(EXE.as_ref(), 3)
+        .await
+        .expect("cluster starts");
+    let tmp = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        cluster: &cluster,
+        dir: tmp.path().to_path_buf(),
+    };
+    let claims: Vec<String> = (0..3).map(|n| claim(n, "E")).collect();
+    let file = cli.write("claims.jsonl", &claims);
+    let out = cli.submit(0, "gd-health", 0, &[], &file).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(statuses(&stdout_lines(&out)), ["committed"; 3]);
+
+    // Signed by a key outside the consortium: refused, nothing changes.
+    let outsider = tmp.path().join("outsider.key");
+    let keygen = std::process::Command::new(EXE)
+        .args(["keygen", "--out"])
+        .arg(&outsider)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success());
+    let before = settled_height(&cluster).await;
+    let file = cli.write("outsider.jsonl", &[claim(7, "E")]);
+    let out = tokio::process::Command::new(EXE)
+        .arg("submit")
+        .arg("--node")
+        .arg(cluster.api(1))
+        .arg("--key")
+        .arg(&outsider)
+        .arg("--pseudonym-key")
+        .arg(cli.key("consortium.pkey"))
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(statuses(&stdout_lines(&out)), ["refused"], "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 refused by the node"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(settled_height(&cluster).await, before);
+
+    // A bill submitted again with a higher total: committed, rejected by
+    // the rules (DUPLICATE_CLAIM), beside a good line.
+    let mut duplicate: Value = serde_json::from_str(&claims[0]).unwrap();
+    duplicate["total"] = json!("99999.00");
+    let file = cli.write("rejected.jsonl", &[claim(8, "E"), duplicate.to_string()]);
+    let out = cli.submit(2, "gd-health", 0, &[], &file).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let lines = stdout_lines(&out);
+    assert_eq!(statuses(&lines), ["committed"; 2]);
+    assert_eq!(
+        lines[1]["committed"]["outcome"]["verdict"]["rejected"]["code"],
+        "DUPLICATE_CLAIM",
+        "{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("2 committed now (1 accepted, 1 rejected by the rules)"),
+        "{}",
+        text(&out)
+    );
+    cluster.stop().await;
 }

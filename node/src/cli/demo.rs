@@ -236,9 +236,14 @@ async fn submit_wave(
 fn tally(summary: &mut DemoSummary, lines: &[Submission], receipts: &[SubmitLine]) {
     for (line, receipt) in lines.iter().zip(receipts) {
         summary.records += 1;
-        let SubmitLine::Receipt(Receipt::Committed { outcome, .. }) = receipt else {
-            summary.not_committed += 1;
-            continue;
+        let outcome = match receipt {
+            SubmitLine::Receipt(
+                Receipt::Committed { outcome, .. } | Receipt::AlreadyCommitted { outcome, .. },
+            ) => outcome,
+            _ => {
+                summary.not_committed += 1;
+                continue;
+            }
         };
         match &outcome.verdict {
             Verdict::Accepted => summary.accepted += 1,
@@ -268,7 +273,12 @@ async fn deposit_raw_bills(
     let entries: Vec<_> = signed
         .iter()
         .zip(receipts)
-        .filter(|(_, r)| matches!(r, SubmitLine::Receipt(Receipt::Committed { .. })))
+        .filter(|(_, r)| {
+            matches!(
+                r,
+                SubmitLine::Receipt(Receipt::Committed { .. } | Receipt::AlreadyCommitted { .. })
+            )
+        })
         .filter_map(|(s, _)| s.vault_entry())
         .collect();
     for chunk in entries.chunks(CHUNK * 4) {

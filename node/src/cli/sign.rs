@@ -6,10 +6,10 @@
 
 use anyhow::{Context, Result};
 use fundtrail_intake::{
-    pseudonymise, resolve, Lookup, LookupError, PayoutTier, RawBill, SubmissionLine,
+    pseudonymise, resolve, LineIdentity, Lookup, LookupError, PayoutTier, RawBill, SubmissionLine,
 };
 use fundtrail_ledger::crypto::Keypair;
-use fundtrail_ledger::hash::{hash_domain, Hash32};
+use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::pseudonym::{ClaimId, PseudonymKey};
 use fundtrail_ledger::record::{Envelope, Period, RecordId, SignedRecord};
 use fundtrail_ledger::types::{ChainId, RegionCode};
@@ -42,26 +42,25 @@ impl Signed {
 }
 
 impl Signer {
-    /// Signs line `number` of a file. Nonce and salt are derived from the
-    /// line with the consortium secret, so signing the same file again
-    /// gives the same record ids (a resubmission is a no-op), while the
-    /// salt stays unguessable.
+    /// Signs line `number` of a file. The record's nonce, and a claim's
+    /// salt, come from the line's identity under the consortium secret
+    /// (its reference, or its content: docs/SUBMISSION.md), so signing the
+    /// same line again gives the same record id (a resubmission is a
+    /// no-op), while the salt stays unguessable.
     pub fn sign(&self, number: usize, line: SubmissionLine, chain: &dyn Lookup) -> Result<Signed> {
-        let text = line.to_json();
+        let seed = LineIdentity::of(&line).seed(&self.pseudonyms);
         let line = if line.needs_lookup() {
             resolve(line, &self.pseudonyms, chain).with_context(|| format!("line {number}"))?
         } else {
             line
         };
-        let seed = self.line_secret(number, &text);
         let intake = pseudonymise(line, &self.pseudonyms, seed.0)
             .with_context(|| format!("line {number}"))?;
-        let nonce = u64::from_le_bytes(seed.0[..8].try_into().expect("8 bytes"));
         let mut envelope = Envelope::new(
             self.chain_id.clone(),
             intake.body,
             self.submitter.public(),
-            nonce,
+            LineIdentity::nonce(&seed),
         );
         for officer in self.officers.iter().take(intake.approvals as usize) {
             envelope.approve(officer);
@@ -72,11 +71,9 @@ impl Signer {
         })
     }
 
-    fn line_secret(&self, number: usize, text: &str) -> Hash32 {
-        let mut input = self.pseudonyms.secret_bytes().to_vec();
-        input.extend_from_slice(&(number as u64).to_le_bytes());
-        input.extend_from_slice(text.as_bytes());
-        hash_domain("fundtrail/cli/line-secret/v1", &input)
+    /// The nonce `line`'s record carries, without signing it.
+    pub fn nonce(&self, line: &SubmissionLine) -> u64 {
+        LineIdentity::nonce(&LineIdentity::of(line).seed(&self.pseudonyms))
     }
 }
 

@@ -65,6 +65,13 @@ pub enum Receipt {
     },
     /// Not admitted: bad signature, unknown key, malformed. Nothing changed.
     Refused { record_id: RecordId, reason: String },
+    /// Already on the chain before this submission (a resubmission): the
+    /// original placement and verdict. Nothing changed.
+    AlreadyCommitted {
+        height: Height,
+        index: u32,
+        outcome: Outcome,
+    },
 }
 
 /// Why a submission got no receipt.

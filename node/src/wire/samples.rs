@@ -157,6 +157,15 @@ pub fn responses() -> Vec<(&'static str, WireResponse)> {
             signals: Vec::new(),
         },
     };
+    let already = Receipt::AlreadyCommitted {
+        height: Height(1),
+        index: 3,
+        outcome: Outcome {
+            record_id: record().id(),
+            verdict: Verdict::Accepted,
+            signals: Vec::new(),
+        },
+    };
     let refused = Receipt::Refused {
         record_id: record().id(),
         reason: "signature does not verify".into(),
@@ -198,6 +207,10 @@ pub fn responses() -> Vec<(&'static str, WireResponse)> {
         (
             "response.submit.receipts",
             submit(Ok(vec![committed, refused])),
+        ),
+        (
+            "response.submit.already_committed",
+            submit(Ok(vec![already])),
         ),
         (
             "response.submit.not_leader",

@@ -169,6 +169,7 @@ impl Generator {
                 .collect();
             let mut s = big[self.rng.gen_range(0..big.len())].clone();
             set_amount(&mut s.line, |a| a.saturating_sub(Amount::yuan(1)));
+            self.rekey(&mut s.line);
             lines.push(reject(s, RuleCode::DuplicatePayment));
         }
         lines
@@ -241,6 +242,17 @@ impl Generator {
         let day = self.round_one_date();
         let line = self.world.catastrophic(&mut self.rng, p, day);
         (line, withhold(Abuse::OverCap)(Tier::Basic))
+    }
+}
+
+impl Generator {
+    /// A re-keyed payout gets a serial of its own.
+    fn rekey(&self, line: &mut SubmissionLine) {
+        match line {
+            SubmissionLine::Settlement(l) => l.reference = self.reference("JS"),
+            SubmissionLine::Assistance(l) => l.reference = self.reference("JZ"),
+            _ => {}
+        }
     }
 }
 

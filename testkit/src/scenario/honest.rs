@@ -98,6 +98,7 @@ impl Generator {
                     valid_until: until,
                 };
                 let line = EligibilityLine {
+                    reference: None,
                     id_card: p.id.clone(),
                     category,
                     decision,
@@ -109,6 +110,7 @@ impl Generator {
             }
             if let Some(care_region) = &p.filing {
                 let line = FilingLine {
+                    reference: None,
                     id_card: p.id.clone(),
                     insured_region: p.region.clone(),
                     care_region: care_region.clone(),
@@ -163,6 +165,7 @@ impl Generator {
         approvals: u8,
     ) -> Submission {
         let line = FundCreditLine {
+            reference: self.reference("BK"),
             fund_id: label(&fund),
             amount,
             source,
@@ -346,6 +349,7 @@ impl Generator {
 
     fn revoke(&self, p: usize, category: Category, effective: Date) -> Submission {
         let line = EligibilityLine {
+            reference: None,
             id_card: self.world.people[p].id.clone(),
             category,
             decision: EligibilityDecision::Revoke { effective },
@@ -391,6 +395,7 @@ impl Generator {
                 _ => continue,
             };
             let line = ReversalLine {
+                reference: self.reference("CX"),
                 target: payout_ref(c, tier),
                 reason,
             };
@@ -435,6 +440,7 @@ impl Generator {
                 continue;
             };
             let line = ClearingLine {
+                reference: None,
                 period,
                 from_region: from,
                 to_region: to,
@@ -466,6 +472,7 @@ impl Generator {
         let mut lines = Vec::new();
         for (n, i) in self.pick(basic_paid.len(), 3).into_iter().enumerate() {
             let line = DisclosureLine {
+                reference: None,
                 target: payout_ref(&self.claims[basic_paid[i]], Tier::Basic),
                 holder: holder.clone(),
                 requester: requester.clone(),

@@ -38,7 +38,9 @@ mod world;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use fundtrail_intake::{AssistanceLine, ClaimLine, IntakeError, SettlementLine, SubmissionLine};
+use fundtrail_intake::{
+    AssistanceLine, ClaimLine, IntakeError, Reference, SettlementLine, SubmissionLine,
+};
 use fundtrail_ledger::block::{Genesis, GenesisFund, GenesisOrg, GENESIS_VERSION};
 use fundtrail_ledger::pseudonym::ClaimId;
 use fundtrail_ledger::types::{Amount, Category, ChainId, FundKind, Role, Scheme};
@@ -218,6 +220,10 @@ where
     s.parse().expect("scenario labels are valid")
 }
 
+fn label_ref(s: &str) -> Reference {
+    Reference::parse(s).expect("scenario references are valid")
+}
+
 /// `basic-440100`, `ci-440100`, `supp-440100`, `assist-440100`.
 pub fn fund_name(kind: FundKind, region: &str) -> String {
     let prefix = match kind {
@@ -277,6 +283,8 @@ struct Generator {
     expected: BTreeMap<String, usize>,
     /// Payouts strictly above this need two officer approvals.
     threshold: Amount,
+    /// The departments' reference serials handed out so far.
+    references: std::cell::Cell<u32>,
 }
 
 impl Generator {
@@ -297,7 +305,17 @@ impl Generator {
             threshold: fundtrail_contracts::policy::default_params()
                 .approvals
                 .threshold,
+            references: std::cell::Cell::new(0),
         }
+    }
+
+    /// The next department reference: `prefix`, the year and a serial, as
+    /// a settlement serial (JS), a disbursement order (JZ), a reversal
+    /// voucher (CX) or an appropriation document (BK) would read.
+    fn reference(&self, prefix: &str) -> Reference {
+        let n = self.references.get() + 1;
+        self.references.set(n);
+        label_ref(&format!("{prefix}{YEAR}-{n:07}"))
     }
 
     /// One per `per` people, at least one.
@@ -335,6 +353,7 @@ impl Generator {
             Some(scheme) => (
                 Role::Insurance,
                 SubmissionLine::Settlement(SettlementLine {
+                    reference: self.reference("JS"),
                     institution,
                     bill_no,
                     scheme,
@@ -346,6 +365,7 @@ impl Generator {
             None => (
                 Role::CivilAffairs,
                 SubmissionLine::Assistance(AssistanceLine {
+                    reference: self.reference("JZ"),
                     institution,
                     bill_no,
                     category: claim

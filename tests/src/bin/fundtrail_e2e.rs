@@ -2,11 +2,5 @@
 //! tests can start real node processes (`CARGO_BIN_EXE_fundtrail-e2e`).
 
 fn main() -> std::process::ExitCode {
-    match fundtrail_node::main_entry() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    fundtrail_node::main_exit()
 }
