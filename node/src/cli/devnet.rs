@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::NodeClient;
 use crate::config::{BatchConfig, NodeConfig, PeerConfig, RaftConfig};
+use crate::owner_only;
 
 /// The departments, in the order devnet nodes are given to them; a fifth
 /// and later node belongs to the audit office (a non-voting learner).
@@ -175,7 +176,7 @@ impl Devnet {
             bail!("a devnet has 1 to {} nodes", plan.orgs.len());
         }
         let keys = dir.join("keys");
-        std::fs::create_dir_all(&keys).context("creating the devnet directory")?;
+        owner_only::create_or_check_dir(&keys).context("creating the devnet's key directory")?;
         let node_keys = write_org_keys(&keys, plan, nodes)?;
         crate::keys::write_pseudonym(&keys.join("consortium.pkey"), &plan.pseudonyms)?;
         let genesis = with_node_keys(&plan.genesis, &node_keys)?;
@@ -319,7 +320,7 @@ fn write_node_config(
     addrs: &[(String, u16)],
 ) -> Result<DevnetNode> {
     let node_dir = dir.join("nodes").join(org.as_str());
-    std::fs::create_dir_all(&node_dir)?;
+    owner_only::create_or_check_dir(&node_dir)?;
     let mut peers = Vec::new();
     for (j, (_, other)) in all.iter().enumerate() {
         if j != i {
