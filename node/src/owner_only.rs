@@ -27,18 +27,19 @@ pub enum AccessError {
     ExposedDirectory { path: PathBuf, mode: u32 },
     #[error("{path} is not a directory")]
     NotADirectory { path: PathBuf },
-    #[error("{path}: {source}")]
+    /// The I/O error is shown in the message, not chained under it, so a
+    /// report of the chain does not say it twice.
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> AccessError + '_ {
-    move |source| AccessError::Io {
+    move |cause| AccessError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 

@@ -19,10 +19,10 @@ pub enum VaultAction {
     /// Re-seal every vault entry under a new key, with the node stopped.
     /// Entries go in fsynced batches and name their key, so a rotation cut
     /// short is finished by running it again; meanwhile the vault opens
-    /// with the old and new keys together. Afterwards point [vault]
+    /// with the old and new keys together. Afterwards point `[vault]`
     /// key_file at the new key (README, "Rotating the vault key").
     Rotate {
-        /// The node's configuration; its [vault] keys open the entries.
+        /// The node's configuration; its `[vault]` keys open the entries.
         #[arg(long)]
         config: PathBuf,
         /// The new vault key file (`fundtrail keygen --vault`).

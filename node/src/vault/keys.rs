@@ -289,6 +289,8 @@ impl VaultKeys for FileKeys {
 pub enum KeyFileError {
     #[error(transparent)]
     Access(#[from] AccessError),
+    #[error("{path} already exists; refusing to overwrite a key")]
+    Exists { path: PathBuf },
     #[error("{path} is not a vault key file ({reason})")]
     Malformed { path: PathBuf, reason: String },
     #[error("{path}: secret_key is not 32 bytes of hex")]
@@ -310,6 +312,11 @@ struct KeyFile {
 
 /// Writes `key` to a new file at `path` (mode 0600, never overwriting).
 pub fn write_key_file(path: &Path, key: &VaultKey) -> Result<(), KeyFileError> {
+    if path.exists() {
+        return Err(KeyFileError::Exists {
+            path: path.to_path_buf(),
+        });
+    }
     let file = KeyFile {
         key_id: key.id.to_hex(),
         secret_key: hex::encode(&key.secret[..]),
