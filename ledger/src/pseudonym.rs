@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::hash::{domain, Hash32};
 use crate::types::InstitutionId;
 
-/// The consortium secret for one epoch.
+/// The consortium secret for one epoch, wiped from memory when dropped.
 #[derive(Clone)]
 pub struct PseudonymKey {
     epoch: u32,
@@ -117,6 +117,12 @@ impl PseudonymKey {
             mac.update(part);
         }
         Hash32(mac.finalize().into_bytes().into())
+    }
+}
+
+impl Drop for PseudonymKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret);
     }
 }
 

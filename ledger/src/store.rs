@@ -106,6 +106,10 @@ pub enum StoreError {
     UnknownColumnFamily { path: String, family: String },
 }
 
+/// A vault entry as stored: the record id it is kept under, and the
+/// sealed entry.
+pub type VaultRow = (Vec<u8>, Vec<u8>);
+
 /// The latest committed block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
@@ -396,7 +400,7 @@ impl Store {
         Self::cf_of(&self.db, name)
     }
 
-    /// The underlying database, for the node's Raft and vault column families.
+    /// The underlying database, for the node's Raft column families.
     pub fn db(&self) -> &DB {
         &self.db
     }
@@ -839,6 +843,59 @@ impl Store {
         }
         self.db.write_opt(batch, &durability.write_options())?;
         Ok(())
+    }
+
+    /// The node's private vault entry under `key`, as stored (sealed).
+    pub fn vault_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(cf::VAULT), key)?)
+    }
+
+    /// Writes vault entries in one batch through the write-ahead log,
+    /// fsynced before the call returns: the vault holds the only copy of
+    /// a raw bill, so nothing could redo a lost deposit.
+    pub fn vault_put(&self, entries: &[(&[u8], &[u8])]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for (k, v) in entries {
+            batch.put_cf(self.cf(cf::VAULT), k, v);
+        }
+        self.db
+            .write_opt(batch, &Durability::Synced.write_options())?;
+        Ok(())
+    }
+
+    /// Up to `limit` vault entries in key order, starting after `after`
+    /// (from the first when `None`).
+    pub fn vault_page(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<VaultRow>, StoreError> {
+        let mode = match after {
+            Some(key) => IteratorMode::From(key, Direction::Forward),
+            None => IteratorMode::Start,
+        };
+        let mut out = Vec::with_capacity(limit.min(4096));
+        for item in self.db.iterator_cf(self.cf(cf::VAULT), mode) {
+            let (k, v) = item?;
+            if after.is_some_and(|a| a == &*k) {
+                continue;
+            }
+            if out.len() == limit {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// How many entries the vault holds.
+    pub fn vault_len(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for item in self.db.iterator_cf(self.cf(cf::VAULT), IteratorMode::Start) {
+            item?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Makes every commit so far durable: all column families are flushed

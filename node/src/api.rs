@@ -665,12 +665,21 @@ async fn deposit(
     body: Result<Json<Vec<VaultEntry>>, JsonRejection>,
 ) -> ApiResult<Value> {
     let Json(entries) = body.map_err(malformed)?;
+    let mut sealed = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         applied(&api, &entry.record_id, VAULT_WAIT).await;
-        api.vault
-            .deposit(entry)
-            .map_err(|e| bad_request(format!("entry {}: {e}", i + 1)))?;
+        let one = api.vault.check_and_seal(entry).map_err(|e| {
+            let message = format!("entry {}: {e}", i + 1);
+            if e.is_refusal() {
+                bad_request(message)
+            } else {
+                internal(message)
+            }
+        })?;
+        sealed.push(one);
     }
+    // All or nothing, and on disk before the answer.
+    api.vault.keep(&sealed).map_err(internal)?;
     Ok(Json(json!({ "stored": entries.len() })))
 }
 

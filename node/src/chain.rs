@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use tokio::sync::watch;
 
 use crate::entry::{Batch, BatchApplied, LogId, Placement, StoredMembership};
+use crate::owner_only::{self, AccessError};
 use crate::verified::VerifiedRecords;
 
 const META_APPLIED: &[u8] = b"raft_applied";
@@ -58,6 +59,8 @@ pub enum ChainError {
     WrongGenesis { stored: String, configured: String },
     #[error("genesis holds a key that fails strict enrolment: {0}")]
     BadGenesisKey(String),
+    #[error(transparent)]
+    DataDirectory(#[from] AccessError),
     #[error("received chain is invalid: {0}")]
     Invalid(#[from] ChainCheckError),
     #[error("received chain diverges from ours at height {0}")]
@@ -168,21 +171,18 @@ pub struct Chain {
 
 impl Chain {
     /// Opens the store in `dir`, creating it from `genesis` on first start.
+    /// A new `dir` is created 0700; an existing one that group or others
+    /// can enter is refused (it may hold the vault).
     pub fn open(dir: &Path, genesis: &Genesis) -> Result<Chain, ChainError> {
+        owner_only::create_or_check_dir(dir)?;
         let store = match Store::open(dir) {
             Ok(store) => store,
-            Err(StoreError::NoGenesis) => {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Corrupt {
-                    what: format!("cannot create data directory: {e}"),
-                    height: Height(0),
-                })?;
-                Store::create_with_state(
-                    dir,
-                    genesis,
-                    genesis_state_root(genesis),
-                    &genesis_state(genesis),
-                )?
-            }
+            Err(StoreError::NoGenesis) => Store::create_with_state(
+                dir,
+                genesis,
+                genesis_state_root(genesis),
+                &genesis_state(genesis),
+            )?,
             Err(e) => return Err(e.into()),
         };
         if store.genesis().hash() != genesis.hash() {
@@ -851,8 +851,18 @@ mod tests {
         assert!(applied.block.expect("a block").outcomes[0].is_accepted());
     }
 
+    /// A temporary directory only its owner can enter, as a node requires of
+    /// its data directory.
+    fn data_tempdir() -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        tempfile::Builder::new()
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .expect("temp dir")
+    }
+
     fn open_chain(genesis: &Genesis) -> (tempfile::TempDir, Chain) {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = data_tempdir();
         let chain = Chain::open(dir.path(), genesis).expect("open");
         (dir, chain)
     }
@@ -930,7 +940,7 @@ mod tests {
     fn keys_added_by_member_records_survive_a_restart() {
         let kit = Kit::new(7);
         let genesis = kit.genesis();
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = data_tempdir();
         let newcomer = Keypair::from_seed([42; 32]);
         let body = grant(kit.person(1), Category::Dibao, "2026-01-01", "2026-12-31");
         let by_newcomer =
@@ -959,5 +969,24 @@ mod tests {
 
         let chain = Chain::open(dir.path(), &genesis).expect("reopen without the entry");
         assert!(newcomer_admitted(&chain, &by_newcomer));
+    }
+
+    #[test]
+    fn a_new_data_directory_is_created_owner_only_and_an_open_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let genesis = Kit::new(3).genesis();
+        let parent = tempfile::tempdir().expect("temp dir");
+        let fresh = parent.path().join("node").join("data");
+        drop(Chain::open(&fresh, &genesis).expect("created"));
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        drop(Chain::open(&fresh, &genesis).expect("reopened"));
+
+        std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = Chain::open(&fresh, &genesis).err().expect("refused");
+        assert!(matches!(err, ChainError::DataDirectory(_)), "{err}");
+        assert!(err.to_string().contains("chmod 700"), "{err}");
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755, "left as it was");
     }
 }

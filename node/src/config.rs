@@ -1,15 +1,19 @@
 //! `node.toml`: where a node keeps its data, which keys and genesis it
-//! loads, where it listens, who its peers are, and how it batches.
+//! loads, where it listens, who its peers are, how it batches, and which
+//! key seals its vault.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use fundtrail_ledger::crypto::PublicKey;
 use fundtrail_ledger::types::OrgId;
 use fundtrail_ledger::Genesis;
 use serde::{Deserialize, Serialize};
+
+use crate::owner_only;
+use crate::vault::Cipher;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +37,24 @@ pub struct NodeConfig {
     pub batch: BatchConfig,
     #[serde(default)]
     pub raft: RaftConfig,
+    /// The key that seals the private vault; required.
+    pub vault: VaultConfig,
+}
+
+/// `[vault]`: the department's vault key, kept outside `data_dir`, and the
+/// cipher new entries are sealed with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// The vault key file (`fundtrail keygen --vault --out FILE`).
+    pub key_file: PathBuf,
+    /// `aes-256-gcm` (default) or `sm4-gcm`.
+    #[serde(default)]
+    pub cipher: Cipher,
+    /// Older keys that still open what they sealed, while `fundtrail vault
+    /// rotate` re-seals the vault under `key_file`.
+    #[serde(default)]
+    pub previous_key_files: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -138,25 +160,64 @@ impl NodeConfig {
     pub fn load(path: &Path) -> Result<NodeConfig> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;
-        let mut config: NodeConfig =
+        let table: toml::Table =
             toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        if !table.contains_key("vault") {
+            bail!(
+                "{} has no [vault] section: a node seals its vault under a key kept outside \
+                 its data directory; create one with `fundtrail keygen --vault --out FILE` and \
+                 name it in [vault] key_file (see examples/node.toml)",
+                path.display()
+            );
+        }
+        let mut config: NodeConfig = toml::Value::Table(table)
+            .try_into()
+            .with_context(|| format!("parsing config {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             &mut config.data_dir,
             &mut config.genesis,
             &mut config.node_key,
-        ] {
+            &mut config.vault.key_file,
+        ]
+        .into_iter()
+        .chain(config.vault.previous_key_files.iter_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
         config.raft.check()?;
+        config.check_vault_keys_outside_data()?;
         Ok(config)
+    }
+
+    /// Refuses a vault key file inside the data directory: a copy of the
+    /// directory (a backup, a disk sent for repair) must not carry the key
+    /// that opens its vault.
+    pub fn check_vault_keys_outside_data(&self) -> Result<()> {
+        for key in std::iter::once(&self.vault.key_file).chain(&self.vault.previous_key_files) {
+            refuse_inside_data_dir(key, &self.data_dir)?;
+        }
+        Ok(())
     }
 
     pub fn load_genesis(&self) -> Result<Genesis> {
         read_genesis(&self.genesis)
     }
+}
+
+/// Refuses a vault key file `key` that lies inside `data_dir`.
+pub fn refuse_inside_data_dir(key: &Path, data_dir: &Path) -> Result<()> {
+    if owner_only::is_inside(key, data_dir) {
+        bail!(
+            "vault key file {} lies inside the data directory {}: keep it outside, so that a \
+             copy of the data directory cannot open the vault",
+            key.display(),
+            data_dir.display()
+        );
+    }
+    Ok(())
 }
 
 pub fn read_genesis(path: &Path) -> Result<Genesis> {
@@ -181,6 +242,80 @@ mod tests {
         assert_eq!(config.raft.snapshot_chunk_bytes, 4 << 20);
         assert_eq!(config.raft.snapshot_install_timeout_ms, 600_000);
         assert_eq!(config.raft.snapshot_max_bytes, 64 << 30);
+        assert_eq!(
+            config.vault.key_file,
+            PathBuf::from("keys/gd-insurance-vault.key")
+        );
+        assert_eq!(config.vault.cipher, Cipher::Aes256Gcm);
+        assert!(config.vault.previous_key_files.is_empty());
+    }
+
+    fn write_config(dir: &Path, vault: &str) -> PathBuf {
+        let text = format!(
+            "data_dir = \"data\"\ngenesis = \"genesis.json\"\nnode_key = \"keys/node.key\"\n\
+             org = \"gd-health\"\nlisten = \"/ip4/127.0.0.1/tcp/7102\"\napi = \"127.0.0.1:8102\"\n{vault}"
+        );
+        let path = dir.join("node.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    #[test]
+    fn vault_key_paths_resolve_from_the_config_directory_and_the_cipher_is_chosen() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write_config(
+            dir.path(),
+            "[vault]\nkey_file = \"keys/vault.key\"\ncipher = \"sm4-gcm\"\n\
+             previous_key_files = [\"keys/old.key\", \"/abs/older.key\"]\n",
+        );
+        let config = NodeConfig::load(&path).expect("loads");
+        assert_eq!(config.vault.key_file, dir.path().join("keys/vault.key"));
+        assert_eq!(config.vault.cipher, Cipher::Sm4Gcm);
+        assert_eq!(
+            config.vault.previous_key_files,
+            vec![
+                dir.path().join("keys/old.key"),
+                PathBuf::from("/abs/older.key")
+            ]
+        );
+        let path = write_config(dir.path(), "[vault]\nkey_file = \"vault.key\"\n");
+        assert_eq!(
+            NodeConfig::load(&path).expect("loads").vault.cipher,
+            Cipher::Aes256Gcm,
+            "the default cipher"
+        );
+    }
+
+    #[test]
+    fn a_config_without_a_vault_key_or_with_an_unknown_cipher_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write_config(dir.path(), "");
+        let err = format!("{:#}", NodeConfig::load(&path).expect_err("refused"));
+        assert!(
+            err.contains("[vault]") && err.contains("keygen --vault"),
+            "{err}"
+        );
+        let path = write_config(
+            dir.path(),
+            "[vault]\nkey_file = \"vault.key\"\ncipher = \"des\"\n",
+        );
+        assert!(NodeConfig::load(&path).is_err());
+    }
+
+    #[test]
+    fn a_vault_key_inside_the_data_directory_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for vault in [
+            "[vault]\nkey_file = \"data/vault.key\"\n",
+            "[vault]\nkey_file = \"keys/../data/keys/vault.key\"\n",
+            "[vault]\nkey_file = \"vault.key\"\nprevious_key_files = [\"data/old.key\"]\n",
+        ] {
+            let path = write_config(dir.path(), vault);
+            let err = format!("{:#}", NodeConfig::load(&path).expect_err(vault));
+            assert!(err.contains("inside the data directory"), "{err}");
+        }
+        let path = write_config(dir.path(), "[vault]\nkey_file = \"keys/vault.key\"\n");
+        assert!(NodeConfig::load(&path).is_ok(), "beside the data directory");
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod evidence;
 pub mod keys;
 pub mod metrics;
 pub mod node;
+pub mod owner_only;
 pub mod p2p;
 pub mod proof;
 pub mod raft;

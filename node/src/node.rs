@@ -29,7 +29,7 @@ use crate::raft::Raft;
 use crate::refusals::Refusals;
 use crate::roster::{self, Member, Roster};
 use crate::submit::Submitter;
-use crate::vault::Vault;
+use crate::vault::{FileKeys, Vault, VaultKeys};
 use crate::wire::{WireRequest, WireResponse};
 
 /// Heights asked for per attestation-repair request.
@@ -38,6 +38,17 @@ const REPAIR_EVERY: Duration = Duration::from_secs(2);
 /// How long a holder waits to have applied the block of a disclosure it is
 /// asked to serve.
 const DISCLOSE_APPLY_WAIT: Duration = Duration::from_secs(10);
+
+/// The vault key source named in `[vault]`: the key files, read before
+/// anything else opens so a missing or exposed key stops the node at once.
+fn load_vault_keys(config: &NodeConfig) -> Result<Arc<dyn VaultKeys>> {
+    let v = &config.vault;
+    let keys = FileKeys::load(&v.key_file, v.cipher, &v.previous_key_files)
+        .context("loading the vault keys named in [vault]")?;
+    let held: Vec<String> = keys.held().iter().map(|k| k.to_hex()).collect();
+    tracing::info!(cipher = %v.cipher, sealing_key = %held[0], older_keys = ?&held[1..], "vault keys loaded");
+    Ok(Arc::new(keys))
+}
 
 /// What inbound requests are served by, once the node is up.
 struct Services {
@@ -67,6 +78,7 @@ pub async fn run(config: NodeConfig) -> Result<()> {
             config.org
         );
     }
+    let vault_keys = load_vault_keys(&config)?;
     let chain = Arc::new(
         Chain::open(&config.data_dir, &genesis)
             .with_context(|| format!("opening data directory {}", config.data_dir.display()))?,
@@ -102,7 +114,7 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         node_key.clone(),
         config.batch.clone(),
     );
-    let vault = Vault::new(chain.store().clone(), me.org.clone());
+    let vault = Vault::new(chain.store().clone(), me.org.clone(), vault_keys);
     let install_quiet = InstallQuiet::new(
         raft.clone(),
         Duration::from_millis(config.raft.election_timeout_max_ms),

@@ -15,6 +15,7 @@ use fundtrail_node::chain::Chain;
 use fundtrail_node::cli::verify::{audit, equivocation_lines, report, ChainSource};
 use fundtrail_node::entry::StoredMembership;
 use fundtrail_testkit::chain::ChainBuilder;
+use fundtrail_tests::data_tempdir;
 
 /// The department whose node equivocates in these tests.
 const EQUIVOCATOR: usize = 3;
@@ -45,7 +46,7 @@ fn node() -> Node {
         w.write_block(block, &others).expect("block");
     }
     let bytes = w.finish().expect("finish");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = data_tempdir();
     let chain = Chain::open(dir.path(), &genesis).expect("open");
     chain
         .install(bytes.as_slice(), &None, &StoredMembership::default())
@@ -186,7 +187,7 @@ fn a_snapshot_carries_the_evidence_to_the_node_that_installs_it() {
         .store()
         .export_to(&mut snapshot, head)
         .expect("export");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = data_tempdir();
     let fresh = Chain::open(dir.path(), &n.genesis).expect("open");
     assert_eq!(fresh.store().conflicting_count().expect("count"), 0);
     fresh

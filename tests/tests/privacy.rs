@@ -1,19 +1,29 @@
 //! The demo as a real process, then a privacy scan: the chain export, the
-//! audit report, every node's log, the demo's own output and the HTTP API's
-//! answers (including its error messages) contain none of the dataset's raw
-//! ID-card numbers or bill numbers — in plain text or hex. The departments'
-//! input files do contain them, which shows the scan finds what it looks
-//! for. The demo's summary shows that the chain rejected exactly the abuses
-//! the generator injected, code by code.
+//! audit report, every node's log, every node's data directory (the
+//! health department's vault included, running and stopped), the demo's
+//! own output and the HTTP API's answers (including its error messages)
+//! contain none of the dataset's raw ID-card numbers or bill numbers — in
+//! plain text or hex. The departments' input files do contain them, which
+//! shows the scan finds what it looks for, and a disclosure still delivers
+//! the right raw bill out of the sealed vault. The demo's summary shows
+//! that the chain rejected exactly the abuses the generator injected, code
+//! by code.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use fundtrail_intake::{SubmissionLine, Target};
+use fundtrail_ledger::pseudonym::raw_commitment;
+use fundtrail_ledger::record::{DisclosureBody, DisclosurePurpose, RecordBody};
+use fundtrail_ledger::types::Role;
+use fundtrail_ledger::{Hash32, RecordId, SignedRecord, Verdict};
+use fundtrail_node::cli::client::NodeClient;
 use fundtrail_node::cli::devnet::{alive, Devnet};
-use fundtrail_testkit::scenario::{generate, ScenarioConfig};
-use fundtrail_tests::cluster::{free_base_port, serial};
+use fundtrail_node::wire::VaultEntry;
+use fundtrail_testkit::scenario::{generate, ScenarioConfig, KIT_SEED};
+use fundtrail_testkit::Kit;
+use fundtrail_tests::cluster::{committed, free_base_port, serial};
 use serde_json::{json, Value};
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
@@ -130,6 +140,89 @@ fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>)
             out.push(path);
         }
     }
+}
+
+/// Scans every file of every node's data directory, vault included; a
+/// file RocksDB removed while the nodes ran holds nothing any more.
+/// Returns how many files were scanned.
+fn assert_data_dirs_clean(net: &Devnet, needles: &[String]) -> usize {
+    let mut scanned = 0;
+    for node in &net.nodes {
+        let data = node.config.parent().unwrap().join("data");
+        let mut files = Vec::new();
+        files_under(&data, &|_| true, &mut files);
+        for p in &files {
+            let Ok(bytes) = std::fs::read(p) else {
+                continue;
+            };
+            if bytes.is_empty() {
+                continue;
+            }
+            assert_clean(&p.display().to_string(), &bytes, needles);
+            scanned += 1;
+        }
+    }
+    scanned
+}
+
+/// Files a disclosure of one of the health department's claims as
+/// insurance (with its officer's approval) and fetches the raw bill through
+/// the insurance node: it comes out of the health node's sealed vault, is
+/// the bill behind the claim's on-chain commitment, and names one of the
+/// dataset's bills.
+async fn disclosure_delivers_the_right_bill(
+    net: &Devnet,
+    blocks: &[Value],
+    bills: &BTreeSet<String>,
+) {
+    let kit = Kit::new(KIT_SEED);
+    let health = kit.org(Role::Health).submitter.public();
+    let claim: SignedRecord = blocks
+        .iter()
+        .flat_map(|b| b["records"].as_array().unwrap())
+        .map(|r| serde_json::from_value::<SignedRecord>(r.clone()).unwrap())
+        .find(|r| {
+            r.envelope.submitter_key == health && matches!(r.envelope.body, RecordBody::Claim(_))
+        })
+        .expect("the demo's chain holds the health department's claims");
+    let RecordBody::Claim(body) = &claim.envelope.body else {
+        unreachable!()
+    };
+    let disclosure = kit.sign(
+        Role::Insurance,
+        RecordBody::Disclosure(DisclosureBody {
+            target: claim.id(),
+            holder: "gd-health".parse().unwrap(),
+            requester: "gd-insurance".parse().unwrap(),
+            purpose: DisclosurePurpose::Audit,
+            case_ref: Some("SJ-2026-900".parse().unwrap()),
+        }),
+        9_000_001,
+        1,
+    );
+    let insurance = NodeClient::new(&net.nodes[0].api).unwrap();
+    let lines = insurance
+        .submit_applied(std::slice::from_ref(&disclosure))
+        .await
+        .unwrap();
+    let (_, _, outcome) = committed(&lines[0]).expect("committed");
+    assert_eq!(outcome.verdict, Verdict::Accepted, "{outcome:?}");
+    let id: RecordId = disclosure.id();
+    let v = insurance
+        .post(&format!("/v1/disclosures/{id}/fetch"), &Value::Null)
+        .await
+        .expect("the raw bill is delivered");
+    assert_eq!(v["verified"], true, "{v}");
+    let entry: VaultEntry = serde_json::from_value(v["entry"].clone()).unwrap();
+    assert_eq!(entry.record_id, claim.id());
+    let salt: [u8; 32] = entry.salt.as_slice().try_into().unwrap();
+    let commitment: Hash32 = body.raw_commitment;
+    assert_eq!(raw_commitment(&salt, &entry.raw_bill), commitment);
+    let text = String::from_utf8_lossy(&entry.raw_bill);
+    assert!(
+        bills.iter().any(|b| text.contains(b.as_str())),
+        "the delivered bill is one of the dataset's"
+    );
 }
 
 async fn get(client: &reqwest::Client, url: String) -> (u16, Vec<u8>) {
@@ -342,6 +435,16 @@ async fn demo_leaks_no_raw_identifier_and_rejects_exactly_the_injected_abuses() 
             answers += 1;
         }
     }
+    // --- A disclosure still delivers the right bill from the vault. ---
+    disclosure_delivers_the_right_bill(&net, &blocks, &bills).await;
+
+    // --- Every node's data directory, vault included, while running. ---
+    let data_files = assert_data_dirs_clean(&net, &needles);
+    assert!(
+        data_files > 20,
+        "the data directories hold files: {data_files}"
+    );
+
     // The logs last, so they include the requests above.
     for p in &logs {
         assert_clean(
@@ -360,8 +463,11 @@ async fn demo_leaks_no_raw_identifier_and_rejects_exactly_the_injected_abuses() 
     );
     let net = Devnet::load(&dir).unwrap();
     assert!(net.nodes.iter().all(|n| n.pid.is_none()), "{net:?}");
+    // --- And once more stopped, with every memtable flushed. ---
+    let data_files = assert_data_dirs_clean(&net, &needles);
     eprintln!(
-        "privacy test: demo {demo_took:?}, {answers} HTTP answers scanned for {} needles, total {:?}",
+        "privacy test: demo {demo_took:?}, {answers} HTTP answers and {data_files} data files \
+         scanned for {} needles, total {:?}",
         needles.len(),
         started.elapsed()
     );

@@ -16,6 +16,7 @@ use fundtrail_node::entry::{Batch, LogId, Placement, StoredMembership};
 use fundtrail_node::proof::ProofFile;
 use fundtrail_testkit::chain::{attest, ChainBuilder, DEPARTMENTS};
 use fundtrail_testkit::Kit;
+use fundtrail_tests::data_tempdir;
 use fundtrail_tests::edge_sig::EdgeKind;
 use openraft::CommittedLeaderId;
 
@@ -88,7 +89,7 @@ fn assert_admitted_by_the_rule(
 fn admission_gives_each_kind_its_verdict_in_any_batch() {
     let mut b = builder();
     let all = records(&mut b, &EdgeKind::ALL, FILLERS);
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = data_tempdir();
     let chain = Chain::open(dir.path(), &b.genesis).expect("open");
     let crafted = &all[FILLERS..];
 
@@ -124,7 +125,7 @@ fn apply(chain: &Chain, b: &ChainBuilder, records: Vec<SignedRecord>) -> Vec<Pla
 fn apply_includes_exactly_the_valid_kinds() {
     let mut b = builder();
     let all = records(&mut b, &EdgeKind::ALL, 20);
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = data_tempdir();
     let chain = Chain::open(dir.path(), &b.genesis).expect("open");
     let placements = apply(&chain, &b, all.clone());
     for (record, placement) in all.iter().zip(&placements) {
@@ -271,7 +272,7 @@ fn chain_file(entries: &[(Block, Vec<Attestation>)]) -> Vec<u8> {
 }
 
 fn install(entries: &[(Block, Vec<Attestation>)]) -> (tempfile::TempDir, Chain, bool) {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = data_tempdir();
     let chain = Chain::open(dir.path(), &builder().genesis).expect("open");
     let installed = chain
         .install(

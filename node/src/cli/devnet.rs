@@ -14,7 +14,9 @@ use fundtrail_ledger::types::{Amount, FundKind, KeyRole, OrgId, RegionCode, Role
 use serde::{Deserialize, Serialize};
 
 use super::client::NodeClient;
-use crate::config::{BatchConfig, NodeConfig, PeerConfig, RaftConfig};
+use crate::config::{BatchConfig, NodeConfig, PeerConfig, RaftConfig, VaultConfig};
+use crate::owner_only;
+use crate::vault::Cipher;
 
 /// The departments, in the order devnet nodes are given to them; a fifth
 /// and later node belongs to the audit office (a non-voting learner).
@@ -42,6 +44,8 @@ pub struct Plan {
     pub pseudonyms: PseudonymKey,
     pub raft: RaftConfig,
     pub batch: BatchConfig,
+    /// The cipher every node seals its vault with.
+    pub vault_cipher: Cipher,
 }
 
 impl Plan {
@@ -82,6 +86,7 @@ impl Plan {
             pseudonyms: PseudonymKey::new(1, secret),
             raft: RaftConfig::default(),
             batch: BatchConfig::default(),
+            vault_cipher: Cipher::default(),
         }
     }
 }
@@ -175,7 +180,7 @@ impl Devnet {
             bail!("a devnet has 1 to {} nodes", plan.orgs.len());
         }
         let keys = dir.join("keys");
-        std::fs::create_dir_all(&keys).context("creating the devnet directory")?;
+        owner_only::create_or_check_dir(&keys).context("creating the devnet's key directory")?;
         let node_keys = write_org_keys(&keys, plan, nodes)?;
         crate::keys::write_pseudonym(&keys.join("consortium.pkey"), &plan.pseudonyms)?;
         let genesis = with_node_keys(&plan.genesis, &node_keys)?;
@@ -319,7 +324,10 @@ fn write_node_config(
     addrs: &[(String, u16)],
 ) -> Result<DevnetNode> {
     let node_dir = dir.join("nodes").join(org.as_str());
-    std::fs::create_dir_all(&node_dir)?;
+    owner_only::create_or_check_dir(&node_dir)?;
+    // Beside the node key, outside the data directory.
+    let vault_key = key_path.with_file_name(format!("{org}-vault.key"));
+    crate::vault::keys::generate_key_file(&vault_key)?;
     let mut peers = Vec::new();
     for (j, (_, other)) in all.iter().enumerate() {
         if j != i {
@@ -340,6 +348,11 @@ fn write_node_config(
         peers,
         batch: plan.batch.clone(),
         raft: plan.raft.clone(),
+        vault: VaultConfig {
+            key_file: vault_key.canonicalize_or_self(),
+            cipher: plan.vault_cipher,
+            previous_key_files: Vec::new(),
+        },
     };
     let config_path = node_dir.join("node.toml");
     std::fs::write(&config_path, toml::to_string_pretty(&config)?)?;
@@ -434,6 +447,7 @@ impl Plan {
             pseudonyms: kit.pseudonyms.clone(),
             raft: RaftConfig::default(),
             batch: BatchConfig::default(),
+            vault_cipher: Cipher::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod genesis;
 pub mod query;
 pub mod sign;
 pub mod submit;
+pub mod vault;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -36,14 +37,19 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Generate an ed25519 key file (node, submitter or officer key), or
-    /// with --pseudonym the consortium's pseudonym key.
+    /// with --pseudonym the consortium's pseudonym key, or with --vault a
+    /// node's vault key.
     Keygen {
-        /// Where to write the key (never overwritten).
+        /// Where to write the key (mode 0600, never overwritten).
         #[arg(long)]
         out: PathBuf,
         /// Generate the consortium pseudonym (HMAC) key instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "vault")]
         pseudonym: bool,
+        /// Generate a vault key (the secret that seals a node's vault at
+        /// rest) instead; keep it outside the node's data directory.
+        #[arg(long)]
+        vault: bool,
         /// Key epoch of a pseudonym key.
         #[arg(long, default_value_t = 1)]
         epoch: u32,
@@ -88,6 +94,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// The node's private vault, while its node is stopped.
+    Vault {
+        #[command(subcommand)]
+        action: vault::VaultAction,
     },
     /// Run a node until SIGTERM or Ctrl-C.
     Run {
@@ -231,9 +242,17 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Keygen {
             out,
             pseudonym,
+            vault: vault_key,
             epoch,
             json,
-        } => keygen(&out, pseudonym, epoch, json),
+        } => {
+            if vault_key {
+                vault::keygen(&out, json)
+            } else {
+                keygen(&out, pseudonym, epoch, json)
+            }
+        }
+        Command::Vault { action } => vault::run(action),
         Command::Genesis { config, out } => {
             let spec = genesis::ConsortiumSpec::load(&config)?;
             let base = config.parent().unwrap_or(std::path::Path::new("."));

@@ -235,7 +235,11 @@ mod tests {
     #[tokio::test]
     async fn the_log_is_never_purged_past_what_the_state_machine_applied() {
         let kit = Kit::new(7);
-        let dir = tempfile::tempdir().expect("temp dir");
+        // Owner-only, as a node requires of its data directory.
+        let dir = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .expect("temp dir");
         let chain = Arc::new(Chain::open(dir.path(), &kit.genesis()).expect("open"));
         let mut log = LogStore::new(chain.clone());
 
