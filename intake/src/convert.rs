@@ -21,7 +21,8 @@ use super::{
 pub const RAW_BILL_DOMAIN: &str = "fundtrail/raw-bill/v1";
 
 /// The raw bill and salt behind a claim's commitment: for the submitting
-/// department's private vault, never for the chain. Hidden in `Debug`.
+/// department's private vault, never for the chain. Hidden in `Debug`;
+/// wiped when dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RawBill {
     /// [`canonical_raw_bill`] of the claim line.
@@ -33,6 +34,13 @@ impl RawBill {
     /// `SHA-256(salt || canonical)`, the claim's `raw_commitment`.
     pub fn commitment(&self) -> Hash32 {
         raw_commitment(&self.salt, &self.canonical)
+    }
+}
+
+impl Drop for RawBill {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.canonical);
+        zeroize::Zeroize::zeroize(&mut self.salt);
     }
 }
 

@@ -102,8 +102,8 @@ pub enum DisclosureResponse {
 }
 
 /// A raw bill as its department keeps it in its vault, deposits it, and
-/// discloses it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// discloses it. Hidden in `Debug`; its bytes are wiped when dropped.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VaultEntry {
     /// The claim record the bill belongs to.
     pub record_id: RecordId,
@@ -111,6 +111,24 @@ pub struct VaultEntry {
     pub salt: Vec<u8>,
     #[serde(with = "hex_bytes")]
     pub raw_bill: Vec<u8>,
+}
+
+impl std::fmt::Debug for VaultEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "VaultEntry({}, {} bytes, hidden)",
+            self.record_id,
+            self.raw_bill.len()
+        )
+    }
+}
+
+impl Drop for VaultEntry {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.salt);
+        zeroize::Zeroize::zeroize(&mut self.raw_bill);
+    }
 }
 
 /// Bytes as hex in JSON, as plain bytes in BCS.
