@@ -412,13 +412,15 @@ async fn submitted_records_are_decided_as_in_memory_and_a_resubmission_is_idempo
     assert_eq!((h, i, o), fx.placed(&fx.corrected));
 
     // The record its submitter committed under a nonce, and null for one
-    // it never used; a lookup of too many nonces is refused.
+    // it never used (the fixture counts its nonces up from 0); a lookup of
+    // too many nonces is refused.
+    const UNUSED_NONCE: u64 = u64::MAX - 7;
     let envelope = &fx.corrected.envelope;
     let found = cluster
         .client(2)
         .post(
             "/v1/lookup/submissions",
-            &json!({"submitter": envelope.submitter_key, "nonces": [envelope.nonce, envelope.nonce ^ 1]}),
+            &json!({"submitter": envelope.submitter_key, "nonces": [envelope.nonce, UNUSED_NONCE]}),
         )
         .await
         .unwrap();

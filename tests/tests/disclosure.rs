@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fundtrail_intake::{canonical_raw_bill, parse_line, SubmissionLine};
-use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::pseudonym::raw_commitment;
 use fundtrail_ledger::record::{DisclosureBody, DisclosurePurpose, RecordBody};
 use fundtrail_ledger::types::Role;
@@ -185,14 +184,7 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
         .expect("cluster starts");
     let kit = fundtrail_testkit::Kit::new(7);
     let kit = &kit;
-    let copy = |k: &Keypair| Keypair::from_seed(k.secret_bytes());
-    let health = kit.org(Role::Health);
-    let signer = Signer {
-        chain_id: kit.chain_id.clone(),
-        submitter: copy(&health.submitter),
-        officers: health.officers.iter().map(copy).collect(),
-        pseudonyms: kit.pseudonyms.clone(),
-    };
+    let signer = Signer::of_kit(kit, Role::Health);
 
     // Health signs its claim on its own side; the raw bill stays there.
     let line = parse_line(CLAIM_LINE).unwrap();

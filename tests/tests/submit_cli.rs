@@ -52,7 +52,22 @@ struct Cli<'a> {
     dir: PathBuf,
 }
 
-impl Cli<'_> {
+/// A three-node cluster, and a directory for the files submitted to it.
+async fn start() -> (TestCluster, tempfile::TempDir) {
+    let cluster = TestCluster::start(EXE.as_ref(), 3)
+        .await
+        .expect("cluster starts");
+    (cluster, tempfile::tempdir().unwrap())
+}
+
+impl<'a> Cli<'a> {
+    fn new(cluster: &'a TestCluster, dir: &tempfile::TempDir) -> Cli<'a> {
+        Cli {
+            cluster,
+            dir: dir.path().to_path_buf(),
+        }
+    }
+
     fn key(&self, name: &str) -> PathBuf {
         self.cluster.devnet.dir.join("keys").join(name)
     }
@@ -143,14 +158,8 @@ async fn settled_height(cluster: &TestCluster) -> u64 {
 async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
     let _serial = serial().await;
     let started = std::time::Instant::now();
-    let cluster = TestCluster::start(EXE.as_ref(), 3)
-        .await
-        .expect("cluster starts");
-    let tmp = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        cluster: &cluster,
-        dir: tmp.path().to_path_buf(),
-    };
+    let (cluster, tmp) = start().await;
+    let cli = Cli::new(&cluster, &tmp);
     let good: Vec<String> = (0..4).map(|n| claim(n, "A")).collect();
     let mut with_bad = good.clone();
     with_bad.insert(2, MALFORMED.to_string());
@@ -384,14 +393,8 @@ fn basic_payout(reference: &str, amount: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repayment_under_a_new_reference_pays_and_an_old_reference_changes_nothing() {
     let _serial = serial().await;
-    let cluster = TestCluster::start(EXE.as_ref(), 3)
-        .await
-        .expect("cluster starts");
-    let tmp = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        cluster: &cluster,
-        dir: tmp.path().to_path_buf(),
-    };
+    let (cluster, tmp) = start().await;
+    let cli = Cli::new(&cluster, &tmp);
     let claim_file = cli.write("claim.jsonl", &[claim(1, "R")]);
     let out = cli.submit(2, "gd-health", 0, &[], &claim_file).await;
     assert!(out.status.success(), "{}", text(&out));
@@ -469,14 +472,8 @@ async fn a_repayment_under_a_new_reference_pays_and_an_old_reference_changes_not
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_exits_0_when_all_committed_1_when_refused_3_when_rules_rejected() {
     let _serial = serial().await;
-    let cluster = TestCluster::start(EXE.as_ref(), 3)
-        .await
-        .expect("cluster starts");
-    let tmp = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        cluster: &cluster,
-        dir: tmp.path().to_path_buf(),
-    };
+    let (cluster, tmp) = start().await;
+    let cli = Cli::new(&cluster, &tmp);
     let claims: Vec<String> = (0..3).map(|n| claim(n, "E")).collect();
     let file = cli.write("claims.jsonl", &claims);
     let out = cli.submit(0, "gd-health", 0, &[], &file).await;

@@ -159,14 +159,7 @@ async fn wait_serving(cluster: &TestCluster, i: usize) {
 
 /// The health department's claim, signed on its side, and its vault entry.
 fn health_claim(cluster: &TestCluster, kit: &Kit) -> (SignedRecord, VaultEntry) {
-    let copy = |k: &Keypair| Keypair::from_seed(k.secret_bytes());
-    let health = kit.org(Role::Health);
-    let signer = Signer {
-        chain_id: kit.chain_id.clone(),
-        submitter: copy(&health.submitter),
-        officers: health.officers.iter().map(copy).collect(),
-        pseudonyms: kit.pseudonyms.clone(),
-    };
+    let signer = Signer::of_kit(kit, Role::Health);
     let line = parse_line(CLAIM_LINE).unwrap();
     let SubmissionLine::Claim(claim_line) = &line else {
         panic!("a claim line")

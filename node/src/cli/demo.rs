@@ -13,7 +13,6 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use fundtrail_audit::report::{ReportBuilder, Verification};
 use fundtrail_ledger::block::Verdict;
-use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::types::Role;
 use fundtrail_testkit::scenario::{self, outcome_matches, Scenario, ScenarioConfig, Submission};
 use fundtrail_testkit::Kit;
@@ -162,17 +161,13 @@ async fn drive(
     Ok(summary)
 }
 
+/// Each department's signer, for the chain the devnet runs.
 fn signers(kit: &Kit, chain_id: &fundtrail_ledger::ChainId) -> BTreeMap<Role, Signer> {
-    let copy = |k: &Keypair| Keypair::from_seed(k.secret_bytes());
     kit.orgs
         .iter()
         .map(|o| {
-            let signer = Signer {
-                chain_id: chain_id.clone(),
-                submitter: copy(&o.submitter),
-                officers: o.officers.iter().map(copy).collect(),
-                pseudonyms: kit.pseudonyms.clone(),
-            };
+            let mut signer = Signer::of_kit(kit, o.role);
+            signer.chain_id = chain_id.clone();
             (o.role, signer)
         })
         .collect()

@@ -12,7 +12,8 @@ use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::pseudonym::{ClaimId, PseudonymKey};
 use fundtrail_ledger::record::{Envelope, Period, RecordId, SignedRecord};
-use fundtrail_ledger::types::{ChainId, RegionCode};
+use fundtrail_ledger::types::{ChainId, RegionCode, Role};
+use fundtrail_testkit::Kit;
 
 use super::client::NodeClient;
 use crate::wire::VaultEntry;
@@ -42,6 +43,19 @@ impl Signed {
 }
 
 impl Signer {
+    /// The signer of the testkit consortium's organisation with `role`, as
+    /// its own systems would hold it (the demo's departments, the tests').
+    pub fn of_kit(kit: &Kit, role: Role) -> Signer {
+        let copy = |k: &Keypair| Keypair::from_seed(k.secret_bytes());
+        let org = kit.org(role);
+        Signer {
+            chain_id: kit.chain_id.clone(),
+            submitter: copy(&org.submitter),
+            officers: org.officers.iter().map(copy).collect(),
+            pseudonyms: kit.pseudonyms.clone(),
+        }
+    }
+
     /// Signs line `number` of a file. The record's nonce, and a claim's
     /// salt, come from the line's identity under the consortium secret
     /// (its reference, or its content: docs/SUBMISSION.md), so signing the
