@@ -121,6 +121,27 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// Insurance's basic payout on a bill of hospital H44010600001, with two
+/// officer approvals.
+fn basic_payout(reference: &str, bill_no: &str, amount: &str) -> String {
+    json!({
+        "kind": "settlement", "ref": reference,
+        "institution": "H44010600001", "bill_no": bill_no,
+        "scheme": "basic", "fund_id": "basic-440100", "amount": amount, "approvals": 2
+    })
+    .to_string()
+}
+
+/// The reversal of the standing basic payout on a bill of H44010600001.
+fn basic_reversal(reference: &str, bill_no: &str) -> String {
+    json!({
+        "kind": "reversal", "ref": reference,
+        "target": {"payout": {"institution": "H44010600001", "bill_no": bill_no, "tier": "basic"}},
+        "reason": "data_entry_error"
+    })
+    .to_string()
+}
+
 /// The receipt of a line that reached the chain, now or before.
 fn receipt(l: &Value) -> Option<&Value> {
     l.get("committed").or_else(|| l.get("already_committed"))
@@ -301,23 +322,13 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
         .unwrap()["quote"]
         .clone();
     let amount = quote["basic"].as_str().unwrap().to_string();
-    let settle = json!({
-        "kind": "settlement", "ref": "JS2026-A-1",
-        "institution": "H44010600001", "bill_no": "ZY2026-A-00000",
-        "scheme": "basic", "fund_id": "basic-440100", "amount": amount, "approvals": 2
-    })
-    .to_string();
+    let settle = basic_payout("JS2026-A-1", "ZY2026-A-00000", &amount);
     let file = cli.write("settle.jsonl", &[settle]);
     let out = cli.submit(0, "gd-insurance", 2, &[], &file).await;
     assert!(out.status.success(), "{}", text(&out));
     let settled = accepted_ids(&stdout_lines(&out));
     assert_eq!(settled.len(), 1, "{}", text(&out));
-    let reverse = json!({
-        "kind": "reversal", "ref": "CX2026-A-1",
-        "target": {"payout": {"institution": "H44010600001", "bill_no": "ZY2026-A-00000", "tier": "basic"}},
-        "reason": "data_entry_error"
-    })
-    .to_string();
+    let reverse = basic_reversal("CX2026-A-1", "ZY2026-A-00000");
     let file = cli.write("reverse.jsonl", &[reverse]);
     let out = cli.submit(0, "gd-insurance", 0, &[], &file).await;
     assert!(out.status.success(), "{}", text(&out));
@@ -381,15 +392,6 @@ fn fen(amount: &str) -> i64 {
     yuan.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap()
 }
 
-fn basic_payout(reference: &str, amount: &str) -> String {
-    json!({
-        "kind": "settlement", "ref": reference,
-        "institution": "H44010600001", "bill_no": "ZY2026-R-00001",
-        "scheme": "basic", "fund_id": "basic-440100", "amount": amount, "approvals": 2
-    })
-    .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repayment_under_a_new_reference_pays_and_an_old_reference_changes_nothing() {
     let _serial = serial().await;
@@ -410,19 +412,17 @@ async fn a_repayment_under_a_new_reference_pays_and_an_old_reference_changes_not
     let opening = fen(&balance(&cluster, "basic-440100").await);
 
     // Pay, then reverse: the fund moves out and back.
-    let pay_file = cli.write("pay.jsonl", &[basic_payout("JS2026-R-1", &amount)]);
+    let pay_file = cli.write(
+        "pay.jsonl",
+        &[basic_payout("JS2026-R-1", "ZY2026-R-00001", &amount)],
+    );
     let out = cli.submit(0, "gd-insurance", 2, &[], &pay_file).await;
     assert!(out.status.success(), "{}", text(&out));
     let paid = accepted_ids(&stdout_lines(&out));
     settled_height(&cluster).await;
     let after_pay = fen(&balance(&cluster, "basic-440100").await);
     assert_eq!(after_pay, opening - fen(&amount));
-    let reverse = json!({
-        "kind": "reversal", "ref": "CX2026-R-1",
-        "target": {"payout": {"institution": "H44010600001", "bill_no": "ZY2026-R-00001", "tier": "basic"}},
-        "reason": "data_entry_error"
-    })
-    .to_string();
+    let reverse = basic_reversal("CX2026-R-1", "ZY2026-R-00001");
     let reverse_file = cli.write("reverse.jsonl", &[reverse]);
     let out = cli.submit(0, "gd-insurance", 0, &[], &reverse_file).await;
     assert!(out.status.success(), "{}", text(&out));
@@ -431,7 +431,10 @@ async fn a_repayment_under_a_new_reference_pays_and_an_old_reference_changes_not
     assert_eq!(fen(&balance(&cluster, "basic-440100").await), opening);
 
     // The same content under a new reference: a new record, the fund moves.
-    let repay_file = cli.write("repay.jsonl", &[basic_payout("JS2026-R-2", &amount)]);
+    let repay_file = cli.write(
+        "repay.jsonl",
+        &[basic_payout("JS2026-R-2", "ZY2026-R-00001", &amount)],
+    );
     let out = cli.submit(1, "gd-insurance", 2, &[], &repay_file).await;
     assert!(out.status.success(), "{}", text(&out));
     let lines = stdout_lines(&out);
