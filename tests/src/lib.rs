@@ -2,7 +2,8 @@
 //! drive (see tests/README.md), [`cluster`] starts real multi-node
 //! networks for them, [`edge_sig`] crafts edge-case signatures, and
 //! [`hostile`] speaks to a node as a peer that holds a genesis node key
-//! but lies. [`data_tempdir`] is a temporary data directory a node accepts.
+//! but lies. [`data_tempdir`] is a temporary data directory a node accepts;
+//! [`health_claim`] a claim the health department signed, with its raw bill.
 
 pub mod cluster;
 pub mod edge_sig;
@@ -16,4 +17,36 @@ pub fn data_tempdir() -> tempfile::TempDir {
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
         .expect("temp dir")
+}
+
+/// The health department's claim line (examples/claim.jsonl, line 1).
+pub const CLAIM_LINE: &str = r#"{"kind":"claim","id_card":"440106195803120419","institution":"H44010600001","bill_no":"ZY2026-0000123","institution_level":"tertiary","insured_type":"resident","insured_region":"440100","care_region":"440100","service_date":"2026-03-01","admission":"inpatient","total":"100000.00","in_scope":"90000.00","drg_or_dip_group":"ES23","supplementary_cover":false}"#;
+
+/// [`CLAIM_LINE`] signed on the health department's side (resolved
+/// through node `health`), and the vault entry holding its raw bill.
+pub fn health_claim(
+    cluster: &cluster::TestCluster,
+    kit: &fundtrail_testkit::Kit,
+    health: usize,
+) -> (
+    fundtrail_ledger::SignedRecord,
+    fundtrail_node::wire::VaultEntry,
+) {
+    use fundtrail_intake::{canonical_raw_bill, parse_line, SubmissionLine};
+    use fundtrail_node::cli::sign::{HttpLookup, Signer};
+    let signer = Signer::of_kit(kit, fundtrail_ledger::types::Role::Health);
+    let line = parse_line(CLAIM_LINE).expect("the example claim parses");
+    let SubmissionLine::Claim(claim_line) = &line else {
+        panic!("a claim line")
+    };
+    let raw_bill = canonical_raw_bill(claim_line);
+    let lookup = HttpLookup {
+        client: cluster.client(health),
+    };
+    let signed = signer
+        .sign(1, line.clone(), &lookup)
+        .expect("the claim signs");
+    let entry = signed.vault_entry().expect("a claim has a raw bill");
+    assert_eq!(entry.raw_bill, raw_bill);
+    (signed.record, entry)
 }

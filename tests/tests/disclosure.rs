@@ -10,17 +10,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fundtrail_intake::{canonical_raw_bill, parse_line, SubmissionLine};
 use fundtrail_ledger::pseudonym::raw_commitment;
 use fundtrail_ledger::record::{DisclosureBody, DisclosurePurpose, RecordBody};
 use fundtrail_ledger::types::Role;
 use fundtrail_ledger::{Hash32, Outcome, RecordId, SignedRecord, Verdict};
-use fundtrail_node::cli::sign::{HttpLookup, Signer};
 use fundtrail_node::p2p::NetConfig;
 use fundtrail_node::wire::{
     DisclosureRequest, DisclosureResponse, VaultEntry, WireRequest, WireResponse,
 };
 use fundtrail_tests::cluster::{committed, serial, Http, TestCluster};
+use fundtrail_tests::health_claim;
 use serde_json::{json, Value};
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
@@ -29,9 +28,6 @@ const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
 const INSURANCE: usize = 0;
 const CIVIL_AFFAIRS: usize = 1;
 const HEALTH: usize = 2;
-
-/// The health department's claim line (examples/claim.jsonl, line 1).
-const CLAIM_LINE: &str = r#"{"kind":"claim","id_card":"440106195803120419","institution":"H44010600001","bill_no":"ZY2026-0000123","institution_level":"tertiary","insured_type":"resident","insured_region":"440100","care_region":"440100","service_date":"2026-03-01","admission":"inpatient","total":"100000.00","in_scope":"90000.00","drg_or_dip_group":"ES23","supplementary_cover":false}"#;
 
 /// Submits through `node` and answers once that node has applied the
 /// record, so the test can read it back there: its height and outcome.
@@ -184,21 +180,10 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
         .expect("cluster starts");
     let kit = fundtrail_testkit::Kit::new(7);
     let kit = &kit;
-    let signer = Signer::of_kit(kit, Role::Health);
 
     // Health signs its claim on its own side; the raw bill stays there.
-    let line = parse_line(CLAIM_LINE).unwrap();
-    let SubmissionLine::Claim(claim_line) = &line else {
-        panic!("a claim line")
-    };
-    let raw_bill = canonical_raw_bill(claim_line);
-    let lookup = HttpLookup {
-        client: cluster.client(HEALTH),
-    };
-    let signed = signer.sign(1, line.clone(), &lookup).unwrap();
-    let entry: VaultEntry = signed.vault_entry().expect("a claim has a raw bill");
-    assert_eq!(entry.raw_bill, raw_bill);
-    let claim = signed.record.clone();
+    let (claim, entry) = health_claim(&cluster, kit, HEALTH);
+    let raw_bill = entry.raw_bill.clone();
     submit_one(&cluster, HEALTH, &claim).await;
     let stored = cluster
         .client(HEALTH)

@@ -13,7 +13,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fundtrail_intake::{canonical_raw_bill, parse_line, SubmissionLine};
 use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::pseudonym::raw_commitment;
 use fundtrail_ledger::record::{DisclosureBody, DisclosurePurpose, RecordBody};
@@ -21,7 +20,6 @@ use fundtrail_ledger::store::Store;
 use fundtrail_ledger::types::{Amount, Role};
 use fundtrail_ledger::{RecordId, SignedRecord, Verdict};
 use fundtrail_node::chain::Chain;
-use fundtrail_node::cli::sign::{HttpLookup, Signer};
 use fundtrail_node::entry::{Batch, LogId, StoredMembership};
 use fundtrail_node::vault::keys::{generate_key_file, read_key_file};
 use fundtrail_node::vault::seal::{self, Header};
@@ -29,6 +27,7 @@ use fundtrail_node::vault::{Cipher, FileKeys, KeyId, Vault};
 use fundtrail_node::wire::VaultEntry;
 use fundtrail_testkit::Kit;
 use fundtrail_tests::cluster::{committed, serial, TestCluster};
+use fundtrail_tests::health_claim;
 use serde_json::json;
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
@@ -37,8 +36,6 @@ const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
 const INSURANCE: usize = 0;
 const HEALTH: usize = 2;
 
-/// The health department's claim line (examples/claim.jsonl, line 1).
-const CLAIM_LINE: &str = r#"{"kind":"claim","id_card":"440106195803120419","institution":"H44010600001","bill_no":"ZY2026-0000123","institution_level":"tertiary","insured_type":"resident","insured_region":"440100","care_region":"440100","service_date":"2026-03-01","admission":"inpatient","total":"100000.00","in_scope":"90000.00","drg_or_dip_group":"ES23","supplementary_cover":false}"#;
 const ID_CARD: &str = "440106195803120419";
 const BILL_NO: &str = "ZY2026-0000123";
 
@@ -157,23 +154,6 @@ async fn wait_serving(cluster: &TestCluster, i: usize) {
     }
 }
 
-/// The health department's claim, signed on its side, and its vault entry.
-fn health_claim(cluster: &TestCluster, kit: &Kit) -> (SignedRecord, VaultEntry) {
-    let signer = Signer::of_kit(kit, Role::Health);
-    let line = parse_line(CLAIM_LINE).unwrap();
-    let SubmissionLine::Claim(claim_line) = &line else {
-        panic!("a claim line")
-    };
-    let raw_bill = canonical_raw_bill(claim_line);
-    let lookup = HttpLookup {
-        client: cluster.client(HEALTH),
-    };
-    let signed = signer.sign(1, line.clone(), &lookup).unwrap();
-    let entry = signed.vault_entry().expect("a claim has a raw bill");
-    assert_eq!(entry.raw_bill, raw_bill);
-    (signed.record, entry)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledged_deposit_survives_kill_9_sealed_and_a_wrong_key_only_refuses() {
     let _serial = serial().await;
@@ -181,7 +161,7 @@ async fn an_acknowledged_deposit_survives_kill_9_sealed_and_a_wrong_key_only_ref
         .await
         .expect("cluster starts");
     let kit = Kit::new(7);
-    let (claim, entry) = health_claim(&cluster, &kit);
+    let (claim, entry) = health_claim(&cluster, &kit, HEALTH);
     let needles = needles(&[ID_CARD.to_string(), BILL_NO.to_string()]);
     assert_the_scan_finds_clear_entries(&entry, &needles);
     submit_accepted(&cluster, HEALTH, &claim).await;
