@@ -74,15 +74,14 @@ impl std::fmt::Debug for LineIdentity {
 /// content: the same reference must always be the same record, so these
 /// would be taken for a second record under one reference.
 pub fn check_references(lines: &[(usize, SubmissionLine)]) -> Vec<LineError> {
-    let mut first: BTreeMap<LineIdentity, (usize, String)> = BTreeMap::new();
+    let mut first: BTreeMap<(&'static str, &str), (usize, String)> = BTreeMap::new();
     let mut errors = Vec::new();
     for (number, line) in lines {
-        let identity = LineIdentity::of(line);
-        if !matches!(identity, LineIdentity::Reference { .. }) {
+        let Some(reference) = line.reference() else {
             continue;
-        }
+        };
         let content = line.to_json();
-        match first.get(&identity) {
+        match first.get(&(line.kind().name(), reference.expose())) {
             Some((earlier, seen)) if *seen != content => errors.push(LineError {
                 line: *number,
                 error: IntakeError::ReferenceReused {
@@ -91,7 +90,7 @@ pub fn check_references(lines: &[(usize, SubmissionLine)]) -> Vec<LineError> {
             }),
             Some(_) => {}
             None => {
-                first.insert(identity, (*number, content));
+                first.insert((line.kind().name(), reference.expose()), (*number, content));
             }
         }
     }

@@ -513,11 +513,7 @@ async fn lookup_submissions(
         let entry = store
             .record_by_submission(&q.submitter, nonce)
             .map_err(internal)?;
-        receipts.push(entry.map(|e| Receipt::AlreadyCommitted {
-            height: e.height,
-            index: e.index,
-            outcome: e.outcome,
-        }));
+        receipts.push(entry.map(Receipt::already_committed));
     }
     Ok(Json(receipts))
 }

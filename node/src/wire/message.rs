@@ -5,6 +5,7 @@
 
 use fundtrail_ledger::block::{Attestation, Outcome};
 use fundtrail_ledger::record::{RecordId, SignedRecord};
+use fundtrail_ledger::store::RecordEntry;
 use fundtrail_ledger::types::Height;
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -72,6 +73,17 @@ pub enum Receipt {
         index: u32,
         outcome: Outcome,
     },
+}
+
+impl Receipt {
+    /// The answer for a record that was on the chain before it was submitted.
+    pub fn already_committed(entry: RecordEntry) -> Receipt {
+        Receipt::AlreadyCommitted {
+            height: entry.height,
+            index: entry.index,
+            outcome: entry.outcome,
+        }
+    }
 }
 
 /// Why a submission got no receipt.
