@@ -158,6 +158,12 @@ impl Keypair {
     pub fn sign(&self, digest: &Hash32) -> Signature {
         Signature(self.signing.sign(digest.as_bytes()).to_bytes())
     }
+
+    /// Signs a message of any length as it is (an HTTP request's signature
+    /// base, RFC 9421), not a digest of it.
+    pub fn sign_message(&self, message: &[u8]) -> Signature {
+        Signature(self.signing.sign(message).to_bytes())
+    }
 }
 
 impl fmt::Debug for Keypair {
@@ -195,6 +201,19 @@ pub fn verify_one(key: &PublicKey, digest: &Hash32, sig: &Signature) -> Result<(
             index: 0,
             key: key.short(),
         })
+    }
+}
+
+/// [`verify_one`] for a signature over a message of any length
+/// ([`Keypair::sign_message`]), under the same validity rule.
+pub fn verify_message(key: &PublicKey, message: &[u8], sig: &Signature) -> Result<(), CryptoError> {
+    let vk = enrol_key(key)?;
+    match vk.verify(&zebra_signature(sig), message) {
+        Ok(()) => Ok(()),
+        Err(_) => Err(CryptoError::BadSignature {
+            index: 0,
+            key: key.short(),
+        }),
     }
 }
 

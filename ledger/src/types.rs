@@ -188,6 +188,9 @@ pub enum KeyRole {
     Officer,
     /// A node's libp2p identity; signs attestations.
     Node,
+    /// Reads through the API within its organisation's scope (a
+    /// department's reporting system); signs no records.
+    Reader,
 }
 
 /// Assistance eligibility categories (救助对象类别).

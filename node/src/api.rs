@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{Extension, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,10 +25,11 @@ use fundtrail_ledger::lookup::{Lookup, PayoutTier};
 use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
 use fundtrail_ledger::record::{Period, RecordBody, RecordId, SignedRecord};
 use fundtrail_ledger::store::RecordEntry;
-use fundtrail_ledger::types::{FundId, Height, KeyRole};
+use fundtrail_ledger::types::{FundId, Height, KeyRole, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::access::{self, Caller, Gate};
 use crate::chain::{Chain, StoreState};
 use crate::evidence::EvidenceJson;
 use crate::metrics::Metrics;
@@ -58,9 +59,12 @@ pub struct Api {
     pub roster: Roster,
     pub org: fundtrail_ledger::types::OrgId,
     pub metrics: Arc<Metrics>,
+    /// Authenticates, bounds and scopes every request (docs/API.md "Access").
+    pub gate: Arc<Gate>,
 }
 
 pub fn router(api: Api) -> Router {
+    let gate = api.gate.clone();
     Router::new()
         .route("/v1/records", post(submit))
         .route("/v1/records/{id}", get(record))
@@ -83,6 +87,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/disclosures/{id}/fetch", post(fetch_disclosed))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(gate, access::guard))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(api)
 }
@@ -498,16 +503,32 @@ pub const MAX_LOOKUP_NONCES: usize = 1000;
 /// tells a resubmitted reference from a new one (docs/SUBMISSION.md).
 async fn lookup_submissions(
     State(api): State<Api>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<SubmissionQuery>, JsonRejection>,
 ) -> ApiResult<Vec<Option<Receipt>>> {
     let Json(q) = body.map_err(malformed)?;
+    let store = api.chain.store();
+    let owner = access::enrolled(store, &q.submitter)
+        .map_err(internal)?
+        .map(|c| c.org)
+        .or_else(|| {
+            api.chain
+                .genesis()
+                .org_of_key(&q.submitter)
+                .map(|o| o.id.clone())
+        });
+    if owner.as_ref() != Some(&caller.org) && caller.org_role != Role::Auditor {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "submissions are looked up by the submitting organisation or audit".into(),
+        ));
+    }
     if q.nonces.len() > MAX_LOOKUP_NONCES {
         return Err(bad_request(format!(
             "{} nonces in one lookup; at most {MAX_LOOKUP_NONCES}",
             q.nonces.len()
         )));
     }
-    let store = api.chain.store();
     let mut receipts = Vec::with_capacity(q.nonces.len());
     for nonce in q.nonces {
         let entry = store
@@ -661,9 +682,17 @@ async fn deposit(
     body: Result<Json<Vec<VaultEntry>>, JsonRejection>,
 ) -> ApiResult<Value> {
     let Json(entries) = body.map_err(malformed)?;
+    if entries.len() > MAX_VAULT_ENTRIES {
+        return Err(bad_request(format!(
+            "{} entries in one deposit; at most {MAX_VAULT_ENTRIES}",
+            entries.len()
+        )));
+    }
+    let deadline = tokio::time::Instant::now() + VAULT_WAIT;
     let mut sealed = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
-        applied(&api, &entry.record_id, VAULT_WAIT).await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        applied(&api, &entry.record_id, left).await;
         let one = api.vault.check_and_seal(entry).map_err(|e| {
             let message = format!("entry {}: {e}", i + 1);
             if e.is_refusal() {
@@ -679,8 +708,11 @@ async fn deposit(
     Ok(Json(json!({ "stored": entries.len() })))
 }
 
-/// How long a deposit waits for its claim to reach this node's chain.
+/// How long a deposit waits, in all, for its claims to reach this node's
+/// chain.
 const VAULT_WAIT: Duration = Duration::from_secs(10);
+/// Most entries one deposit may carry.
+pub const MAX_VAULT_ENTRIES: usize = 10_000;
 
 /// Waits (at most `limit`) until `id` is on this node's chain. A record
 /// committed through another node may be a moment from applied here; the

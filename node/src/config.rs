@@ -12,6 +12,7 @@ use fundtrail_ledger::types::OrgId;
 use fundtrail_ledger::Genesis;
 use serde::{Deserialize, Serialize};
 
+use crate::access::AccessConfig;
 use crate::owner_only;
 use crate::vault::Cipher;
 
@@ -39,6 +40,54 @@ pub struct NodeConfig {
     pub raft: RaftConfig,
     /// The key that seals the private vault; required.
     pub vault: VaultConfig,
+    /// The API's TLS certificate and key; required.
+    pub tls: TlsConfig,
+    /// How API callers are authenticated and bounded.
+    #[serde(default)]
+    pub access: AccessConfig,
+}
+
+/// `[tls]`: the API's certificate chain and private key (PEM). Plain HTTP
+/// is only for development on a loopback address, and says so loudly.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Serve plain HTTP instead; refused unless `api` is a loopback address.
+    #[serde(default)]
+    pub plain_http_on_loopback: bool,
+}
+
+/// How the API is served, once `[tls]` is checked.
+pub enum ApiTransport<'c> {
+    Tls {
+        cert_file: &'c Path,
+        key_file: &'c Path,
+    },
+    PlainLoopback,
+}
+
+impl TlsConfig {
+    /// Refuses a `[tls]` section that is incomplete, or plain HTTP on an
+    /// address other hosts can reach.
+    pub fn transport(&self, api: SocketAddr) -> Result<ApiTransport<'_>> {
+        match (&self.cert_file, &self.key_file, self.plain_http_on_loopback) {
+            (None, None, true) if api.ip().is_loopback() => Ok(ApiTransport::PlainLoopback),
+            (None, None, true) => bail!(
+                "[tls] plain_http_on_loopback is set but the API listens on {api}, which is not \
+                 a loopback address: give [tls] cert_file and key_file"
+            ),
+            (Some(cert_file), Some(key_file), false) => Ok(ApiTransport::Tls {
+                cert_file,
+                key_file,
+            }),
+            _ => bail!(
+                "[tls] needs both cert_file and key_file (PEM), or, for development on a \
+                 loopback address only, plain_http_on_loopback = true and neither file"
+            ),
+        }
+    }
 }
 
 /// `[vault]`: the department's vault key, kept outside `data_dir`, and the
@@ -162,6 +211,13 @@ impl NodeConfig {
             .with_context(|| format!("reading config {}", path.display()))?;
         let table: toml::Table =
             toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        if !table.contains_key("tls") {
+            bail!(
+                "{} has no [tls] section: the API is served over TLS; name the certificate \
+                 chain and key in [tls] cert_file and key_file (see examples/node.toml)",
+                path.display()
+            );
+        }
         if !table.contains_key("vault") {
             bail!(
                 "{} has no [vault] section: a node seals its vault under a key kept outside \
@@ -182,12 +238,15 @@ impl NodeConfig {
         ]
         .into_iter()
         .chain(config.vault.previous_key_files.iter_mut())
+        .chain(config.tls.cert_file.iter_mut())
+        .chain(config.tls.key_file.iter_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
         config.raft.check()?;
+        config.tls.transport(config.api)?;
         config.check_vault_keys_outside_data()?;
         Ok(config)
     }
@@ -253,7 +312,8 @@ mod tests {
     fn write_config(dir: &Path, vault: &str) -> PathBuf {
         let text = format!(
             "data_dir = \"data\"\ngenesis = \"genesis.json\"\nnode_key = \"keys/node.key\"\n\
-             org = \"gd-health\"\nlisten = \"/ip4/127.0.0.1/tcp/7102\"\napi = \"127.0.0.1:8102\"\n{vault}"
+             org = \"gd-health\"\nlisten = \"/ip4/127.0.0.1/tcp/7102\"\napi = \"127.0.0.1:8102\"\n\
+             [tls]\nplain_http_on_loopback = true\n{vault}"
         );
         let path = dir.join("node.toml");
         std::fs::write(&path, text).expect("write config");
@@ -316,6 +376,34 @@ mod tests {
         }
         let path = write_config(dir.path(), "[vault]\nkey_file = \"keys/vault.key\"\n");
         assert!(NodeConfig::load(&path).is_ok(), "beside the data directory");
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback_and_tls_needs_both_files() {
+        let plain = TlsConfig {
+            plain_http_on_loopback: true,
+            ..TlsConfig::default()
+        };
+        let loopback: SocketAddr = "127.0.0.1:8100".parse().expect("address");
+        let open: SocketAddr = "0.0.0.0:8100".parse().expect("address");
+        assert!(matches!(
+            plain.transport(loopback),
+            Ok(ApiTransport::PlainLoopback)
+        ));
+        let err = plain.transport(open).err().expect("refused").to_string();
+        assert!(err.contains("not a loopback address"), "{err}");
+        let half = TlsConfig {
+            cert_file: Some("c.pem".into()),
+            ..TlsConfig::default()
+        };
+        assert!(half.transport(loopback).is_err());
+        assert!(TlsConfig::default().transport(loopback).is_err());
+        let both = TlsConfig {
+            cert_file: Some("c.pem".into()),
+            key_file: Some("k.pem".into()),
+            plain_http_on_loopback: false,
+        };
+        assert!(matches!(both.transport(open), Ok(ApiTransport::Tls { .. })));
     }
 
     #[test]

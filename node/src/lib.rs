@@ -13,6 +13,7 @@
 //! - [`api`]: the HTTP API; [`node`]: `fundtrail run`.
 //! - [`evidence`]: the JSON form of equivocation evidence.
 
+pub mod access;
 pub mod api;
 pub mod chain;
 pub mod cli;
@@ -28,7 +29,9 @@ pub mod proof;
 pub mod raft;
 pub mod refusals;
 pub mod roster;
+pub mod serve;
 pub mod submit;
+pub mod tls;
 pub mod vault;
 pub mod verified;
 pub mod wire;

@@ -15,7 +15,7 @@ use openraft::BasicNode;
 
 use crate::api::{self, Api};
 use crate::chain::Chain;
-use crate::config::NodeConfig;
+use crate::config::{ApiTransport, NodeConfig};
 use crate::entry::NodeId;
 use crate::metrics::Metrics;
 use crate::p2p::{self, Net, NetConfig, Reply};
@@ -151,7 +151,14 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     ));
     tokio::spawn(add_learners(raft.clone(), config.clone(), roster.clone()));
 
+    let gate = Arc::new(crate::access::Gate::new(
+        chain.store().clone(),
+        Arc::new(chain.genesis().clone()),
+        me.org.clone(),
+        config.access.clone(),
+    ));
     let api = Api {
+        gate,
         chain: chain.clone(),
         submitter,
         raft: raft.clone(),
@@ -161,20 +168,44 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         org: me.org.clone(),
         metrics,
     };
+    let tls = api_tls(&config)?;
     let listener = tokio::net::TcpListener::bind(config.api)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.api))?;
-    tracing::info!(api = %config.api, "HTTP API listening");
-    axum::serve(listener, api::router(api))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP API server")?;
+    tracing::info!(api = %config.api, tls = tls.is_some(), "HTTP API listening");
+    let bounds = crate::serve::Bounds {
+        max_connections: config.access.max_connections,
+        header_read_timeout: Duration::from_millis(config.access.header_read_timeout_ms),
+    };
+    crate::serve::serve(listener, tls, api::router(api), bounds, shutdown_signal()).await;
 
     tracing::info!("shutting down");
     raft.shutdown().await.ok();
     net_task.abort();
     tracing::info!(height = %chain.head().height, "stopped");
     Ok(())
+}
+
+/// The API's TLS acceptor, or `None` for plain HTTP on loopback, which is
+/// logged as a warning.
+fn api_tls(config: &NodeConfig) -> Result<Option<tokio_rustls::TlsAcceptor>> {
+    match config.tls.transport(config.api)? {
+        ApiTransport::Tls {
+            cert_file,
+            key_file,
+        } => {
+            let server = crate::tls::server_config(cert_file, key_file)?;
+            Ok(Some(tokio_rustls::TlsAcceptor::from(server)))
+        }
+        ApiTransport::PlainLoopback => {
+            tracing::warn!(
+                api = %config.api,
+                "THE API SERVES PLAIN HTTP ([tls] plain_http_on_loopback): requests and \
+                 answers cross loopback unencrypted; for development only"
+            );
+            Ok(None)
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use fundtrail_ledger::chainfile::{verify_stream, ChainReader, ChainSummary};
 use fundtrail_ledger::record::SignedRecord;
+use fundtrail_ledger::types::Role;
 use fundtrail_ledger::verify::ChainVerifier;
 use fundtrail_node::api::SubmitLine;
 use fundtrail_node::cli::client::NodeClient;
@@ -51,6 +52,15 @@ impl TestCluster {
     /// Starts `nodes` nodes and waits for a leader. Small batches and
     /// frequent snapshots, so tests exercise both.
     pub async fn start(exe: &Path, nodes: usize) -> Result<TestCluster> {
+        Self::start_with(exe, nodes, |_| {}).await
+    }
+
+    /// [`Self::start`] with the devnet plan adjusted by `adjust` first.
+    pub async fn start_with(
+        exe: &Path,
+        nodes: usize,
+        adjust: impl FnOnce(&mut Plan),
+    ) -> Result<TestCluster> {
         let dir = tempfile::tempdir()?;
         let kit = Kit::new(7);
         let mut plan = Plan::from_kit(&kit);
@@ -69,6 +79,7 @@ impl TestCluster {
             snapshot_install_timeout_ms: 60_000,
             ..RaftConfig::default()
         };
+        adjust(&mut plan);
         let mut devnet = Devnet::create(dir.path(), nodes, &plan, base_port())?;
         devnet.start_with(exe).await?;
         Ok(TestCluster {
@@ -79,8 +90,35 @@ impl TestCluster {
         })
     }
 
+    /// A client of node `i`, over TLS, signing as an officer of the audit
+    /// office: a caller that may read everything and submit records. Raw
+    /// data routes take the node's own organisation ([`Self::department`],
+    /// [`Self::officer`]).
     pub fn client(&self, i: usize) -> NodeClient {
-        NodeClient::new(&self.devnet.nodes[i].api).expect("valid URL")
+        self.client_as(i, &self.kit.org(Role::Auditor).officers[0])
+    }
+
+    /// A client of node `i` signing as its own organisation's submitter.
+    pub fn department(&self, i: usize) -> NodeClient {
+        self.devnet.client(i).expect("the devnet's CA and keys")
+    }
+
+    /// A client of node `i` signing as an officer of its organisation.
+    pub fn officer(&self, i: usize) -> NodeClient {
+        let org = &self.devnet.nodes[i].org;
+        let kit_org = self
+            .kit
+            .orgs
+            .iter()
+            .find(|o| &o.id == org)
+            .expect("every devnet organisation is the kit's");
+        self.client_as(i, &kit_org.officers[0])
+    }
+
+    /// A client of node `i` signing with `key`.
+    pub fn client_as(&self, i: usize, key: &fundtrail_ledger::Keypair) -> NodeClient {
+        self.department(i)
+            .signed_by(fundtrail_ledger::Keypair::from_seed(key.secret_bytes()))
     }
 
     pub fn node_count(&self) -> usize {
@@ -289,8 +327,16 @@ impl Http {
     }
 }
 
-async fn http(request: reqwest::RequestBuilder) -> Result<Http> {
-    let response = request.send().await?;
+/// Sends a request through `client` (signed if it has a key) and returns
+/// the answer whatever its status.
+pub async fn http(
+    client: &NodeClient,
+    method: reqwest::Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> Result<Http> {
+    let response = client.send(method, path, body, content_type).await?;
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -319,7 +365,30 @@ impl TestCluster {
 
     /// GET `path` on node `i`, whatever the status.
     pub async fn http_get(&self, i: usize, path: &str) -> Result<Http> {
-        http(reqwest::Client::new().get(format!("{}{path}", self.api(i)))).await
+        http(
+            &self.client(i),
+            reqwest::Method::GET,
+            path,
+            None,
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// GET `path` through `client`, whatever the status.
+    pub async fn http_get_with(&self, client: &NodeClient, path: &str) -> Result<Http> {
+        http(client, reqwest::Method::GET, path, None, Vec::new()).await
+    }
+
+    /// POST `body` as JSON to `path` through `client`, whatever the status.
+    pub async fn http_post_with(
+        &self,
+        client: &NodeClient,
+        path: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> Result<Http> {
+        let json = Some("application/json");
+        http(client, reqwest::Method::POST, path, json, body.into()).await
     }
 
     /// POST `body` as JSON to `path` on node `i`, whatever the status.
@@ -335,13 +404,14 @@ impl TestCluster {
         i: usize,
         path: &str,
         content_type: &str,
-        body: impl Into<reqwest::Body>,
+        body: impl Into<Vec<u8>>,
     ) -> Result<Http> {
         http(
-            reqwest::Client::new()
-                .post(format!("{}{path}", self.api(i)))
-                .header("content-type", content_type)
-                .body(body),
+            &self.client(i),
+            reqwest::Method::POST,
+            path,
+            Some(content_type),
+            body.into(),
         )
         .await
     }

@@ -505,7 +505,7 @@ async fn submission_errors_are_json_and_a_refused_record_changes_nothing() {
         "the refused record is not in the chain file"
     );
     let refused: f64 = cluster
-        .http_get(2, "/metrics")
+        .http_get_with(&cluster.department(2), "/metrics")
         .await
         .unwrap()
         .text
@@ -944,13 +944,15 @@ async fn blocks_stream_and_follow_and_the_chain_downloads_as_the_store_exports_i
     assert_json_error(&r, 400, "a stream start that is not a number");
 
     // follow=true stays open and sends the next block when it commits.
-    let mut stream = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/blocks?from={}&follow=true",
-            fx.cluster.api(2),
-            height + 1
-        ))
-        .send()
+    let mut stream = fx
+        .cluster
+        .client(2)
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/blocks?from={}&follow=true", height + 1),
+            Vec::new(),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
@@ -1034,7 +1036,10 @@ async fn blocks_stream_and_follow_and_the_chain_downloads_as_the_store_exports_i
         assert_eq!(ids.iter().filter(|id| **id == rec.id()).count(), 1);
     }
     assert!(ids.contains(&next.id()));
-    let response = reqwest::get(format!("{}/v1/chain", fx.cluster.api(1)))
+    let response = fx
+        .cluster
+        .client(1)
+        .send(reqwest::Method::GET, "/v1/chain", Vec::new(), None)
         .await
         .unwrap();
     assert_eq!(
@@ -1073,32 +1078,40 @@ async fn the_vault_keeps_only_its_own_bills_and_serves_only_authorised_disclosur
     let mut wrong = entry.clone();
     wrong.raw_bill[5] ^= 1;
     let r = cluster
-        .http_post(2, "/v1/vault", serde_json::to_string(&[&wrong]).unwrap())
+        .http_post_with(
+            &cluster.department(2),
+            "/v1/vault",
+            serde_json::to_string(&[&wrong]).unwrap(),
+        )
         .await
         .unwrap();
     assert_json_error(&r, 400, "a raw bill that does not match");
     assert!(r.error().unwrap().contains("raw_commitment"), "{r:?}");
     let r = cluster
-        .http_post(0, "/v1/vault", serde_json::to_string(&[&entry]).unwrap())
+        .http_post_with(
+            &cluster.department(0),
+            "/v1/vault",
+            serde_json::to_string(&[&entry]).unwrap(),
+        )
         .await
         .unwrap();
     assert_json_error(&r, 400, "another organisation's claim");
     assert!(r.error().unwrap().contains("not submitted by"), "{r:?}");
     let r = cluster
-        .http_post(2, "/v1/vault", "{\"record_id\":")
+        .http_post_with(&cluster.department(2), "/v1/vault", "{\"record_id\":")
         .await
         .unwrap();
     assert_json_error(&r, 400, "malformed vault body");
     let v = cluster
-        .client(2)
+        .department(2)
         .post("/v1/vault", &json!([entry]))
         .await
         .unwrap();
     assert_eq!(v, json!({"stored": 1}));
 
     // --- POST /v1/disclosures/{id}/fetch ---
-    let v = cluster
-        .client(0)
+    let insurance_officer = cluster.officer(0);
+    let v = insurance_officer
         .post(
             &format!("/v1/disclosures/{}/fetch", fx.insurers_disclosure.id()),
             &json!(null),
@@ -1108,8 +1121,8 @@ async fn the_vault_keeps_only_its_own_bills_and_serves_only_authorised_disclosur
     assert_eq!(v["verified"], true);
     assert_eq!(v["entry"], json_of!(&entry), "the raw bill as deposited");
     let r = cluster
-        .http_post(
-            0,
+        .http_post_with(
+            &insurance_officer,
             &format!("/v1/disclosures/{}/fetch", fx.auditors_disclosure.id()),
             "",
         )
@@ -1117,8 +1130,8 @@ async fn the_vault_keeps_only_its_own_bills_and_serves_only_authorised_disclosur
         .unwrap();
     assert_json_error(&r, 403, "a disclosure filed by another organisation");
     let r = cluster
-        .http_post(
-            0,
+        .http_post_with(
+            &insurance_officer,
             &format!("/v1/disclosures/{}/fetch", fx.corrected.id()),
             "",
         )
@@ -1126,12 +1139,16 @@ async fn the_vault_keeps_only_its_own_bills_and_serves_only_authorised_disclosur
         .unwrap();
     assert_json_error(&r, 400, "a record that is not a disclosure");
     let r = cluster
-        .http_post(0, &format!("/v1/disclosures/{unknown}/fetch"), "")
+        .http_post_with(
+            &insurance_officer,
+            &format!("/v1/disclosures/{unknown}/fetch"),
+            "",
+        )
         .await
         .unwrap();
     assert_json_error(&r, 404, "an unknown disclosure");
     let r = cluster
-        .http_post(0, "/v1/disclosures/nothex/fetch", "")
+        .http_post_with(&insurance_officer, "/v1/disclosures/nothex/fetch", "")
         .await
         .unwrap();
     assert_json_error(&r, 400, "a malformed disclosure id");
@@ -1158,7 +1175,10 @@ async fn health_and_metrics_report_the_chain_and_the_leader() {
     // --- GET /metrics ---
     let mut leaders = 0;
     for n in 0..3 {
-        let r = cluster.http_get(n, "/metrics").await.unwrap();
+        let r = cluster
+            .http_get_with(&cluster.department(n), "/metrics")
+            .await
+            .unwrap();
         assert_eq!(r.status, 200);
         assert!(r.content_type.starts_with("text/plain"), "{r:?}");
         let m = &r.text;

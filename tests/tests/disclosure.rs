@@ -109,8 +109,13 @@ async fn ask_holder_directly(cluster: &TestCluster, requests: &[RecordId]) -> Ve
 }
 
 async fn fetch(cluster: &TestCluster, node: usize, id: RecordId) -> Http {
+    // An officer of the node's own organisation asks.
     cluster
-        .http_post(node, &format!("/v1/disclosures/{id}/fetch"), "")
+        .http_post_with(
+            &cluster.officer(node),
+            &format!("/v1/disclosures/{id}/fetch"),
+            "",
+        )
         .await
         .unwrap()
 }
@@ -128,6 +133,12 @@ async fn disclose_through_the_cli(
     let run = |id: RecordId, out: std::path::PathBuf| {
         tokio::process::Command::new(EXE)
             .args(["disclose", "--node", cluster.api(INSURANCE)])
+            .arg("--key")
+            .arg(
+                cluster
+                    .devnet
+                    .key_file(&cluster.devnet.nodes[INSURANCE].org, "officer-1"),
+            )
             .arg(id.to_hex())
             .arg("--out")
             .arg(out)
@@ -186,14 +197,14 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
     let raw_bill = entry.raw_bill.clone();
     submit_one(&cluster, HEALTH, &claim).await;
     let stored = cluster
-        .client(HEALTH)
+        .department(HEALTH)
         .post("/v1/vault", &serde_json::to_value([&entry]).unwrap())
         .await
         .expect("the health node keeps its own raw bill");
     assert_eq!(stored, json!({"stored": 1}));
     // Nobody else can put it into their vault.
     assert!(cluster
-        .client(INSURANCE)
+        .department(INSURANCE)
         .post("/v1/vault", &serde_json::to_value([&entry]).unwrap())
         .await
         .is_err());
@@ -236,13 +247,18 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
         2,
         0,
     );
-    let (_, outcome) = submit(&cluster, INSURANCE, &unapproved).await;
+    let (height, outcome) = submit(&cluster, INSURANCE, &unapproved).await;
     assert_eq!(
         outcome.verdict,
         Verdict::Rejected {
             code: "MISSING_APPROVAL".parse().unwrap()
         }
     );
+    // The holder is asked directly below: it must hold the record too.
+    cluster
+        .wait_for_height(HEALTH, height, Duration::from_secs(20))
+        .await
+        .unwrap();
     let r = fetch(&cluster, INSURANCE, unapproved.id()).await;
     assert_eq!(r.status, 403, "{r:?}");
     assert!(
@@ -265,7 +281,7 @@ async fn raw_bill_only_through_an_on_chain_disclosure() {
     );
     submit_one(&cluster, INSURANCE, &filed).await;
     let v = cluster
-        .client(INSURANCE)
+        .officer(INSURANCE)
         .post(
             &format!("/v1/disclosures/{}/fetch", filed.id()),
             &Value::Null,

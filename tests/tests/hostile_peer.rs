@@ -290,7 +290,7 @@ async fn a_peer_with_stolen_node_keys_is_refused_while_the_cluster_commits() {
         .expect("the chain verifies");
 
     let metrics = cluster
-        .http_get(target, "/metrics")
+        .http_get_with(&cluster.department(target), "/metrics")
         .await
         .expect("metrics")
         .text;

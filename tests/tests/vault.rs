@@ -168,7 +168,7 @@ async fn an_acknowledged_deposit_survives_kill_9_sealed_and_a_wrong_key_only_ref
 
     // --- Acknowledged, then kill -9 at once. ---
     let stored = cluster
-        .client(HEALTH)
+        .department(HEALTH)
         .post("/v1/vault", &json!([&entry]))
         .await
         .expect("the health node keeps its raw bill");
@@ -188,7 +188,7 @@ async fn an_acknowledged_deposit_survives_kill_9_sealed_and_a_wrong_key_only_ref
     submit_accepted(&cluster, INSURANCE, &filed).await;
     let fetch = format!("/v1/disclosures/{}/fetch", filed.id());
     let v = cluster
-        .client(INSURANCE)
+        .officer(INSURANCE)
         .post(&fetch, &serde_json::Value::Null)
         .await
         .expect("the raw bill is delivered after the restart");
@@ -216,7 +216,10 @@ async fn an_acknowledged_deposit_survives_kill_9_sealed_and_a_wrong_key_only_ref
     .unwrap();
     cluster.restart(HEALTH).unwrap();
     wait_serving(&cluster, HEALTH).await;
-    let r = cluster.http_post(INSURANCE, &fetch, "").await.unwrap();
+    let r = cluster
+        .http_post_with(&cluster.officer(INSURANCE), &fetch, "")
+        .await
+        .unwrap();
     assert_eq!(r.status, 403, "{r:?}");
     let error = r.error().unwrap();
     assert!(error.contains("could not open"), "{error}");
@@ -332,7 +335,7 @@ fn health_node_with_deposits(dir: &Path, old_key: &Path, cipher: Cipher) -> Path
         format!(
             "data_dir = \"data\"\ngenesis = \"genesis.json\"\nnode_key = \"node.key\"\n\
              org = \"gd-health\"\nlisten = \"/ip4/127.0.0.1/tcp/0\"\napi = \"127.0.0.1:0\"\n\
-             [vault]\nkey_file = \"{}\"\ncipher = \"{cipher}\"\n",
+             [tls]\nplain_http_on_loopback = true\n[vault]\nkey_file = \"{}\"\ncipher = \"{cipher}\"\n",
             old_key.display()
         ),
     )

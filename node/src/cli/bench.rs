@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use fundtrail_ledger::record::SignedRecord;
 use fundtrail_testkit::workload::Workload;
@@ -177,6 +177,7 @@ async fn cluster(b: ClusterBench) -> Result<()> {
     let mut devnet = Devnet::create(&dir, b.nodes, &plan, b.base_port)?;
     devnet.start().await?;
     let result = drive(&devnet, chunks, &b).await;
+    let exported = export_rss(&devnet).await;
     devnet.stop()?;
     let Driven {
         elapsed,
@@ -210,7 +211,61 @@ async fn cluster(b: ClusterBench) -> Result<()> {
         pct(0.99).as_secs_f64() * 1e3
     );
     println!("ratio: committed / batch verify = {:.3}", rate / limit);
+    let e = exported?;
+    println!(
+        "GET /v1/chain from node 1: {:.1} MB streamed; the node's RSS {:.1} MB before, at most {:.1} MB during (+{:.1} MB)",
+        e.bytes as f64 / 1e6,
+        e.rss_before as f64 / 1e6,
+        e.rss_peak as f64 / 1e6,
+        e.rss_peak.saturating_sub(e.rss_before) as f64 / 1e6
+    );
     Ok(())
+}
+
+/// A chain download and the serving node's memory around it.
+struct ExportRss {
+    bytes: u64,
+    rss_before: u64,
+    rss_peak: u64,
+}
+
+/// Downloads node 1's chain (to nowhere) while sampling the node's
+/// resident memory: the export streams, so it must not grow with the chain.
+async fn export_rss(devnet: &Devnet) -> Result<ExportRss> {
+    let pid = devnet.nodes[0].pid.context("node 1 is not running")?;
+    let rss_before = resident_bytes(pid)?;
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(rss_before));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                if let Ok(rss) = resident_bytes(pid) {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let bytes = devnet.client(0)?.export_to(&mut std::io::sink()).await;
+    sampling.store(false, Ordering::Relaxed);
+    sampler.await?;
+    Ok(ExportRss {
+        bytes: bytes?,
+        rss_before,
+        rss_peak: peak.load(Ordering::Relaxed),
+    })
+}
+
+/// A process's resident set size (`VmRSS` in /proc), in bytes.
+fn resident_bytes(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS line")?;
+    Ok(kb * 1024)
 }
 
 /// Signed records in chunks, from the seeded workload.

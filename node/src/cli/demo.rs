@@ -156,7 +156,9 @@ async fn drive(
     }
     bars.clear().ok();
     print_outcomes(&summary);
-    fund_balances(&clients[0], scenario, &mut summary).await?;
+    // Finance reads every fund's detail (docs/API.md "Access").
+    let finance = clients.get(3).unwrap_or(&clients[0]);
+    fund_balances(finance, scenario, &mut summary).await?;
     verify_export(args, &clients, &mut summary).await?;
     Ok(summary)
 }

@@ -13,8 +13,9 @@ use fundtrail_ledger::pseudonym::PseudonymKey;
 use fundtrail_ledger::types::{Amount, FundKind, KeyRole, OrgId, RegionCode, Role};
 use serde::{Deserialize, Serialize};
 
-use super::client::NodeClient;
-use crate::config::{BatchConfig, NodeConfig, PeerConfig, RaftConfig, VaultConfig};
+use super::client::{Credentials, NodeClient};
+use crate::access::AccessConfig;
+use crate::config::{BatchConfig, NodeConfig, PeerConfig, RaftConfig, TlsConfig, VaultConfig};
 use crate::owner_only;
 use crate::vault::Cipher;
 
@@ -46,6 +47,8 @@ pub struct Plan {
     pub batch: BatchConfig,
     /// The cipher every node seals its vault with.
     pub vault_cipher: Cipher,
+    /// How every node's API authenticates and bounds callers.
+    pub access: AccessConfig,
 }
 
 impl Plan {
@@ -87,6 +90,7 @@ impl Plan {
             raft: RaftConfig::default(),
             batch: BatchConfig::default(),
             vault_cipher: Cipher::default(),
+            access: AccessConfig::default(),
         }
     }
 }
@@ -166,8 +170,28 @@ impl Devnet {
         std::fs::write(self.dir.join(STATE_FILE), text).context("writing devnet.json")
     }
 
+    /// The devnet's CA certificate, which every node's TLS certificate
+    /// chains to.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("tls").join("ca.pem")
+    }
+
+    /// An organisation's key file of `role` (`submitter`, `officer-1`,
+    /// `officer-2`, `reader`, `node`).
+    pub fn key_file(&self, org: &OrgId, role: &str) -> PathBuf {
+        self.dir.join("keys").join(format!("{org}-{role}.key"))
+    }
+
+    /// A client of node `i`, signing as its organisation's submitter.
+    pub fn client(&self, i: usize) -> Result<NodeClient> {
+        let node = &self.nodes[i];
+        let key = self.key_file(&node.org, "submitter");
+        let credentials = Credentials::load(Some(&self.ca_file()), Some(&key))?;
+        NodeClient::new(&node.api, &credentials)
+    }
+
     pub fn clients(&self) -> Result<Vec<NodeClient>> {
-        self.nodes.iter().map(|n| NodeClient::new(&n.api)).collect()
+        (0..self.nodes.len()).map(|i| self.client(i)).collect()
     }
 
     /// Lays out keys, consortium, genesis and node configs for `nodes`
@@ -183,7 +207,8 @@ impl Devnet {
         owner_only::create_or_check_dir(&keys).context("creating the devnet's key directory")?;
         let node_keys = write_org_keys(&keys, plan, nodes)?;
         crate::keys::write_pseudonym(&keys.join("consortium.pkey"), &plan.pseudonyms)?;
-        let genesis = with_node_keys(&plan.genesis, &node_keys)?;
+        let genesis = with_devnet_keys(&plan.genesis, &keys, &node_keys)?;
+        let ca = write_ca(dir, &genesis)?;
         super::genesis::write(&dir.join("genesis.json"), &genesis)?;
         let addrs: Vec<(String, u16)> = (0..nodes)
             .map(|i| {
@@ -196,7 +221,7 @@ impl Devnet {
         let mut out = Vec::new();
         for (i, (org, key_path)) in node_keys.iter().enumerate() {
             out.push(write_node_config(
-                dir, plan, i, org, key_path, &node_keys, &addrs,
+                dir, plan, &ca, i, org, key_path, &node_keys, &addrs,
             )?);
         }
         let devnet = Devnet {
@@ -297,9 +322,30 @@ fn write_org_keys(keys: &Path, plan: &Plan, nodes: usize) -> Result<Vec<(OrgId, 
     Ok(node_keys)
 }
 
-/// The plan's genesis with each node's key added to its organisation.
-fn with_node_keys(base: &Genesis, node_keys: &[(OrgId, PathBuf)]) -> Result<Genesis> {
+/// The devnet's CA (`tls/ca.pem`), which issues each node's certificate.
+fn write_ca(dir: &Path, genesis: &Genesis) -> Result<crate::tls::LocalCa> {
+    let ca = crate::tls::LocalCa::new(&format!("fundtrail devnet CA {}", genesis.chain_id))?;
+    let tls = dir.join("tls");
+    owner_only::create_or_check_dir(&tls)?;
+    std::fs::write(tls.join("ca.pem"), ca.cert_pem()).context("writing the devnet's CA")?;
+    Ok(ca)
+}
+
+/// The plan's genesis with each node's key added to its organisation,
+/// and a reader key (written beside the others) for every organisation.
+fn with_devnet_keys(
+    base: &Genesis,
+    keys: &Path,
+    node_keys: &[(OrgId, PathBuf)],
+) -> Result<Genesis> {
     let mut genesis = base.clone();
+    for org in &mut genesis.orgs {
+        let reader = crate::keys::generate(&keys.join(format!("{}-reader.key", org.id)))?;
+        org.keys.push(GenesisKey {
+            key: reader.public(),
+            role: KeyRole::Reader,
+        });
+    }
     for (org, path) in node_keys {
         let entry = genesis
             .orgs
@@ -314,9 +360,11 @@ fn with_node_keys(base: &Genesis, node_keys: &[(OrgId, PathBuf)]) -> Result<Gene
     Ok(genesis)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_node_config(
     dir: &Path,
     plan: &Plan,
+    ca: &crate::tls::LocalCa,
     i: usize,
     org: &OrgId,
     key_path: &Path,
@@ -338,6 +386,9 @@ fn write_node_config(
         }
     }
     let api: std::net::SocketAddr = format!("127.0.0.1:{}", addrs[i].1).parse()?;
+    let (cert, key) = ca.issue(&["127.0.0.1".to_string(), "localhost".to_string()])?;
+    let tls_dir = node_dir.join("tls");
+    crate::tls::write_node_files(&tls_dir, &cert, &key)?;
     let config = NodeConfig {
         data_dir: node_dir.join("data").canonicalize_or_self(),
         genesis: dir.join("genesis.json").canonicalize_or_self(),
@@ -353,12 +404,18 @@ fn write_node_config(
             cipher: plan.vault_cipher,
             previous_key_files: Vec::new(),
         },
+        tls: TlsConfig {
+            cert_file: Some(tls_dir.join("node.crt").canonicalize_or_self()),
+            key_file: Some(tls_dir.join("node.key").canonicalize_or_self()),
+            plain_http_on_loopback: false,
+        },
+        access: plan.access.clone(),
     };
     let config_path = node_dir.join("node.toml");
     std::fs::write(&config_path, toml::to_string_pretty(&config)?)?;
     Ok(DevnetNode {
         org: org.clone(),
-        api: format!("http://{api}"),
+        api: format!("https://{api}"),
         p2p: addrs[i].0.clone(),
         config: config_path,
         log: node_dir.join("node.log"),
@@ -448,6 +505,7 @@ impl Plan {
             raft: RaftConfig::default(),
             batch: BatchConfig::default(),
             vault_cipher: Cipher::default(),
+            access: AccessConfig::default(),
         }
     }
 }

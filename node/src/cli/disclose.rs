@@ -16,8 +16,7 @@ use super::client::NodeClient;
 use crate::vault::check_commitment;
 use crate::wire::VaultEntry;
 
-pub async fn run(node: &str, disclosure: &str, out: &Path, as_json: bool) -> Result<()> {
-    let client = NodeClient::new(node)?;
+pub async fn run(client: &NodeClient, disclosure: &str, out: &Path, as_json: bool) -> Result<()> {
     let answer = client
         .post(&format!("/v1/disclosures/{disclosure}/fetch"), &Value::Null)
         .await

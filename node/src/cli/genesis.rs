@@ -45,6 +45,9 @@ pub struct OrgSpec {
     pub submitter_keys: Vec<String>,
     #[serde(default)]
     pub officer_keys: Vec<String>,
+    /// Keys of reporting systems that only read through the API.
+    #[serde(default)]
+    pub reader_keys: Vec<String>,
 }
 
 impl ConsortiumSpec {
@@ -83,6 +86,7 @@ fn org(spec: &OrgSpec, base: &Path) -> Result<GenesisOrg> {
         (&spec.node_keys, KeyRole::Node),
         (&spec.submitter_keys, KeyRole::Submitter),
         (&spec.officer_keys, KeyRole::Officer),
+        (&spec.reader_keys, KeyRole::Reader),
     ] {
         for k in list {
             let key = resolve_key(k, base).with_context(|| format!("a key of {}", spec.id))?;

@@ -113,9 +113,8 @@ pub enum Command {
     },
     /// Read from a node: a record, claim, person, fund, block or the head.
     Query {
-        /// The node's API URL, e.g. http://127.0.0.1:8100.
-        #[arg(long)]
-        node: String,
+        #[command(flatten)]
+        node: client::NodeArgs,
         #[command(subcommand)]
         what: query::Target,
     },
@@ -124,9 +123,9 @@ pub enum Command {
     /// holder; the bill is checked against the claim's on-chain commitment
     /// and written to a file only you can read. Nothing of it is printed.
     Disclose {
-        /// Your organisation's node API URL.
-        #[arg(long)]
-        node: String,
+        /// Your organisation's node, and your officer key.
+        #[command(flatten)]
+        node: client::NodeArgs,
         /// The disclosure record's id (hex).
         disclosure: String,
         /// Where to write the raw bill (created with mode 0600).
@@ -137,8 +136,8 @@ pub enum Command {
     },
     /// The one-stop entitlement split (一站式结算) for a claim.
     Quote {
-        #[arg(long)]
-        node: String,
+        #[command(flatten)]
+        node: client::NodeArgs,
         /// Claim pseudonym as EPOCH:HEX.
         claim: String,
     },
@@ -186,8 +185,14 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct ChainAccess {
     /// A node's API URL.
-    #[arg(long, conflicts_with = "data_dir")]
+    #[arg(long, conflicts_with = "data_dir", requires = "key")]
     pub node: Option<String>,
+    /// The enrolled key that signs requests to the node.
+    #[arg(long, env = "FUNDTRAIL_KEY")]
+    pub key: Option<PathBuf>,
+    /// The CA certificate (PEM) of the node's TLS certificate.
+    #[arg(long, env = "FUNDTRAIL_CA")]
+    pub ca: Option<PathBuf>,
     /// A stopped node's data directory.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -281,14 +286,16 @@ pub fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(crate::node::run(config))
         }
         Command::Devnet { action } => runtime()?.block_on(devnet_action(action)),
-        Command::Query { node, what } => runtime()?.block_on(query::run(&node, what)),
+        Command::Query { node, what } => runtime()?.block_on(query::run(&node.client()?, what)),
         Command::Disclose {
             node,
             disclosure,
             out,
             json,
-        } => runtime()?.block_on(disclose::run(&node, &disclosure, &out, json)),
-        Command::Quote { node, claim } => runtime()?.block_on(query::quote(&node, &claim)),
+        } => runtime()?.block_on(disclose::run(&node.client()?, &disclosure, &out, json)),
+        Command::Quote { node, claim } => {
+            runtime()?.block_on(query::quote(&node.client()?, &claim))
+        }
         Command::Bench { target } => bench::run(target),
         Command::Prove {
             record_id,
@@ -361,9 +368,9 @@ async fn devnet_action(action: DevnetAction) -> Result<()> {
 async fn devnet_status(dir: &std::path::Path, json: bool) -> Result<()> {
     let net = devnet::Devnet::load(dir)?;
     let mut rows = Vec::new();
-    for n in &net.nodes {
+    for (i, n) in net.nodes.iter().enumerate() {
         let running = n.pid.is_some_and(devnet::alive);
-        let head = match client::NodeClient::new(&n.api)?.get("/v1/head").await {
+        let head = match net.client(i)?.get("/v1/head").await {
             Ok(h) => h,
             Err(_) => serde_json::Value::Null,
         };
@@ -391,15 +398,27 @@ async fn devnet_status(dir: &std::path::Path, json: bool) -> Result<()> {
     Ok(())
 }
 
+impl ChainAccess {
+    fn client(&self, url: &str) -> Result<client::NodeClient> {
+        let credentials = client::Credentials::load(self.ca.as_deref(), self.key.as_deref())?;
+        client::NodeClient::new(url, &credentials)
+    }
+}
+
 async fn export(from: ChainAccess, out: PathBuf) -> Result<()> {
-    let summary = match (from.node, from.data_dir) {
+    let summary = match (&from.node, &from.data_dir) {
         (Some(url), _) => {
-            let bytes = client::NodeClient::new(&url)?.export().await?;
-            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-            format!("{} bytes", bytes.len())
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(&out)
+                    .with_context(|| format!("creating {}", out.display()))?,
+            );
+            let bytes = from.client(url)?.export_to(&mut file).await?;
+            std::io::Write::flush(&mut file)
+                .with_context(|| format!("writing {}", out.display()))?;
+            format!("{bytes} bytes")
         }
         (None, Some(dir)) => {
-            let store = fundtrail_ledger::store::Store::open(&dir)
+            let store = fundtrail_ledger::store::Store::open(dir)
                 .with_context(|| format!("opening {} (is its node stopped?)", dir.display()))?;
             let file = std::io::BufWriter::new(std::fs::File::create(&out)?);
             let s = store.export(file).context("exporting")?;
@@ -412,14 +431,15 @@ async fn export(from: ChainAccess, out: PathBuf) -> Result<()> {
 }
 
 async fn prove(record_id: &str, from: ChainAccess, out: &std::path::Path) -> Result<()> {
-    let proof = match (from.node, from.data_dir) {
+    let proof = match (&from.node, &from.data_dir) {
         (Some(url), _) => {
-            let value = client::NodeClient::new(&url)?
+            let value = from
+                .client(url)?
                 .get(&format!("/v1/records/{record_id}/proof"))
                 .await?;
             serde_json::from_value(value).context("the node's proof is malformed")?
         }
-        (None, Some(dir)) => proof_from_store(&dir, record_id)?,
+        (None, Some(dir)) => proof_from_store(dir, record_id)?,
         (None, None) => anyhow::bail!("give --node URL or --data-dir DIR"),
     };
     crate::proof::write(out, &proof)?;

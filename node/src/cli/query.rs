@@ -22,7 +22,7 @@ pub enum Target {
     Head,
 }
 
-pub async fn run(node: &str, target: Target) -> Result<()> {
+pub async fn run(client: &NodeClient, target: Target) -> Result<()> {
     let path = match target {
         Target::Record { id } => format!("/v1/records/{id}"),
         Target::Claim { id } => format!("/v1/claims/{id}"),
@@ -31,15 +31,13 @@ pub async fn run(node: &str, target: Target) -> Result<()> {
         Target::Block { height } => format!("/v1/blocks/{height}"),
         Target::Head => "/v1/head".to_string(),
     };
-    let value = NodeClient::new(node)?.get(&path).await?;
+    let value = client.get(&path).await?;
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())
 }
 
-pub async fn quote(node: &str, claim: &str) -> Result<()> {
-    let value = NodeClient::new(node)?
-        .get(&format!("/v1/claims/{claim}"))
-        .await?;
+pub async fn quote(client: &NodeClient, claim: &str) -> Result<()> {
+    let value = client.get(&format!("/v1/claims/{claim}")).await?;
     println!("{}", serde_json::to_string_pretty(&value["quote"])?);
     Ok(())
 }

@@ -12,7 +12,7 @@ use clap::Args;
 use fundtrail_intake::{check_references, parse_file, parse_file_each, SubmissionLine};
 use serde_json::{json, Value};
 
-use super::client::NodeClient;
+use super::client::{Credentials, NodeClient};
 use super::sign::{HttpLookup, Signed, Signer};
 use crate::api::{SubmissionQuery, SubmitLine, MAX_LOOKUP_NONCES};
 use crate::wire::Receipt;
@@ -25,9 +25,13 @@ pub struct SubmitArgs {
     /// The node's API URL (normally your own department's node).
     #[arg(long)]
     pub node: String,
-    /// The department's submitter key file.
+    /// The department's submitter key file; it also signs the requests.
     #[arg(long)]
     pub key: PathBuf,
+    /// The CA certificate (PEM) of the node's TLS certificate (for a
+    /// devnet, found beside its keys).
+    #[arg(long, env = "FUNDTRAIL_CA")]
+    pub ca: Option<PathBuf>,
     /// Officer key files, for lines that ask for approvals (in order).
     #[arg(long = "officer")]
     pub officers: Vec<PathBuf>,
@@ -70,7 +74,8 @@ pub async fn run(args: SubmitArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let (lines, mut problems) = parse(&text, args.keep_going, &args.file)?;
-    let client = NodeClient::new(&args.node)?;
+    let credentials = Credentials::load(args.ca.as_deref(), Some(&args.key))?;
+    let client = NodeClient::new(&args.node, &credentials)?;
     let signer = signer(&args, &client).await?;
     let (fresh, resubmitted) = split_resubmitted(&client, &signer, lines).await?;
     let lookup = HttpLookup {

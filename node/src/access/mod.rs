@@ -1,0 +1,453 @@
+//! Who may call the API: every request but `/healthz` (and `/metrics`
+//! when configured public) is signed by a key the chain enrols
+//! ([`signature`]), fresh and not replayed, within its key's rate, and
+//! inside the scope of its organisation and key role ([`scope`]). The
+//! [`guard`] middleware applies all of it before a handler runs and hands
+//! the handler the [`Caller`].
+
+pub mod limits;
+pub mod scope;
+pub mod signature;
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fundtrail_contracts::model::{key, FundEntry, KeyEntry, OrgEntry};
+use fundtrail_ledger::codec;
+use fundtrail_ledger::crypto::PublicKey;
+use fundtrail_ledger::record::RecordId;
+use fundtrail_ledger::store::Store;
+use fundtrail_ledger::types::{FundId, KeyRole, OrgId, Role};
+use fundtrail_ledger::Genesis;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use self::limits::RateLimiter;
+use self::scope::{Refusal, Route};
+use self::signature::{Covered, Presented, SignatureError};
+
+/// An authenticated caller: an enrolled key, its organisation and roles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub key: PublicKey,
+    pub org: OrgId,
+    pub org_role: Role,
+    pub key_role: KeyRole,
+}
+
+/// `[access]` in node.toml: how requests are authenticated and bounded.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// How far a signature's created time may lie from the node's clock,
+    /// and how long its nonce is remembered.
+    pub signature_window_s: u64,
+    /// Serve `GET /metrics` without a signature (for a scraper on a
+    /// monitoring network).
+    pub public_metrics: bool,
+    /// Requests per second one key may make, and the burst above it.
+    pub rate_per_key: u32,
+    pub burst_per_key: u32,
+    /// Requests handled at once; more are answered 503 at once.
+    pub max_in_flight: usize,
+    /// Open connections; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Time to finish the TLS handshake and then each request's headers.
+    pub header_read_timeout_ms: u64,
+    /// Time a handler may take to produce its answer (a streamed body
+    /// may take longer to send).
+    pub request_timeout_ms: u64,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            signature_window_s: 300,
+            public_metrics: false,
+            rate_per_key: 200,
+            burst_per_key: 400,
+            max_in_flight: 512,
+            max_connections: 1024,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 120_000,
+        }
+    }
+}
+
+/// The most nonces remembered at once; past it, requests are turned away
+/// (503) until old ones expire, rather than forgetting a nonce early.
+const MAX_REMEMBERED: usize = 2_000_000;
+
+/// Why a request is not authenticated (401).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(
+        "the signature was created {0} s ago, outside the {1} s window; sign the request again"
+    )]
+    Stale(u64, u64),
+    #[error("the signature's created time is {0} s ahead of this node's clock")]
+    Future(u64),
+    #[error("the signature was created before this node started; sign the request again")]
+    BeforeStart,
+    #[error("this signature's nonce was already used: a replayed request")]
+    Replayed,
+    #[error("key {0} is not enrolled on the chain (unknown or revoked)")]
+    NotEnrolled(String),
+}
+
+/// Signatures seen within the window, by key and nonce.
+#[derive(Default)]
+struct Remembered {
+    seen: HashSet<(PublicKey, String)>,
+    /// (expiry, key, nonce) in arrival order; expiries are not sorted
+    /// exactly, so pruning stops at the first live entry.
+    order: VecDeque<(u64, PublicKey, String)>,
+}
+
+/// Freshness and replay checks of request signatures.
+pub struct Freshness {
+    window_s: u64,
+    started_s: u64,
+    remembered: Mutex<Remembered>,
+}
+
+/// How far ahead of the node's clock a created time may be.
+const AHEAD_S: u64 = 60;
+
+impl Freshness {
+    pub fn new(window: Duration, now_s: u64) -> Freshness {
+        Freshness {
+            window_s: window.as_secs(),
+            started_s: now_s,
+            remembered: Mutex::default(),
+        }
+    }
+
+    /// Refuses a signature created outside the window around `now_s`, or
+    /// before this node started (its nonce might have been used with the
+    /// previous process, whose memory is gone).
+    pub fn check_time(&self, created: u64, now_s: u64) -> Result<(), AuthError> {
+        if created > now_s + AHEAD_S {
+            return Err(AuthError::Future(created - now_s));
+        }
+        if now_s.saturating_sub(created) > self.window_s {
+            return Err(AuthError::Stale(now_s - created, self.window_s));
+        }
+        if created < self.started_s {
+            return Err(AuthError::BeforeStart);
+        }
+        Ok(())
+    }
+
+    /// Records a verified signature's nonce, refusing one already seen.
+    /// `Ok(false)` when memory is full.
+    pub fn remember(
+        &self,
+        key: PublicKey,
+        nonce: &str,
+        created: u64,
+        now_s: u64,
+    ) -> Result<bool, AuthError> {
+        let mut r = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some((expiry, k, n)) = r.order.front().cloned() {
+            if expiry >= now_s {
+                break;
+            }
+            r.order.pop_front();
+            r.seen.remove(&(k, n));
+        }
+        if r.seen.contains(&(key, nonce.to_string())) {
+            return Err(AuthError::Replayed);
+        }
+        if r.seen.len() >= MAX_REMEMBERED {
+            return Ok(false);
+        }
+        r.seen.insert((key, nonce.to_string()));
+        let expiry = created + self.window_s + AHEAD_S;
+        r.order.push_back((expiry, key, nonce.to_string()));
+        Ok(true)
+    }
+}
+
+/// The caller a key stands for, from the chain's key registry at this
+/// node's head: a key revoked by a `member` record is gone from it once
+/// the revoking block is applied.
+pub fn enrolled(store: &Store, key: &PublicKey) -> Result<Option<Caller>, String> {
+    let Some(entry) = state::<KeyEntry>(store, &key::key(key))? else {
+        return Ok(None);
+    };
+    let Some(org) = state::<OrgEntry>(store, &key::org(&entry.org))? else {
+        return Ok(None);
+    };
+    Ok(Some(Caller {
+        key: *key,
+        org: entry.org,
+        org_role: org.role,
+        key_role: entry.role,
+    }))
+}
+
+fn state<T: serde::de::DeserializeOwned>(store: &Store, key: &[u8]) -> Result<Option<T>, String> {
+    match store.state_get(key).map_err(|e| e.to_string())? {
+        Some(bytes) => codec::decode("state value", &bytes)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
+    }
+}
+
+/// What the [`guard`] needs: the store it reads keys, records and funds
+/// from, and the node's own organisation.
+pub struct Gate {
+    pub store: Arc<Store>,
+    pub genesis: Arc<Genesis>,
+    pub node_org: OrgId,
+    pub config: AccessConfig,
+    pub freshness: Freshness,
+    pub limiter: RateLimiter,
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl Gate {
+    pub fn new(
+        store: Arc<Store>,
+        genesis: Arc<Genesis>,
+        node_org: OrgId,
+        config: AccessConfig,
+    ) -> Gate {
+        Gate {
+            store,
+            genesis,
+            node_org,
+            freshness: Freshness::new(Duration::from_secs(config.signature_window_s), now_s()),
+            limiter: RateLimiter::new(config.rate_per_key, config.burst_per_key),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
+            config,
+        }
+    }
+}
+
+pub fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A refusal as the API answers it: a status and a JSON error.
+pub struct Denied(StatusCode, String);
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        let mut response = (self.0, Json(json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                "accept-signature",
+                HeaderValue::from_static(
+                    r#"ft=("@method" "@path" "@query" "content-digest");alg="ed25519""#,
+                ),
+            );
+        }
+        response
+    }
+}
+
+fn unauthorized(e: impl std::fmt::Display) -> Denied {
+    Denied(StatusCode::UNAUTHORIZED, e.to_string())
+}
+
+fn forbidden(e: Refusal) -> Denied {
+    Denied(StatusCode::FORBIDDEN, e.to_string())
+}
+
+fn internal(e: impl std::fmt::Display) -> Denied {
+    Denied(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// Largest body each route takes.
+fn body_limit(route: Option<Route>) -> usize {
+    match route {
+        Some(Route::Submit) => 64 << 20,
+        Some(Route::Deposit) => 16 << 20,
+        Some(Route::SubmissionLookup) => 1 << 20,
+        _ => 16 << 10,
+    }
+}
+
+/// The middleware: authenticates, limits and scopes a request, then runs
+/// its handler with the [`Caller`] in the request's extensions.
+pub async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    let Ok(_permit) = gate.in_flight.clone().try_acquire_owned() else {
+        return Denied(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node is at its limit of requests in flight; try again shortly".into(),
+        )
+        .into_response();
+    };
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let route = Route::of(request.method().as_str(), &template);
+    if is_public(&gate, &template) {
+        return next.run(request).await;
+    }
+    match admit(&gate, route, request).await {
+        Ok(request) => {
+            let limit = Duration::from_millis(gate.config.request_timeout_ms);
+            match tokio::time::timeout(limit, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => Denied(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("no answer within {} ms", limit.as_millis()),
+                )
+                .into_response(),
+            }
+        }
+        Err(denied) => denied.into_response(),
+    }
+}
+
+fn is_public(gate: &Gate, template: &str) -> bool {
+    template == "/healthz" || (template == "/metrics" && gate.config.public_metrics)
+}
+
+/// Everything a request must pass before its handler: the request comes
+/// back with its body buffered and the caller attached.
+async fn admit(gate: &Gate, route: Option<Route>, request: Request) -> Result<Request, Denied> {
+    let route = route.ok_or_else(|| forbidden(Refusal::Unlisted))?;
+    let (mut parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, body_limit(Some(route)))
+        .await
+        .map_err(|_| {
+            Denied(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over {} bytes", body_limit(Some(route))),
+            )
+        })?;
+    let caller = authenticate(gate, &parts, &body)?;
+    if !gate.limiter.take(&caller.key) {
+        return Err(Denied(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("key {} is over its rate; slow down", caller.key.short()),
+        ));
+    }
+    scope::allows(&caller, route, &gate.node_org).map_err(forbidden)?;
+    check_object(gate, &caller, route, parts.uri.path())?;
+    parts.extensions.insert(caller);
+    Ok(Request::from_parts(parts, Body::from(body)))
+}
+
+/// Checks the signature, its freshness and nonce, and that its key is
+/// enrolled now.
+fn authenticate(
+    gate: &Gate,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<Caller, Denied> {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let presented = Presented::from_headers(header).map_err(unauthorized)?;
+    let now = now_s();
+    gate.freshness
+        .check_time(presented.created, now)
+        .map_err(unauthorized)?;
+    let digest = header(signature::CONTENT_DIGEST)
+        .ok_or_else(|| unauthorized(SignatureError::Missing("Content-Digest")))?;
+    let covered = Covered {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        digest,
+    };
+    presented.verify(&covered, body).map_err(unauthorized)?;
+    let caller = enrolled(&gate.store, &presented.key)
+        .map_err(internal)?
+        .ok_or_else(|| unauthorized(AuthError::NotEnrolled(presented.key.short())))?;
+    let remembered = gate
+        .freshness
+        .remember(presented.key, &presented.nonce, presented.created, now)
+        .map_err(unauthorized)?;
+    if !remembered {
+        return Err(Denied(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many signed requests within the window; try again shortly".into(),
+        ));
+    }
+    Ok(caller)
+}
+
+/// The per-object part of a scope: whose record or fund a path names.
+/// A path that does not parse is left to its handler's 400.
+fn check_object(gate: &Gate, caller: &Caller, route: Route, path: &str) -> Result<(), Denied> {
+    let segment = |i: usize| path.split('/').nth(i).unwrap_or_default();
+    match route {
+        Route::Record => {
+            let Ok(id) = RecordId::from_hex(segment(3)) else {
+                return Ok(());
+            };
+            let Some(entry) = gate.store.record(&id).map_err(internal)? else {
+                return Ok(());
+            };
+            let signer = &entry.record.envelope.submitter_key;
+            let owner = owner_of(gate, signer)?;
+            scope::record_readable(caller, owner.as_ref(), entry.record.kind()).map_err(forbidden)
+        }
+        Route::Fund => {
+            let Ok(fund) = segment(3).parse::<FundId>() else {
+                return Ok(());
+            };
+            match state::<FundEntry>(&gate.store, &key::fund(&fund)).map_err(internal)? {
+                Some(entry) => scope::fund_readable(caller, &entry.owner).map_err(forbidden),
+                None => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The organisation a record's signing key belongs to: from the key
+/// registry, or from genesis for a key since revoked.
+fn owner_of(gate: &Gate, key: &PublicKey) -> Result<Option<OrgId>, Denied> {
+    if let Some(entry) = state::<KeyEntry>(&gate.store, &key::key(key)).map_err(internal)? {
+        return Ok(Some(entry.org));
+    }
+    Ok(gate.genesis.org_of_key(key).map(|o| o.id.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_outside_the_window_or_before_the_start_is_refused() {
+        let f = Freshness::new(Duration::from_secs(300), 1_000);
+        assert!(f.check_time(1_000, 1_100).is_ok());
+        assert_eq!(f.check_time(1_000, 1_301), Err(AuthError::Stale(301, 300)));
+        assert_eq!(f.check_time(1_200, 1_100), Err(AuthError::Future(100)));
+        assert!(f.check_time(1_150, 1_100).is_ok(), "a little ahead");
+        assert_eq!(f.check_time(999, 1_100), Err(AuthError::BeforeStart));
+    }
+
+    #[test]
+    fn a_nonce_is_refused_the_second_time_until_it_expires() {
+        let f = Freshness::new(Duration::from_secs(300), 1_000);
+        let a = PublicKey([1; 32]);
+        let b = PublicKey([2; 32]);
+        assert_eq!(f.remember(a, "n", 1_000, 1_000), Ok(true));
+        assert_eq!(f.remember(a, "n", 1_000, 1_001), Err(AuthError::Replayed));
+        assert_eq!(f.remember(b, "n", 1_000, 1_001), Ok(true), "another key");
+        assert_eq!(f.remember(a, "m", 1_000, 1_001), Ok(true), "another nonce");
+        // Past the window the time check refuses it; memory may then forget.
+        assert_eq!(f.remember(a, "n", 1_000, 2_000), Ok(true));
+    }
+}
