@@ -271,11 +271,25 @@ async fn every_endpoint_takes_a_signed_enrolled_key_inside_its_scope() {
         let served = call(&cluster.client_as(case.node, &case.allowed), case).await;
         assert_eq!(served.status, case.served, "in scope {what}: {served:?}");
     }
-    let health = cluster
+    let open = cluster
         .http_get_with(&cluster.department(0).unsigned(), "/healthz")
         .await
         .unwrap();
-    assert_eq!(health.status, 200, "/healthz is open: {health:?}");
+    assert_eq!(open.status, 200, "/healthz is open: {open:?}");
+    // A path parameter percent-encoded is the same object to the scope.
+    let health = cluster.client_as(INSURANCE, &keys.submitter(Role::Health));
+    let r = cluster
+        .http_get_with(&health, "/v1/funds/basic%2D440100")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403, "{r:?}");
+    let encoded: String = id.chars().map(|c| format!("%{:02X}", c as u32)).collect();
+    let finance = cluster.client_as(INSURANCE, &keys.officer(Role::Finance));
+    let r = cluster
+        .http_get_with(&finance, &format!("/v1/records/{encoded}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403, "{r:?}");
     let outsider = Keypair::from_seed([0xee; 32]);
     let r = cluster
         .http_get_with(&cluster.client_as(0, &outsider), "/v1/head")

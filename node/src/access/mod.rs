@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -274,11 +274,11 @@ fn internal(e: impl std::fmt::Display) -> Denied {
 }
 
 /// Largest body each route takes.
-fn body_limit(route: Option<Route>) -> usize {
+fn body_limit(route: Route) -> usize {
     match route {
-        Some(Route::Submit) => 64 << 20,
-        Some(Route::Deposit) => 16 << 20,
-        Some(Route::SubmissionLookup) => 1 << 20,
+        Route::Submit => 64 << 20,
+        Route::Deposit => 16 << 20,
+        Route::SubmissionLookup => 1 << 20,
         _ => 16 << 10,
     }
 }
@@ -327,14 +327,13 @@ fn is_public(gate: &Gate, template: &str) -> bool {
 async fn admit(gate: &Gate, route: Option<Route>, request: Request) -> Result<Request, Denied> {
     let route = route.ok_or_else(|| forbidden(Refusal::Unlisted))?;
     let (mut parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, body_limit(Some(route)))
-        .await
-        .map_err(|_| {
-            Denied(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is over {} bytes", body_limit(Some(route))),
-            )
-        })?;
+    let limit = body_limit(route);
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Denied(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over {limit} bytes"),
+        )
+    })?;
     let caller = authenticate(gate, &parts, &body)?;
     if !gate.limiter.take(&caller.key) {
         return Err(Denied(
@@ -343,7 +342,10 @@ async fn admit(gate: &Gate, route: Option<Route>, request: Request) -> Result<Re
         ));
     }
     scope::allows(&caller, route, &gate.node_org).map_err(forbidden)?;
-    check_object(gate, &caller, route, parts.uri.path())?;
+    let params = RawPathParams::from_request_parts(&mut parts, &())
+        .await
+        .map_err(|_| Denied(StatusCode::BAD_REQUEST, "malformed path".into()))?;
+    check_object(gate, &caller, route, &params)?;
     parts.extensions.insert(caller);
     Ok(Request::from_parts(parts, Body::from(body)))
 }
@@ -386,15 +388,27 @@ fn authenticate(
     Ok(caller)
 }
 
-/// The per-object part of a scope: whose record or fund a path names.
-/// A path that does not parse is left to its handler's 400.
-fn check_object(gate: &Gate, caller: &Caller, route: Route, path: &str) -> Result<(), Denied> {
-    let segment = |i: usize| path.split('/').nth(i).unwrap_or_default();
+/// The per-object part of a scope: whose record or fund a path names,
+/// read from the path parameters as the handler will read them
+/// (percent-decoded). A parameter that does not parse is refused here.
+fn check_object(
+    gate: &Gate,
+    caller: &Caller,
+    route: Route,
+    params: &RawPathParams,
+) -> Result<(), Denied> {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    };
+    let malformed = |what: &str| Denied(StatusCode::BAD_REQUEST, what.to_string());
     match route {
         Route::Record => {
-            let Ok(id) = RecordId::from_hex(segment(3)) else {
-                return Ok(());
-            };
+            let id = RecordId::from_hex(param("id"))
+                .map_err(|_| malformed("record id must be 64 hex characters"))?;
             let Some(entry) = gate.store.record(&id).map_err(internal)? else {
                 return Ok(());
             };
@@ -403,9 +417,9 @@ fn check_object(gate: &Gate, caller: &Caller, route: Route, path: &str) -> Resul
             scope::record_readable(caller, owner.as_ref(), entry.record.kind()).map_err(forbidden)
         }
         Route::Fund => {
-            let Ok(fund) = segment(3).parse::<FundId>() else {
-                return Ok(());
-            };
+            let fund: FundId = param("fund")
+                .parse()
+                .map_err(|_| malformed("invalid fund id"))?;
             match state::<FundEntry>(&gate.store, &key::fund(&fund)).map_err(internal)? {
                 Some(entry) => scope::fund_readable(caller, &entry.owner).map_err(forbidden),
                 None => Ok(()),
