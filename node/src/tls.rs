@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
 /// The server side of the API's TLS, from a PEM certificate chain and a
-/// PEM private key.
+/// PEM private key (refused if group or others can read it).
 pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>> {
     let certs = CertificateDer::pem_file_iter(cert_file)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
@@ -25,7 +25,8 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConf
         "{} holds no certificate",
         cert_file.display()
     );
-    let key = PrivateKeyDer::from_pem_file(key_file)
+    let pem = crate::owner_only::read_key_file(key_file)?;
+    let key = PrivateKeyDer::from_pem_slice(pem.as_bytes())
         .with_context(|| format!("reading the TLS private key {}", key_file.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
@@ -91,15 +92,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_local_ca_issues_a_certificate_the_server_loads() {
+    fn a_local_ca_issues_a_certificate_the_server_loads_with_a_private_key_file() {
         let dir = tempfile::tempdir().expect("temp dir");
         let ca = LocalCa::new("test CA").expect("CA");
         let (cert, key) = ca
             .issue(&["127.0.0.1".into(), "localhost".into()])
             .expect("issued");
         std::fs::write(dir.path().join("c.pem"), &cert).expect("write");
-        std::fs::write(dir.path().join("k.pem"), &key).expect("write");
+        crate::owner_only::write_new(&dir.path().join("k.pem"), key.as_bytes()).expect("write");
         server_config(&dir.path().join("c.pem"), &dir.path().join("k.pem")).expect("loads");
+        std::fs::write(dir.path().join("open.pem"), &key).expect("write");
+        let open = dir.path().join("open.pem");
+        std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .expect("chmod");
+        let err = server_config(&dir.path().join("c.pem"), &open).expect_err("refused");
+        assert!(format!("{err:#}").contains("chmod"), "{err:#}");
         assert!(ca.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
     }
 
@@ -110,7 +117,8 @@ mod tests {
         let (cert, _) = ca.issue(&["localhost".into()]).expect("issued");
         let (_, other_key) = ca.issue(&["localhost".into()]).expect("issued");
         std::fs::write(dir.path().join("c.pem"), &cert).expect("write");
-        std::fs::write(dir.path().join("k.pem"), &other_key).expect("write");
+        crate::owner_only::write_new(&dir.path().join("k.pem"), other_key.as_bytes())
+            .expect("write");
         let err = server_config(&dir.path().join("c.pem"), &dir.path().join("k.pem"));
         assert!(err.is_err(), "mismatched key");
         assert!(server_config(&dir.path().join("c.pem"), &dir.path().join("none.pem")).is_err());
