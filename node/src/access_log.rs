@@ -1256,5 +1256,9 @@ mod tests {
         );
         assert_eq!(AccessedId::Height(Height(7)).to_string(), "height:7");
         assert_eq!(AccessedId::Year(2026).to_string(), "year:2026");
+        assert_eq!(
+            AccessedId::Record(RecordId::from_hash(Hash32([0xcd; 32]))).to_string(),
+            format!("record:{}", "cd".repeat(32))
+        );
     }
 }
