@@ -449,13 +449,13 @@ fn scan<R: BufRead>(
                 torn: 0,
             });
         }
+        if n > MAX_LINE_BYTES {
+            return Err(AccessLogError::Damaged {
+                line: checker.lines + 1,
+                damage: Damage::TooLong,
+            });
+        }
         if buf.last() != Some(&b'\n') {
-            if n > MAX_LINE_BYTES {
-                return Err(AccessLogError::Damaged {
-                    line: checker.lines + 1,
-                    damage: Damage::TooLong,
-                });
-            }
             return Ok(Scanned {
                 checker,
                 whole,
@@ -1035,11 +1035,14 @@ mod tests {
         assert_eq!(damage(&joined(&spaced)), (5, Damage::NotCanonical));
 
         assert_eq!(damage(b""), (1, Damage::NoHeader));
-        let long = vec![b'x'; MAX_LINE_BYTES + 1];
-        assert_eq!(
-            damage(&[&all[..], &long[..]].concat()),
-            (8, Damage::TooLong)
-        );
+        // Too long with or without its newline.
+        let long = vec![b'x'; MAX_LINE_BYTES];
+        for tail in [&b"x"[..], &b"\n"[..]] {
+            assert_eq!(
+                damage(&[&all[..], &long[..], tail].concat()),
+                (8, Damage::TooLong)
+            );
+        }
     }
 
     #[test]
