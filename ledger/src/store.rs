@@ -15,7 +15,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rocksdb::{
-    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
+    WriteOptions, DB,
 };
 use serde::{Deserialize, Serialize};
 
@@ -135,6 +136,40 @@ pub struct RecordEntry {
     pub record: SignedRecord,
     pub outcome: Outcome,
 }
+
+/// Where a record sits in the chain: its block's height and its index in
+/// the block. Every index lists its records in this order, and a chain
+/// only grows at its end, so a position stays where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChainPosition {
+    pub height: Height,
+    pub index: u32,
+}
+
+/// One page of an index: records in chain order, with their positions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexPage {
+    pub records: Vec<(ChainPosition, RecordId)>,
+    /// Whether the index holds records after the last one listed.
+    pub more: bool,
+}
+
+impl IndexPage {
+    /// Where the next page starts after, if there is a next page.
+    pub fn next_after(&self) -> Option<ChainPosition> {
+        if !self.more {
+            return None;
+        }
+        self.records.last().map(|(p, _)| *p)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = RecordId> + '_ {
+        self.records.iter().map(|(_, id)| *id)
+    }
+}
+
+/// Capacity reserved up front for a page, whatever limit is asked.
+const MAX_PREALLOCATED_PAGE: usize = 1024;
 
 pub struct Store {
     db: DB,
@@ -318,6 +353,47 @@ pub fn fund_prefix(f: &FundId) -> Vec<u8> {
     let mut k = f.as_str().as_bytes().to_vec();
     k.push(0);
     k
+}
+
+/// The smallest key above every key that starts with `prefix`, if there is
+/// one (a prefix of only 0xff bytes has none).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The record id an index entry holds.
+fn indexed_record_id(cf_name: &str, value: &[u8]) -> Result<RecordId, StoreError> {
+    let bytes = <[u8; 32]>::try_from(value).map_err(|_| StoreError::Corrupt {
+        what: format!("{cf_name} entry is not a record id"),
+        height: Height(0),
+    })?;
+    Ok(RecordId::from_hash(Hash32(bytes)))
+}
+
+/// The chain position an index key under `prefix` ends with.
+fn indexed_position(cf_name: &str, prefix: &[u8], key: &[u8]) -> Result<ChainPosition, StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        what: format!("{cf_name} key is not its prefix, a height and an index"),
+        height: Height(0),
+    };
+    let suffix: [u8; 12] = key
+        .get(prefix.len()..)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(corrupt)?;
+    let (height, index) = suffix.split_at(8);
+    Ok(ChainPosition {
+        height: Height(u64::from_be_bytes(
+            height.try_into().map_err(|_| corrupt())?,
+        )),
+        index: u32::from_be_bytes(index.try_into().map_err(|_| corrupt())?),
+    })
 }
 
 impl Store {
@@ -595,6 +671,8 @@ impl Store {
             .is_some())
     }
 
+    /// Every record id under `prefix`, in chain order: only for indexes a
+    /// caller knows to be short (one submission, one claim's records).
     fn index_scan(&self, cf_name: &str, prefix: &[u8]) -> Result<Vec<RecordId>, StoreError> {
         let mut out = Vec::new();
         let iter = self.db.iterator_cf(
@@ -606,31 +684,114 @@ impl Store {
             if !k.starts_with(prefix) {
                 break;
             }
-            let bytes = <[u8; 32]>::try_from(v.as_ref()).map_err(|_| StoreError::Corrupt {
-                what: format!("{cf_name} entry is not a record id"),
-                height: Height(0),
-            })?;
-            out.push(RecordId::from_hash(Hash32(bytes)));
+            out.push(indexed_record_id(cf_name, &v)?);
         }
         Ok(out)
     }
 
-    /// Record ids about a claim, in chain order.
+    /// At most `limit` records under `prefix` in chain order, starting after
+    /// the position `after` (from the first when `None`). The iterator is
+    /// bounded to the prefix and seeks straight past `after`, so it reads
+    /// `limit + 1` keys at most (the last only to tell whether more follow),
+    /// however long the index.
+    fn index_page(
+        &self,
+        cf_name: &str,
+        prefix: &[u8],
+        after: Option<ChainPosition>,
+        limit: usize,
+    ) -> Result<IndexPage, StoreError> {
+        let start = match after {
+            // Every key under a prefix has the same length, so the
+            // smallest key above `after`'s is it with one more byte.
+            Some(p) => {
+                let mut k = index_key(prefix, p.height, p.index);
+                k.push(0);
+                k
+            }
+            None => prefix.to_vec(),
+        };
+        let mut options = ReadOptions::default();
+        if let Some(end) = prefix_end(prefix) {
+            options.set_iterate_upper_bound(end);
+        }
+        let mut keys = self.db.raw_iterator_cf_opt(self.cf(cf_name), options);
+        keys.seek(&start);
+        let mut page = IndexPage {
+            records: Vec::with_capacity(limit.min(MAX_PREALLOCATED_PAGE)),
+            more: false,
+        };
+        while let (Some(k), Some(v)) = (keys.key(), keys.value()) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            if page.records.len() == limit {
+                page.more = true;
+                break;
+            }
+            let position = indexed_position(cf_name, prefix, k)?;
+            page.records
+                .push((position, indexed_record_id(cf_name, v)?));
+            keys.next();
+        }
+        keys.status()?;
+        Ok(page)
+    }
+
+    /// Record ids about a claim, in chain order, all of them: for a caller
+    /// that needs the claim's own record. A listing pages with
+    /// [`Store::claim_page`].
     pub fn records_by_claim(&self, c: &ClaimId) -> Result<Vec<RecordId>, StoreError> {
         self.index_scan(cf::IDX_CLAIM, &claim_prefix(c))
     }
 
-    pub fn records_by_person(&self, p: &PersonId) -> Result<Vec<RecordId>, StoreError> {
-        self.index_scan(cf::IDX_PERSON, &person_prefix(p))
+    /// A page of the records about a claim (claims, settlements,
+    /// assistance), in chain order.
+    pub fn claim_page(
+        &self,
+        c: &ClaimId,
+        after: Option<ChainPosition>,
+        limit: usize,
+    ) -> Result<IndexPage, StoreError> {
+        self.index_page(cf::IDX_CLAIM, &claim_prefix(c), after, limit)
     }
 
-    pub fn records_by_fund(&self, f: &FundId) -> Result<Vec<RecordId>, StoreError> {
-        self.index_scan(cf::IDX_FUND, &fund_prefix(f))
+    /// A page of the records naming a person (claims, eligibility
+    /// decisions, filings), in chain order.
+    pub fn person_page(
+        &self,
+        p: &PersonId,
+        after: Option<ChainPosition>,
+        limit: usize,
+    ) -> Result<IndexPage, StoreError> {
+        self.index_page(cf::IDX_PERSON, &person_prefix(p), after, limit)
     }
 
-    /// Reversals and disclosures of a record, in chain order.
+    /// A page of a fund's movements (credits, payouts, transfers in and
+    /// out), in chain order.
+    pub fn fund_page(
+        &self,
+        f: &FundId,
+        after: Option<ChainPosition>,
+        limit: usize,
+    ) -> Result<IndexPage, StoreError> {
+        self.index_page(cf::IDX_FUND, &fund_prefix(f), after, limit)
+    }
+
+    /// Reversals and disclosures of a record, in chain order, all of them.
+    /// A response pages with [`Store::targeting_page`].
     pub fn records_targeting(&self, target: &RecordId) -> Result<Vec<RecordId>, StoreError> {
         self.index_scan(cf::IDX_TARGET, target.as_bytes())
+    }
+
+    /// A page of the reversals and disclosures of a record, in chain order.
+    pub fn targeting_page(
+        &self,
+        target: &RecordId,
+        after: Option<ChainPosition>,
+        limit: usize,
+    ) -> Result<IndexPage, StoreError> {
+        self.index_page(cf::IDX_TARGET, target.as_bytes(), after, limit)
     }
 
     /// The first record `submitter` signed with `nonce`, if any is on the chain.

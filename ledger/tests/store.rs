@@ -1,16 +1,24 @@
 //! The RocksDB store: committed blocks, records and attestations read back
 //! after a reopen and export byte for byte as the chain file of the same
 //! chain; a block that does not extend the head, a second genesis in the
-//! same directory and a directory that holds no chain are refused.
+//! same directory and a directory that holds no chain are refused; index
+//! pages list every record of a claim, person, fund or target once, in
+//! chain order, reading no more of the index than one page.
 
-use fundtrail_ledger::block::Attestation;
+use std::collections::BTreeMap;
+
+use fundtrail_ledger::block::{Attestation, Outcome, Verdict};
 use fundtrail_ledger::hash::Hash32;
-use fundtrail_ledger::store::{Durability, ImportError, Store, StoreError};
-use fundtrail_ledger::types::Height;
-use fundtrail_ledger::verify::VerifiedBlock;
+use fundtrail_ledger::record::{FundCreditBody, FundSource, RecordBody, RecordId, SignedRecord};
+use fundtrail_ledger::store::{
+    ChainPosition, Durability, ImportError, IndexPage, Store, StoreError,
+};
+use fundtrail_ledger::types::{Amount, FundId, Height, Role};
+use fundtrail_ledger::verify::{BlockDraft, VerifiedBlock};
 use fundtrail_testkit::chain::ChainBuilder;
 use fundtrail_testkit::ledger::chain_file;
-use fundtrail_testkit::Kit;
+use fundtrail_testkit::{fund, Kit};
+use rocksdb::perf::{PerfContext, PerfStatsLevel};
 
 const BLOCKS: usize = 3;
 const PER_BLOCK: usize = 12;
@@ -169,4 +177,285 @@ fn a_second_genesis_or_a_directory_without_a_chain_is_refused() {
     let empty = tempfile::tempdir().expect("tempdir");
     let e = Store::open(empty.path()).err().expect("nothing to open");
     assert!(matches!(e, StoreError::NoGenesis), "{e}");
+}
+
+/// A credit of `fen` to `to`, signed by finance with `nonce`.
+fn credit(kit: &Kit, to: &FundId, fen: u64, nonce: u64) -> SignedRecord {
+    let body = RecordBody::FundCredit(FundCreditBody {
+        fund_id: to.clone(),
+        amount: Amount::from_fen(fen).expect("amount"),
+        source: FundSource::Budget {
+            appropriation: "CZ-2026-001".parse().expect("label"),
+        },
+    });
+    kit.sign(Role::Finance, body, nonce, 0)
+}
+
+/// The next block over `records`, every one accepted. The store keeps
+/// what it is given; the contracts are not what is under test here, and
+/// leaving them out keeps 100,000 records quick to build.
+fn next_block(store: &Store, records: Vec<SignedRecord>) -> VerifiedBlock {
+    let head = store.head().expect("head");
+    let outcomes = records
+        .iter()
+        .map(|r| Outcome {
+            record_id: r.id(),
+            verdict: Verdict::Accepted,
+            signals: vec![],
+        })
+        .collect();
+    BlockDraft {
+        chain_id: store.genesis().chain_id.clone(),
+        height: head.height.next(),
+        prev_hash: head.hash,
+        timestamp_ms: head.timestamp_ms + 1_000,
+        proposer: fundtrail_testkit::chain::node_keys()[0].public(),
+        rules_version: 1,
+        state_root: Hash32::ZERO,
+        records,
+        outcomes,
+    }
+    .seal()
+}
+
+/// A counter of RocksDB's perf context for this thread, as its report
+/// names it (the crate's metric enum leaves the iterator counts out).
+fn perf_count(perf: &PerfContext, name: &str) -> u64 {
+    perf.report(false)
+        .split(',')
+        .filter_map(|part| part.split_once('='))
+        .find(|(key, _)| key.trim() == name)
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the perf report counts {name}"))
+}
+
+/// Every record of a listing, a page of `limit` at a time through the
+/// position each page ends at. Checks each page's size, and, through
+/// RocksDB's perf counters, that it read the index with one seek and at
+/// most `limit` steps: the page's keys and the one after, never the rest.
+fn paged(
+    limit: usize,
+    page: impl Fn(Option<ChainPosition>) -> IndexPage,
+) -> (Vec<RecordId>, usize) {
+    rocksdb::perf::set_perf_stats(PerfStatsLevel::EnableCount);
+    let mut perf = PerfContext::default();
+    let mut all = Vec::new();
+    let mut pages = 0;
+    let mut after = None;
+    loop {
+        perf.reset();
+        let p = page(after);
+        pages += 1;
+        assert_eq!(perf_count(&perf, "iter_seek_count"), 1, "page {pages}");
+        let steps = perf_count(&perf, "iter_next_count");
+        assert!(
+            steps <= limit as u64,
+            "page {pages} stepped through {steps} keys of the index for a limit of {limit}"
+        );
+        assert!(p.records.len() <= limit, "page {pages} is over its limit");
+        if p.more {
+            assert_eq!(
+                p.records.len(),
+                limit,
+                "page {pages} is short, yet more follow"
+            );
+        }
+        all.extend(p.ids());
+        match p.next_after() {
+            Some(next) => after = Some(next),
+            None => return (all, pages),
+        }
+    }
+}
+
+#[test]
+fn a_fund_of_100000_movements_pages_to_its_end_in_chain_order_a_page_at_a_time() {
+    const MOVEMENTS: u64 = 100_000;
+    /// Four listed movements and one of the neighbour's in every five.
+    const PER_BLOCK: u64 = 1_250;
+    const LIMIT: usize = 999;
+    let kit = Kit::new(36);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        Store::create(dir.path(), &kit.genesis_with_nodes(), Hash32::ZERO).expect("fresh store");
+    // Its neighbour in key order has movements in the same blocks.
+    let listed = fund("basic-1");
+    let neighbour = fund("basic-10");
+    let started = std::time::Instant::now();
+    let mut expected = Vec::with_capacity(MOVEMENTS as usize);
+    let mut nonce = 0;
+    while (expected.len() as u64) < MOVEMENTS {
+        let records: Vec<SignedRecord> = (0..PER_BLOCK)
+            .map(|i| {
+                nonce += 1;
+                let to = if i % 5 == 4 { &neighbour } else { &listed };
+                credit(&kit, to, nonce, nonce)
+            })
+            .collect();
+        let block = next_block(&store, records);
+        let records = &block.block().records;
+        expected.extend(
+            records
+                .iter()
+                .filter(|r| r.envelope.body.funds() == vec![&listed])
+                .map(SignedRecord::id),
+        );
+        store
+            .commit_block(&block, &[], &[], Durability::Redoable)
+            .expect("commit");
+    }
+    // Part of the index in table files, the rest in the memtable.
+    store.flush().expect("flush");
+    for _ in 0..3 {
+        let records = (0..PER_BLOCK)
+            .map(|_| {
+                nonce += 1;
+                credit(&kit, &neighbour, nonce, nonce)
+            })
+            .collect();
+        let block = next_block(&store, records);
+        store
+            .commit_block(&block, &[], &[], Durability::Redoable)
+            .expect("commit");
+    }
+    eprintln!("built {nonce} records in {:?}", started.elapsed());
+
+    let started = std::time::Instant::now();
+    let (listed_ids, pages) = paged(LIMIT, |after| {
+        store.fund_page(&listed, after, LIMIT).expect("page")
+    });
+    eprintln!("paged through in {pages} pages in {:?}", started.elapsed());
+    assert_eq!(pages, (MOVEMENTS as usize).div_ceil(LIMIT));
+    assert_eq!(expected.len() as u64, MOVEMENTS);
+    assert_eq!(listed_ids.len(), expected.len());
+    assert!(
+        listed_ids == expected,
+        "every movement once, in chain order"
+    );
+
+    let (neighbours, _) = paged(LIMIT, |after| {
+        store.fund_page(&neighbour, after, LIMIT).expect("page")
+    });
+    assert_eq!(neighbours.len() as u64, MOVEMENTS / 4 + 3 * PER_BLOCK);
+}
+
+/// Where each record of `blocks` is listed, by index: what the store's
+/// pages must give back.
+#[derive(Default)]
+struct Listings {
+    claims: BTreeMap<String, Vec<RecordId>>,
+    persons: BTreeMap<String, Vec<RecordId>>,
+    funds: BTreeMap<FundId, Vec<RecordId>>,
+    targets: BTreeMap<RecordId, Vec<RecordId>>,
+}
+
+impl Listings {
+    fn add(&mut self, record: &SignedRecord) {
+        let body = &record.envelope.body;
+        let id = record.id();
+        if let Some(c) = body.claim() {
+            self.claims.entry(c.to_string()).or_default().push(id);
+        }
+        if let Some(p) = body.person() {
+            self.persons.entry(p.to_string()).or_default().push(id);
+        }
+        for f in body.funds() {
+            self.funds.entry(f.clone()).or_default().push(id);
+        }
+        if let Some(t) = body.target() {
+            self.targets.entry(t).or_default().push(id);
+        }
+    }
+}
+
+#[test]
+fn every_listing_pages_as_a_model_of_the_chain_says_while_the_chain_grows() {
+    let kit = Kit::new(37);
+    let mut builder = ChainBuilder::for_kit(kit.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::create(dir.path(), &builder.genesis, Hash32::ZERO).expect("fresh store");
+    let mut model = Listings::default();
+    let commit = |builder: &mut ChainBuilder, model: &mut Listings| {
+        let records = builder.records(PER_BLOCK);
+        let block = builder.seal_verified(records);
+        block.block().records.iter().for_each(|r| model.add(r));
+        store
+            .commit_block(&block, &[], &[], Durability::Synced)
+            .expect("commit");
+    };
+    for _ in 0..BLOCKS {
+        commit(&mut builder, &mut model);
+    }
+    assert!(
+        [
+            model.claims.len(),
+            model.persons.len(),
+            model.funds.len(),
+            model.targets.len()
+        ]
+        .iter()
+        .all(|n| *n > 0),
+        "the chain has records in every index"
+    );
+    for limit in 1..=3 {
+        for (fund, ids) in &model.funds {
+            let (listed, _) = paged(limit, |after| {
+                store.fund_page(fund, after, limit).expect("page")
+            });
+            assert_eq!(&listed, ids, "fund {fund}, pages of {limit}");
+        }
+        for ids in model.claims.values() {
+            let first = store.record(&ids[0]).expect("read").expect("held");
+            let claim = first.record.envelope.body.claim().expect("a claim");
+            let (listed, _) = paged(limit, |after| {
+                store.claim_page(&claim, after, limit).expect("page")
+            });
+            assert_eq!(&listed, ids, "claim {claim}, pages of {limit}");
+        }
+        for ids in model.persons.values() {
+            let first = store.record(&ids[0]).expect("read").expect("held");
+            let person = first.record.envelope.body.person().expect("a person");
+            let (listed, _) = paged(limit, |after| {
+                store.person_page(&person, after, limit).expect("page")
+            });
+            assert_eq!(&listed, ids, "person {person}, pages of {limit}");
+        }
+        for (target, ids) in &model.targets {
+            let (listed, _) = paged(limit, |after| {
+                store.targeting_page(target, after, limit).expect("page")
+            });
+            assert_eq!(&listed, ids, "target {target}, pages of {limit}");
+        }
+    }
+
+    // A position handed out stays good while blocks are added: the next
+    // pages hold what was not listed yet, then what came since.
+    let (fund, before) = model
+        .funds
+        .iter()
+        .max_by_key(|(_, ids)| ids.len())
+        .map(|(f, ids)| (f.clone(), ids.clone()))
+        .expect("a fund");
+    let first = store.fund_page(&fund, None, 1).expect("page");
+    assert_eq!(first.ids().collect::<Vec<_>>(), before[..1]);
+    commit(&mut builder, &mut model);
+    let grown = &model.funds[&fund];
+    assert!(grown.len() > before.len(), "the new block moves the fund");
+    let rest = store
+        .fund_page(&fund, first.next_after(), usize::MAX)
+        .expect("page");
+    assert!(!rest.more);
+    assert_eq!(rest.ids().collect::<Vec<_>>(), grown[1..]);
+
+    let nothing = store
+        .claim_page(&kit.claim_id(99_999_999), None, 10)
+        .expect("page");
+    assert_eq!(
+        nothing,
+        IndexPage {
+            records: vec![],
+            more: false
+        }
+    );
+    assert_eq!(nothing.next_after(), None);
 }

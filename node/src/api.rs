@@ -20,11 +20,13 @@ use fundtrail_contracts::model::{key, ClaimEntry, FundEntry, PersonYear};
 use fundtrail_ledger::block::Verdict;
 use fundtrail_ledger::codec;
 use fundtrail_ledger::evidence::Equivocation;
-use fundtrail_ledger::hash::Hash32;
+use fundtrail_ledger::hash::{DomainHasher, Hash32};
 use fundtrail_ledger::lookup::{Lookup, PayoutTier};
 use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
 use fundtrail_ledger::record::{Period, RecordBody, RecordId, SignedRecord};
-use fundtrail_ledger::store::RecordEntry;
+use fundtrail_ledger::store::{
+    claim_prefix, fund_prefix, person_prefix, ChainPosition, IndexPage, RecordEntry,
+};
 use fundtrail_ledger::types::{FundId, Height, KeyRole, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -257,11 +259,12 @@ fn parse_pseudonym(s: &str) -> Result<(u32, Hash32), ApiError> {
     ))
 }
 
-fn entry_json(api: &Api, e: RecordEntry) -> Result<Value, ApiError> {
-    let history = api
+fn entry_json(api: &Api, e: RecordEntry, history: &PageRequest) -> Result<Value, ApiError> {
+    let target = e.outcome.record_id;
+    let acted_on_by = api
         .chain
         .store()
-        .records_targeting(&e.outcome.record_id)
+        .targeting_page(&target, history.after, history.limit)
         .map_err(internal)?;
     Ok(json!({
         "record_id": e.outcome.record_id,
@@ -270,13 +273,24 @@ fn entry_json(api: &Api, e: RecordEntry) -> Result<Value, ApiError> {
         "index": e.index,
         "outcome": e.outcome,
         "record": e.record,
-        "acted_on_by": history,
+        "acted_on_by": acted_on_by.ids().collect::<Vec<_>>(),
+        "acted_on_by_next_cursor": next_cursor(&Listing::ActedOn(&target), &acted_on_by),
     }))
 }
 
-async fn record(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<Value> {
+/// A record; `cursor` and `limit` page its `acted_on_by` past the first
+/// [`ACTED_ON_BY_LIMIT`].
+async fn record(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Params(q): Params<PageQuery>,
+) -> ApiResult<Value> {
     let entry = committed(&api, &id, "record")?;
-    Ok(Json(entry_json(&api, entry)?))
+    let history = q.request(
+        &Listing::ActedOn(&entry.outcome.record_id),
+        ACTED_ON_BY_LIMIT,
+    )?;
+    Ok(Json(entry_json(&api, entry, &history)?))
 }
 
 /// Inclusion proofs of a record and its outcome, with the block's
@@ -304,10 +318,15 @@ fn committed(api: &Api, id: &str, what: &str) -> Result<RecordEntry, ApiError> {
         .ok_or_else(|| not_found(what))
 }
 
-fn entries(api: &Api, ids: Vec<RecordId>) -> Result<Vec<Value>, ApiError> {
-    ids.into_iter()
+/// The records of a page, each with the first page of what acted on it.
+fn entries(api: &Api, page: &IndexPage) -> Result<Vec<Value>, ApiError> {
+    let history = PageRequest::first(ACTED_ON_BY_LIMIT);
+    page.ids()
         .filter_map(|id| api.chain.store().record(&id).transpose())
-        .map(|e| e.map_err(internal).and_then(|e| entry_json(api, e)))
+        .map(|e| {
+            e.map_err(internal)
+                .and_then(|e| entry_json(api, e, &history))
+        })
         .collect()
 }
 
@@ -323,54 +342,210 @@ fn state_value<T: serde::de::DeserializeOwned>(
     }
 }
 
-async fn claim(State(api): State<Api>, Path(claim): Path<String>) -> ApiResult<Value> {
+async fn claim(
+    State(api): State<Api>,
+    Path(claim): Path<String>,
+    Params(q): Params<PageQuery>,
+) -> ApiResult<Value> {
     let (epoch, tag) = parse_pseudonym(&claim)?;
     let claim_id = ClaimId { epoch, tag };
+    let listing = Listing::Claim(&claim_id);
+    let request = q.request(&listing, LIST_DEFAULT_LIMIT)?;
     let entry: Option<ClaimEntry> = state_value(&api, &key::claim(&claim_id))?;
-    let records = entries(
-        &api,
-        api.chain
-            .store()
-            .records_by_claim(&claim_id)
-            .map_err(internal)?,
-    )?;
-    if entry.is_none() && records.is_empty() {
+    let page = api
+        .chain
+        .store()
+        .claim_page(&claim_id, request.after, request.limit)
+        .map_err(internal)?;
+    if entry.is_none() && page.records.is_empty() && request.after.is_none() {
         return Err(not_found("claim"));
     }
     let quote = fundtrail_contracts::quote(&StoreState(api.chain.store()), &claim_id).ok();
-    Ok(Json(
-        json!({ "claim": entry, "quote": quote, "records": records }),
-    ))
+    Ok(Json(json!({
+        "claim": entry,
+        "quote": quote,
+        "records": entries(&api, &page)?,
+        "next_cursor": next_cursor(&listing, &page),
+    })))
 }
 
 async fn person_year(
     State(api): State<Api>,
     Path((person, year)): Path<(String, u16)>,
+    Params(q): Params<PageQuery>,
 ) -> ApiResult<Value> {
     let (epoch, tag) = parse_pseudonym(&person)?;
     let person = PersonId { epoch, tag };
+    let listing = Listing::Person(&person);
+    let request = q.request(&listing, LIST_DEFAULT_LIMIT)?;
     let usage: Option<PersonYear> = state_value(&api, &key::person_year(&person, year))?;
-    let ids = api
+    let page = api
         .chain
         .store()
-        .records_by_person(&person)
+        .person_page(&person, request.after, request.limit)
         .map_err(internal)?;
     Ok(Json(json!({
         "person": person,
         "year": year,
         "usage": usage.unwrap_or_default(),
-        "records": entries(&api, ids)?,
+        "records": entries(&api, &page)?,
+        "next_cursor": next_cursor(&listing, &page),
     })))
 }
 
-async fn fund(State(api): State<Api>, Path(fund): Path<String>) -> ApiResult<Value> {
+async fn fund(
+    State(api): State<Api>,
+    Path(fund): Path<String>,
+    Params(q): Params<PageQuery>,
+) -> ApiResult<Value> {
     let fund: FundId = fund.parse().map_err(|_| bad_request("invalid fund id"))?;
+    let listing = Listing::Fund(&fund);
+    let request = q.request(&listing, LIST_DEFAULT_LIMIT)?;
     let entry: FundEntry =
         state_value(&api, &key::fund(&fund))?.ok_or_else(|| not_found("fund"))?;
-    let ids = api.chain.store().records_by_fund(&fund).map_err(internal)?;
-    Ok(Json(
-        json!({ "fund": fund, "entry": entry, "movements": entries(&api, ids)? }),
-    ))
+    let page = api
+        .chain
+        .store()
+        .fund_page(&fund, request.after, request.limit)
+        .map_err(internal)?;
+    Ok(Json(json!({
+        "fund": fund,
+        "entry": entry,
+        "movements": entries(&api, &page)?,
+        "next_cursor": next_cursor(&listing, &page),
+    })))
+}
+
+/// Entries a listing gives when the request names no `limit`.
+const LIST_DEFAULT_LIMIT: usize = 100;
+/// Most entries one page of a listing gives; a larger `limit` is served
+/// as this, and the page's `next_cursor` goes on from there.
+const LIST_MAX_LIMIT: usize = 1_000;
+/// Most reversals and disclosures a record's `acted_on_by` lists at once.
+const ACTED_ON_BY_LIMIT: usize = 1_000;
+
+/// A listing's paging parameters: `limit` and the `cursor` a previous
+/// page answered with as its `next_cursor`.
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// Which page of a listing to read.
+struct PageRequest {
+    after: Option<ChainPosition>,
+    limit: usize,
+}
+
+impl PageRequest {
+    fn first(limit: usize) -> PageRequest {
+        PageRequest { after: None, limit }
+    }
+}
+
+impl PageQuery {
+    /// The page asked for in `listing`: `limit` (`default` when absent)
+    /// held to 1..=[`LIST_MAX_LIMIT`], and the position the cursor names,
+    /// which must be one of this listing's.
+    fn request(&self, listing: &Listing, default: usize) -> Result<PageRequest, ApiError> {
+        let after = match &self.cursor {
+            Some(cursor) => Some(listing.position(cursor)?),
+            None => None,
+        };
+        let limit = self.limit.unwrap_or(default).clamp(1, LIST_MAX_LIMIT);
+        Ok(PageRequest { after, limit })
+    }
+}
+
+/// The index a listing reads and the key it lists under, which a cursor
+/// is bound to.
+enum Listing<'a> {
+    Claim(&'a ClaimId),
+    Person(&'a PersonId),
+    Fund(&'a FundId),
+    ActedOn(&'a RecordId),
+}
+
+/// Domain of the check that binds a cursor to its listing.
+const CURSOR_DOMAIN: &str = "fundtrail/api-cursor/v1";
+/// A cursor's bytes: height u64 BE, index u32 BE, then [`CURSOR_CHECK`]
+/// bytes of check.
+const CURSOR_BYTES: usize = 12 + CURSOR_CHECK;
+const CURSOR_CHECK: usize = 8;
+
+impl Listing<'_> {
+    /// The listing's name and the store's key prefix it lists under.
+    fn binding(&self) -> Vec<u8> {
+        let (name, key): (&[u8], Vec<u8>) = match self {
+            Listing::Claim(c) => (b"claim", claim_prefix(c)),
+            Listing::Person(p) => (b"person", person_prefix(p)),
+            Listing::Fund(f) => (b"fund", fund_prefix(f)),
+            Listing::ActedOn(id) => (b"acted_on_by", id.as_bytes().to_vec()),
+        };
+        [name, &[0], &key].concat()
+    }
+
+    /// The first bytes of `H(CURSOR_DOMAIN, binding ‖ position)`: a cursor
+    /// carries them so that one from another listing, or altered, is
+    /// refused rather than read as a position of this one. A client
+    /// could compute them; it would gain nothing it cannot ask for.
+    fn check(&self, position: &[u8; 12]) -> [u8; CURSOR_CHECK] {
+        let mut h = DomainHasher::new(CURSOR_DOMAIN);
+        h.update(&self.binding());
+        h.update(position);
+        let digest = h.finish();
+        let mut check = [0; CURSOR_CHECK];
+        check.copy_from_slice(&digest.0[..CURSOR_CHECK]);
+        check
+    }
+
+    /// The cursor of the page that starts after `p`: hex, opaque to
+    /// clients.
+    fn cursor(&self, p: ChainPosition) -> String {
+        let position = position_bytes(p);
+        hex::encode([&position[..], &self.check(&position)].concat())
+    }
+
+    /// The position a cursor of this listing names; anything else is a
+    /// 400 that does not repeat it.
+    fn position(&self, cursor: &str) -> Result<ChainPosition, ApiError> {
+        let mut bytes = [0u8; CURSOR_BYTES];
+        hex::decode_to_slice(cursor, &mut bytes)
+            .map_err(|_| bad_request("malformed cursor: pass a page's next_cursor unchanged"))?;
+        let mut position = [0u8; 12];
+        position.copy_from_slice(&bytes[..12]);
+        if bytes[12..] != self.check(&position) {
+            return Err(bad_request(
+                "cursor is not one this listing gave out: it belongs to another listing or was altered",
+            ));
+        }
+        Ok(position_from(position))
+    }
+}
+
+/// Height u64 BE ‖ index u32 BE.
+fn position_bytes(p: ChainPosition) -> [u8; 12] {
+    let mut bytes = [0u8; 12];
+    bytes[..8].copy_from_slice(&p.height.0.to_be_bytes());
+    bytes[8..].copy_from_slice(&p.index.to_be_bytes());
+    bytes
+}
+
+fn position_from(bytes: [u8; 12]) -> ChainPosition {
+    let mut height = [0u8; 8];
+    let mut index = [0u8; 4];
+    height.copy_from_slice(&bytes[..8]);
+    index.copy_from_slice(&bytes[8..]);
+    ChainPosition {
+        height: Height(u64::from_be_bytes(height)),
+        index: u32::from_be_bytes(index),
+    }
+}
+
+/// The cursor of the page after `page`, or `None` at the listing's end.
+fn next_cursor(listing: &Listing, page: &IndexPage) -> Option<String> {
+    page.next_after().map(|p| listing.cursor(p))
 }
 
 fn block_json(api: &Api, h: Height) -> Result<Option<Value>, ApiError> {
@@ -859,6 +1034,99 @@ mod tests {
         .await
         .expect("the first chunk went out");
         assert!(axum::body::to_bytes(body, usize::MAX).await.is_err());
+    }
+
+    fn some_fund(name: &str) -> FundId {
+        name.parse().expect("fund id")
+    }
+
+    #[test]
+    fn a_cursor_names_its_position_only_in_the_listing_that_gave_it_out() {
+        let (basic, other) = (some_fund("basic-440100"), some_fund("basic-4401000"));
+        let claim = ClaimId {
+            epoch: 1,
+            tag: Hash32([7; 32]),
+        };
+        let person = PersonId {
+            epoch: 1,
+            tag: Hash32([7; 32]),
+        };
+        let record = RecordId::from_hash(Hash32([7; 32]));
+        let at = ChainPosition {
+            height: Height(1_234_567),
+            index: 89,
+        };
+        let cursor = Listing::Fund(&basic).cursor(at);
+        assert_eq!(
+            Listing::Fund(&basic).position(&cursor).expect("its own"),
+            at
+        );
+        assert_eq!(cursor.len(), 2 * CURSOR_BYTES);
+
+        let elsewhere = [
+            Listing::Fund(&other),
+            Listing::Claim(&claim),
+            Listing::Person(&person),
+            Listing::ActedOn(&record),
+        ];
+        for listing in &elsewhere {
+            let ApiError(status, message) = listing
+                .position(&cursor)
+                .expect_err("another listing's cursor");
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(
+                message.contains("not one this listing gave out"),
+                "{message}"
+            );
+        }
+        // The claim and person listings share a key; their cursors differ.
+        let of_claim = Listing::Claim(&claim).cursor(at);
+        assert!(Listing::Person(&person).position(&of_claim).is_err());
+
+        let mut altered = Vec::new();
+        for i in 0..cursor.len() {
+            let mut bytes = cursor.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
+            altered.push(String::from_utf8(bytes).expect("hex"));
+        }
+        let garbage = [
+            String::new(),
+            "zz".repeat(CURSOR_BYTES),
+            cursor[..cursor.len() - 2].to_string(),
+            format!("{cursor}00"),
+            format!("g{}", &cursor[1..]),
+            "xyz".to_string(),
+        ];
+        for bad in altered.iter().chain(&garbage) {
+            let ApiError(status, message) =
+                Listing::Fund(&basic).position(bad).expect_err("refused");
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(message.contains("cursor"), "{message}");
+            assert!(
+                bad.is_empty() || !message.contains(bad.as_str()),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_limit_is_held_between_one_and_the_most_a_page_gives() {
+        let fund = some_fund("basic-440100");
+        let limit = |limit: Option<usize>| {
+            PageQuery {
+                limit,
+                cursor: None,
+            }
+            .request(&Listing::Fund(&fund), LIST_DEFAULT_LIMIT)
+            .expect("no cursor to refuse")
+            .limit
+        };
+        assert_eq!(limit(None), LIST_DEFAULT_LIMIT);
+        assert_eq!(limit(Some(0)), 1);
+        assert_eq!(limit(Some(7)), 7);
+        assert_eq!(limit(Some(LIST_MAX_LIMIT)), LIST_MAX_LIMIT);
+        assert_eq!(limit(Some(LIST_MAX_LIMIT + 1)), LIST_MAX_LIMIT);
+        assert_eq!(limit(Some(usize::MAX)), LIST_MAX_LIMIT);
     }
 
     /// Evidence at each height given, by a distinct key per piece.

@@ -12,8 +12,11 @@
 //! - [`vault`]: raw bills kept private, disclosed only under an on-chain record.
 //! - [`api`]: the HTTP API; [`node`]: `fundtrail run`.
 //! - [`evidence`]: the JSON form of equivocation evidence.
+//! - [`access_log`]: the hash-chained log of reads of person-level and raw
+//!   data (操作日志).
 
 pub mod access;
+pub mod access_log;
 pub mod api;
 pub mod chain;
 pub mod cli;

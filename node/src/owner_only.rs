@@ -1,8 +1,9 @@
 //! Files and directories only their owner may touch. A data directory is
 //! created 0700 and an existing one that group or others can enter is
 //! refused; a key file is written 0600 and never overwritten, and one that
-//! group or others can read is refused on read. Nothing is tightened
-//! silently: a refusal says which `chmod` fixes it.
+//! group or others can read is refused on read; a log file is created 0600
+//! and one that group or others can read is refused when opened. Nothing is
+//! tightened silently: a refusal says which `chmod` fixes it.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -20,6 +21,11 @@ pub enum AccessError {
          its owner's only: run `chmod 600 {path}`"
     )]
     ExposedFile { path: PathBuf, mode: u32 },
+    #[error(
+        "log file {path} is open to group or others (mode {mode:04o}); it must be its \
+         owner's only: run `chmod 600 {path}`"
+    )]
+    ExposedLog { path: PathBuf, mode: u32 },
     #[error(
         "data directory {path} is open to group or others (mode {mode:04o}); it must be its \
          owner's only: run `chmod 700 {path}`"
@@ -104,6 +110,31 @@ pub fn read_key_file(path: &Path) -> Result<Zeroizing<String>, AccessError> {
     let mut text = Zeroizing::new(String::with_capacity(len as usize + 1));
     file.read_to_string(&mut text).map_err(io_error(path))?;
     Ok(text)
+}
+
+/// Opens the log file at `path` to read it and append to it, creating it
+/// with mode 0600 if it does not exist; an existing one that group or
+/// others can reach is refused (checked on the open file).
+pub fn open_log(path: &Path) -> Result<std::fs::File, AccessError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_error(path))?;
+    let mode = file
+        .metadata()
+        .map_err(io_error(path))?
+        .permissions()
+        .mode();
+    if mode & GROUP_OR_OTHERS != 0 {
+        return Err(AccessError::ExposedLog {
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+        });
+    }
+    Ok(file)
 }
 
 /// Whether `path` lies inside `dir`, comparing absolute paths with `.` and
@@ -193,6 +224,28 @@ mod tests {
         write_new(&path, b"first").expect("written");
         assert!(write_new(&path, b"second").is_err());
         assert_eq!(std::fs::read(&path).expect("read"), b"first");
+    }
+
+    #[test]
+    fn a_log_file_is_created_0600_and_one_open_to_group_or_others_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("access.log");
+        let mut file = open_log(&path).expect("created");
+        assert_eq!(mode_of(&path), 0o600, "created owner-only");
+        file.write_all(b"one\n").expect("append");
+        drop(file);
+        let mut again = open_log(&path).expect("an owner-only log opens");
+        again.write_all(b"two\n").expect("append");
+        assert_eq!(std::fs::read(&path).expect("read"), b"one\ntwo\n");
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            set_mode(&path, mode);
+            let err = open_log(&path).expect_err("refused").to_string();
+            assert!(
+                err.contains(&format!("chmod 600 {}", path.display())),
+                "{err}"
+            );
+            assert_eq!(mode_of(&path), mode, "nothing is tightened silently");
+        }
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Every endpoint of docs/API.md against a real three-node cluster, one
 //! test per group of endpoints: submission, submission errors, records and
-//! proofs, queries and lookups, blocks and the chain, the vault and
-//! disclosures, health and metrics. Each test starts its own cluster (a
-//! few seconds) holding the same small flow of records, executed in memory
-//! as it is signed, so the content is checked against the rules and the
-//! tests do not depend on one another's order.
+//! proofs, queries and lookups, paged listings, blocks and the chain, the
+//! vault and disclosures, health and metrics. Each test starts its own
+//! cluster (a few seconds) holding the same small flow of records, executed
+//! in memory as it is signed, so the content is checked against the rules
+//! and the tests do not depend on one another's order.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -877,6 +877,153 @@ async fn claims_persons_funds_and_lookups_match_the_in_memory_state() {
         &format!("/v1/lookup/clearing/2026/march/{AWAY}/{HOME}"),
         400,
         "a month that is not a number",
+    )
+    .await;
+    fx.stop().await;
+}
+
+/// Every entry of a listing at `path`, under `key`, through pages of
+/// `limit`: the ids of each page in turn.
+async fn pages(cluster: &TestCluster, path: &str, key: &str, limit: usize) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{path}?limit={limit}");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let v = cluster.client(pages.len() % 3).get(&url).await.unwrap();
+        let ids = record_ids_in(&v[key]);
+        assert!(ids.len() <= limit, "{url}: a page over its limit");
+        pages.push(ids);
+        match &v["next_cursor"] {
+            Value::Null => return pages,
+            Value::String(next) => cursor = Some(next.clone()),
+            other => panic!("{url}: next_cursor is {other}"),
+        }
+        assert!(pages.len() <= 10, "{path} pages on without end");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_page_through_cursors_and_refuse_a_cursor_not_their_own() {
+    let _serial = serial().await;
+    let fx = Fixture::start().await;
+    let cluster = &fx.cluster;
+    let (c1, p1) = (fx.c1, fx.p1);
+    let fund = format!("/v1/funds/basic-{HOME}");
+    let claim = format!("/v1/claims/{c1}");
+    let person = format!("/v1/persons/{p1}/years/2026");
+    let movements = ids_of(&[&fx.first, &fx.credit, &fx.duplicate, &fx.corrected]);
+    let claim_records = ids_of(&[&fx.claim1, &fx.first, &fx.duplicate, &fx.corrected]);
+
+    // --- limit and cursor on GET /v1/funds, /v1/claims, /v1/persons ---
+    assert_eq!(
+        pages(cluster, &fund, "movements", 2).await,
+        vec![movements[..2].to_vec(), movements[2..].to_vec()],
+        "every movement once, in chain order, two at a time"
+    );
+    assert_eq!(
+        pages(cluster, &claim, "records", 3).await,
+        vec![claim_records[..3].to_vec(), claim_records[3..].to_vec()]
+    );
+    assert_eq!(
+        pages(cluster, &person, "records", 1).await,
+        vec![ids_of(&[&fx.grant]), ids_of(&[&fx.claim1])]
+    );
+    for (limit, served) in [("0", 1), ("4", 4), ("5000", 4)] {
+        let v = cluster
+            .client(0)
+            .get(&format!("{fund}?limit={limit}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            record_ids_in(&v["movements"]),
+            movements[..served],
+            "limit={limit}"
+        );
+    }
+    let whole = cluster.client(1).get(&fund).await.unwrap();
+    assert_eq!(
+        record_ids_in(&whole["movements"]),
+        movements,
+        "the default limit is 100"
+    );
+    assert_eq!(whole["next_cursor"], Value::Null);
+
+    // A page's cursor, then the same cursor elsewhere or altered.
+    let first = cluster
+        .client(2)
+        .get(&format!("{claim}?limit=1"))
+        .await
+        .unwrap();
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("more records follow")
+        .to_string();
+    let mut altered = cursor.clone().into_bytes();
+    altered[0] = if altered[0] == b'0' { b'1' } else { b'0' };
+    let altered = String::from_utf8(altered).unwrap();
+    for (path, what) in [
+        (
+            format!("{fund}?cursor={cursor}"),
+            "a claim's cursor on a fund",
+        ),
+        (
+            format!("{person}?cursor={cursor}"),
+            "a claim's cursor on a person",
+        ),
+        (
+            format!("/v1/claims/{}?cursor={cursor}", fx.kit.claim_id(2)),
+            "a claim's cursor on another claim",
+        ),
+        (format!("{claim}?cursor={altered}"), "an altered cursor"),
+        (format!("{claim}?cursor=zz"), "a cursor that is not hex"),
+        (format!("{claim}?cursor="), "an empty cursor"),
+        (
+            format!("{claim}?limit=many"),
+            "a limit that is not a number",
+        ),
+    ] {
+        let r = expect_get_error(cluster, 0, &path, 400, what).await;
+        assert!(
+            !r.error().unwrap().contains(&cursor),
+            "{what}: the message does not repeat the cursor"
+        );
+    }
+    let next = cluster
+        .client(0)
+        .get(&format!("{claim}?limit=1&cursor={cursor}"))
+        .await
+        .unwrap();
+    assert_eq!(record_ids_in(&next["records"]), claim_records[1..2]);
+
+    // --- acted_on_by of GET /v1/records/{id} pages the same way ---
+    let record = format!("/v1/records/{}", fx.claim1.id());
+    let v = cluster.client(1).get(&record).await.unwrap();
+    let disclosures = ids_of(&[&fx.insurers_disclosure, &fx.auditors_disclosure]);
+    assert_eq!(v["acted_on_by"], json!(disclosures));
+    assert_eq!(v["acted_on_by_next_cursor"], Value::Null);
+    let v = cluster
+        .client(1)
+        .get(&format!("{record}?limit=1"))
+        .await
+        .unwrap();
+    assert_eq!(v["acted_on_by"], json!(disclosures[..1]));
+    let more = v["acted_on_by_next_cursor"].as_str().expect("one more");
+    let v = cluster
+        .client(2)
+        .get(&format!("{record}?limit=1&cursor={more}"))
+        .await
+        .unwrap();
+    assert_eq!(v["acted_on_by"], json!(disclosures[1..]));
+    assert_eq!(v["acted_on_by_next_cursor"], Value::Null);
+    expect_get_error(
+        cluster,
+        2,
+        &format!("/v1/records/{}?cursor={more}", fx.first.id()),
+        400,
+        "another record's history cursor",
     )
     .await;
     fx.stop().await;

@@ -1,6 +1,7 @@
 //! The `fundtrail` command line: every subcommand's arguments and the code
 //! that runs it. Output meant for scripts comes with `--json`.
 
+pub mod access_log;
 pub mod bench;
 pub mod client;
 pub mod demo;
@@ -94,6 +95,12 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// A node's access log (操作日志): every read of person-level or raw
+    /// data, hash-chained.
+    AccessLog {
+        #[command(subcommand)]
+        action: access_log::AccessLogAction,
     },
     /// The node's private vault, while its node is stopped.
     Vault {
@@ -258,6 +265,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Vault { action } => vault::run(action),
+        Command::AccessLog { action } => access_log::run(action),
         Command::Genesis { config, out } => {
             let spec = genesis::ConsortiumSpec::load(&config)?;
             let base = config.parent().unwrap_or(std::path::Path::new("."));
