@@ -87,6 +87,8 @@ pub fn router(api: Api) -> Router {
         .route("/v1/evidence", get(evidence))
         .route("/v1/vault", post(deposit))
         .route("/v1/disclosures/{id}/fetch", post(fetch_disclosed))
+        .route("/v1/access-log", get(access_log))
+        .route("/v1/access-log/head", get(access_log_head))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route_layer(axum::middleware::from_fn_with_state(gate, access::guard))
@@ -251,12 +253,8 @@ fn parse_record_id(s: &str) -> Result<RecordId, ApiError> {
 
 /// `EPOCH:HEX`, as pseudonyms are printed.
 fn parse_pseudonym(s: &str) -> Result<(u32, Hash32), ApiError> {
-    let err = || bad_request("pseudonym must be EPOCH:HEX (64 hex characters)");
-    let (epoch, tag) = s.split_once(':').ok_or_else(err)?;
-    Ok((
-        epoch.parse().map_err(|_| err())?,
-        Hash32::from_hex(tag).map_err(|_| err())?,
-    ))
+    access::pseudonym(s)
+        .ok_or_else(|| bad_request("pseudonym must be EPOCH:HEX (64 hex characters)"))
 }
 
 fn entry_json(api: &Api, e: RecordEntry, history: &PageRequest) -> Result<Value, ApiError> {
@@ -950,6 +948,24 @@ async fn fetch_disclosed(State(api): State<Api>, Path(id): Path<String>) -> ApiR
             "unexpected response".into(),
         )),
     }
+}
+
+/// The node's access log as it is on disk, streamed; check it with
+/// `fundtrail access-log verify`.
+async fn access_log(State(api): State<Api>) -> Result<Response, ApiError> {
+    let path = api.gate.log.path().to_path_buf();
+    let body = streamed(move |out| {
+        let mut file = std::fs::File::open(&path)?;
+        std::io::copy(&mut file, out).map(|_| ())
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+/// The access log's last entry (its number and hash), to keep elsewhere
+/// and check a later copy of the log against (`verify --head`).
+async fn access_log_head(State(api): State<Api>) -> Json<crate::access_log::LogHead> {
+    Json(api.gate.log.head())
 }
 
 async fn healthz(State(api): State<Api>) -> Response {

@@ -151,11 +151,17 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     ));
     tokio::spawn(add_learners(raft.clone(), config.clone(), roster.clone()));
 
+    let access_log = crate::access_log::AccessLog::open(
+        &crate::access_log::file_in(&config.data_dir),
+        &chain.genesis().chain_id,
+        node_key.public(),
+    )?;
     let gate = Arc::new(crate::access::Gate::new(
         chain.store().clone(),
         Arc::new(chain.genesis().clone()),
         me.org.clone(),
         config.access.clone(),
+        access_log.clone(),
     ));
     let api = Api {
         gate,
@@ -180,6 +186,9 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     crate::serve::serve(listener, tls, api::router(api), bounds, shutdown_signal()).await;
 
     tracing::info!("shutting down");
+    if let Err(e) = access_log.sync() {
+        tracing::error!(error = %e, "the access log's last lines could not be fsynced");
+    }
     raft.shutdown().await.ok();
     net_task.abort();
     tracing::info!(height = %chain.head().height, "stopped");

@@ -297,7 +297,80 @@ async fn every_endpoint_takes_a_signed_enrolled_key_inside_its_scope() {
         .unwrap();
     assert_eq!(r.status, 401, "{r:?}");
     assert!(r.error().unwrap().contains("not enrolled"), "{r:?}");
+
+    access_log_shows_the_reads(&cluster, &keys, &claim_pseudonym).await;
     cluster.stop().await;
+}
+
+/// Health's node logged who read its claims (allowed and refused alike),
+/// the log downloads, verifies against its published head, and a changed
+/// byte is found.
+async fn access_log_shows_the_reads(cluster: &TestCluster, keys: &Keys<'_>, claim: &str) {
+    let audit = cluster.client_as(HEALTH, &keys.officer(Role::Auditor));
+    let head = audit.get("/v1/access-log/head").await.unwrap();
+    let r = cluster
+        .http_get_with(&audit, "/v1/access-log")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    let read = |key: &Keypair, status: u16| {
+        r.text.lines().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["route"] == "/v1/claims/{claim}"
+                && v["key"] == json!(key.public())
+                && v["status"] == status
+                && v["ids"] == json!([format!("claim:{claim}")])
+        })
+    };
+    assert!(read(&keys.submitter(Role::Health), 200), "{}", r.text);
+    assert!(read(&keys.submitter(Role::Finance), 403), "{}", r.text);
+    assert!(
+        !r.text.contains("/v1/head\""),
+        "the head is not person-level data and is not logged"
+    );
+    let refusal = cluster
+        .http_get_with(
+            &cluster.client_as(HEALTH, &keys.submitter(Role::Health)),
+            "/v1/access-log",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal.status, 403,
+        "a submitter does not read the log: {refusal:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("access.log");
+    std::fs::write(&file, &r.text).unwrap();
+    let verify = |head: &str| {
+        std::process::Command::new(EXE)
+            .args(["access-log", "verify"])
+            .arg(&file)
+            .args(["--head", head, "--json"])
+            .output()
+            .unwrap()
+    };
+    let hash = head["hash"].as_str().unwrap().to_string();
+    let out = verify(&hash);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary["entries"].as_u64().unwrap() >= head["seq"].as_u64().unwrap());
+    let mut bytes = r.text.clone().into_bytes();
+    let at = bytes.len() / 2;
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&file, &bytes).unwrap();
+    let out = verify(&hash);
+    assert!(!out.status.success(), "a changed byte is found");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line "),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A reqwest client that trusts the devnet's CA, for requests the test

@@ -5,6 +5,7 @@
 //! [`guard`] middleware applies all of it before a handler runs and hands
 //! the handler the [`Caller`].
 
+mod accessed;
 pub mod limits;
 pub mod scope;
 pub mod signature;
@@ -22,6 +23,7 @@ use axum::Json;
 use fundtrail_contracts::model::{key, FundEntry, KeyEntry, OrgEntry};
 use fundtrail_ledger::codec;
 use fundtrail_ledger::crypto::PublicKey;
+use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::RecordId;
 use fundtrail_ledger::store::Store;
 use fundtrail_ledger::types::{FundId, KeyRole, OrgId, Role};
@@ -32,6 +34,7 @@ use serde_json::json;
 use self::limits::RateLimiter;
 use self::scope::{Refusal, Route};
 use self::signature::{Covered, Presented, SignatureError};
+use crate::access_log::{AccessLog, AccessedId};
 
 /// An authenticated caller: an enrolled key, its organisation and roles.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,6 +218,8 @@ pub struct Gate {
     pub freshness: Freshness,
     pub limiter: RateLimiter,
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Where reads of person-level and raw data are recorded.
+    pub log: AccessLog,
 }
 
 impl Gate {
@@ -223,8 +228,10 @@ impl Gate {
         genesis: Arc<Genesis>,
         node_org: OrgId,
         config: AccessConfig,
+        log: AccessLog,
     ) -> Gate {
         Gate {
+            log,
             store,
             genesis,
             node_org,
@@ -237,10 +244,20 @@ impl Gate {
 }
 
 pub fn now_s() -> u64 {
+    now_ms() / 1000
+}
+
+fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// A pseudonym as paths carry it, `EPOCH:HEX`.
+pub fn pseudonym(s: &str) -> Option<(u32, Hash32)> {
+    let (epoch, tag) = s.split_once(':')?;
+    Some((epoch.parse().ok()?, Hash32::from_hex(tag).ok()?))
 }
 
 /// A refusal as the API answers it: a status and a JSON error.
@@ -283,8 +300,10 @@ fn body_limit(route: Route) -> usize {
     }
 }
 
-/// The middleware: authenticates, limits and scopes a request, then runs
-/// its handler with the [`Caller`] in the request's extensions.
+/// The middleware: authenticates, limits and scopes a request, runs its
+/// handler with the [`Caller`] in the request's extensions, and writes
+/// reads of person-level and raw data to the access log before the answer
+/// leaves.
 pub async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
     let Ok(_permit) = gate.in_flight.clone().try_acquire_owned() else {
         return Denied(
@@ -298,23 +317,23 @@ pub async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let route = Route::of(request.method().as_str(), &template);
     if is_public(&gate, &template) {
         return next.run(request).await;
     }
-    match admit(&gate, route, request).await {
-        Ok(request) => {
-            let limit = Duration::from_millis(gate.config.request_timeout_ms);
-            match tokio::time::timeout(limit, next.run(request)).await {
-                Ok(response) => response,
-                Err(_) => Denied(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("no answer within {} ms", limit.as_millis()),
-                )
-                .into_response(),
-            }
-        }
+    let Some(route) = Route::of(request.method().as_str(), &template) else {
+        return forbidden(Refusal::Unlisted).into_response();
+    };
+    let admitted = match admit(&gate, route, request).await {
+        Ok(admitted) => admitted,
+        Err(denied) => return denied.into_response(),
+    };
+    let response = match admitted.request {
+        Ok(request) => answer(&gate, next, request).await,
         Err(denied) => denied.into_response(),
+    };
+    match admitted.logged {
+        Some(access) => gate.log_access(access, template, response),
+        None => response,
     }
 }
 
@@ -322,10 +341,38 @@ fn is_public(gate: &Gate, template: &str) -> bool {
     template == "/healthz" || (template == "/metrics" && gate.config.public_metrics)
 }
 
-/// Everything a request must pass before its handler: the request comes
-/// back with its body buffered and the caller attached.
-async fn admit(gate: &Gate, route: Option<Route>, request: Request) -> Result<Request, Denied> {
-    let route = route.ok_or_else(|| forbidden(Refusal::Unlisted))?;
+/// The handler's answer, or a 503 when it takes longer than allowed.
+async fn answer(gate: &Gate, next: Next, request: Request) -> Response {
+    let limit = Duration::from_millis(gate.config.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Denied(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no answer within {} ms", limit.as_millis()),
+        )
+        .into_response(),
+    }
+}
+
+/// An authenticated request: ready for its handler (body buffered, caller
+/// attached) or refused by its scope, and what the access log will say of
+/// it if its route is logged.
+struct Admitted {
+    request: Result<Request, Denied>,
+    logged: Option<Access>,
+}
+
+/// Who read what, before the status is known.
+struct Access {
+    caller: Caller,
+    method: axum::http::Method,
+    ids: Vec<AccessedId>,
+}
+
+/// Everything a request must pass before its handler. Refusals before the
+/// caller is known are errors; a scope refusal of a known caller is
+/// logged like an answer.
+async fn admit(gate: &Gate, route: Route, request: Request) -> Result<Admitted, Denied> {
     let (mut parts, body) = request.into_parts();
     let limit = body_limit(route);
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
@@ -341,13 +388,41 @@ async fn admit(gate: &Gate, route: Option<Route>, request: Request) -> Result<Re
             format!("key {} is over its rate; slow down", caller.key.short()),
         ));
     }
-    scope::allows(&caller, route, &gate.node_org).map_err(forbidden)?;
     let params = RawPathParams::from_request_parts(&mut parts, &())
         .await
         .map_err(|_| Denied(StatusCode::BAD_REQUEST, "malformed path".into()))?;
-    check_object(gate, &caller, route, &params)?;
-    parts.extensions.insert(caller);
-    Ok(Request::from_parts(parts, Body::from(body)))
+    let logged = route.logged().then(|| Access {
+        caller: caller.clone(),
+        method: parts.method.clone(),
+        ids: accessed::ids(route, &params, &body),
+    });
+    let scoped = scope::allows(&caller, route, &gate.node_org)
+        .map_err(forbidden)
+        .and_then(|()| check_object(gate, &caller, route, &params));
+    let request = scoped.map(|()| {
+        parts.extensions.insert(caller);
+        Request::from_parts(parts, Body::from(body))
+    });
+    Ok(Admitted { request, logged })
+}
+
+impl Gate {
+    /// Writes `access` with the answer's status to the access log; the
+    /// answer is withheld (503) if the log cannot take it.
+    fn log_access(&self, access: Access, route: String, response: Response) -> Response {
+        let entries = accessed::entries(access, route, response.status(), now_ms());
+        for entry in entries {
+            if let Err(e) = self.log.append(entry) {
+                tracing::error!(error = %e, "the access log refused an entry; the answer is withheld");
+                return Denied(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the access log is unavailable; nothing was answered".into(),
+                )
+                .into_response();
+            }
+        }
+        response
+    }
 }
 
 /// Checks the signature, its freshness and nonce, and that its key is

@@ -27,8 +27,12 @@ pub enum Route {
     ClearingLookup,
     /// `GET /v1/funds/{fund}` (checked per fund).
     Fund,
-    /// Blocks, the chain file, the head and equivocation evidence.
+    /// Blocks and the chain file.
     Chain,
+    /// The head and equivocation evidence (no person-level data).
+    Head,
+    /// The node's access log and its head.
+    AccessLog,
     /// `POST /v1/vault`: raw bills of the node's own organisation.
     Deposit,
     /// `POST /v1/disclosures/{id}/fetch` (the handler checks that the
@@ -51,13 +55,24 @@ impl Route {
             ("GET", "/v1/lookup/payout/{claim}/{tier}") => Route::PayoutLookup,
             ("GET", "/v1/lookup/clearing/{year}/{month}/{from}/{to}") => Route::ClearingLookup,
             ("GET", "/v1/funds/{fund}") => Route::Fund,
-            ("GET", "/v1/blocks/{height}" | "/v1/blocks" | "/v1/chain" | "/v1/head")
-            | ("GET", "/v1/evidence") => Route::Chain,
+            ("GET", "/v1/blocks/{height}" | "/v1/blocks" | "/v1/chain") => Route::Chain,
+            ("GET", "/v1/head" | "/v1/evidence") => Route::Head,
+            ("GET", "/v1/access-log" | "/v1/access-log/head") => Route::AccessLog,
             ("POST", "/v1/vault") => Route::Deposit,
             ("POST", "/v1/disclosures/{id}/fetch") => Route::DisclosureFetch,
             ("GET", "/metrics") => Route::Metrics,
             _ => return None,
         })
+    }
+
+    /// Whether the access log records calls of this route: those that
+    /// read person-level or raw data (the chain's blocks included), and
+    /// vault deposits.
+    pub fn logged(self) -> bool {
+        !matches!(
+            self,
+            Route::Submit | Route::Head | Route::ClearingLookup | Route::Metrics
+        )
     }
 
     /// Whether the route only reads.
@@ -102,7 +117,9 @@ pub fn allows(caller: &Caller, route: Route, node_org: &OrgId) -> Result<(), Ref
     let role = caller.org_role;
     match route {
         Route::Submit => needs_key(caller, &[KeyRole::Submitter, KeyRole::Officer]),
-        Route::SubmissionLookup | Route::Record | Route::Fund | Route::Chain => Ok(()),
+        Route::SubmissionLookup | Route::Record | Route::Fund | Route::Chain | Route::Head => {
+            Ok(())
+        }
         Route::Claim => needs_org(role, CLAIM_ROLES),
         Route::PersonYear | Route::PayoutLookup => needs_org(role, PERSON_ROLES),
         Route::ClearingLookup => needs_org(role, &[Role::Insurance, Role::Auditor]),
@@ -115,6 +132,11 @@ pub fn allows(caller: &Caller, route: Route, node_org: &OrgId) -> Result<(), Ref
             own_org(caller, node_org)
         }
         Route::Metrics => own_org(caller, node_org),
+        Route::AccessLog if role == Role::Auditor => Ok(()),
+        Route::AccessLog => {
+            needs_key(caller, &[KeyRole::Officer])?;
+            own_org(caller, node_org)
+        }
     }
 }
 
@@ -225,6 +247,10 @@ mod tests {
             allows(&node, Route::Chain, &org("ins")),
             Err(Refusal::NodeKey)
         );
+        assert_eq!(
+            allows(&node, Route::AccessLog, &org("ins")),
+            Err(Refusal::NodeKey)
+        );
         let reader = caller("ins", Role::Insurance, KeyRole::Reader);
         assert!(allows(&reader, Route::Claim, &org("ins")).is_ok());
         assert!(allows(&reader, Route::Submit, &org("ins")).is_err());
@@ -260,6 +286,9 @@ mod tests {
         assert!(allows(&health, Route::Claim, &org("fin")).is_ok());
         assert!(allows(&health, Route::PersonYear, &org("fin")).is_err());
         assert!(allows(&audit, Route::PersonYear, &org("fin")).is_ok());
+        assert!(allows(&audit, Route::AccessLog, &org("fin")).is_ok());
+        assert!(allows(&health, Route::AccessLog, &org("fin")).is_err());
+        assert!(allows(&finance, Route::AccessLog, &org("fin")).is_ok());
     }
 
     #[test]
