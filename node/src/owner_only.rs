@@ -93,15 +93,10 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), AccessError> {
 /// others have no access to it. The text is wiped when dropped.
 pub fn read_key_file(path: &Path) -> Result<Zeroizing<String>, AccessError> {
     let mut file = std::fs::File::open(path).map_err(io_error(path))?;
-    let mode = file
-        .metadata()
-        .map_err(io_error(path))?
-        .permissions()
-        .mode();
-    if mode & GROUP_OR_OTHERS != 0 {
+    if let Some(mode) = exposed_mode(&file, path)? {
         return Err(AccessError::ExposedFile {
             path: path.to_path_buf(),
-            mode: mode & 0o7777,
+            mode,
         });
     }
     // Sized up front, so no copy of the secret is left behind by a
@@ -123,18 +118,23 @@ pub fn open_log(path: &Path) -> Result<std::fs::File, AccessError> {
         .mode(0o600)
         .open(path)
         .map_err(io_error(path))?;
+    if let Some(mode) = exposed_mode(&file, path)? {
+        return Err(AccessError::ExposedLog {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(file)
+}
+
+/// The open file's permission bits, if group or others have any access.
+fn exposed_mode(file: &std::fs::File, path: &Path) -> Result<Option<u32>, AccessError> {
     let mode = file
         .metadata()
         .map_err(io_error(path))?
         .permissions()
         .mode();
-    if mode & GROUP_OR_OTHERS != 0 {
-        return Err(AccessError::ExposedLog {
-            path: path.to_path_buf(),
-            mode: mode & 0o7777,
-        });
-    }
-    Ok(file)
+    Ok((mode & GROUP_OR_OTHERS != 0).then_some(mode & 0o7777))
 }
 
 /// Whether `path` lies inside `dir`, comparing absolute paths with `.` and
