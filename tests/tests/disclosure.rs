@@ -95,7 +95,7 @@ async fn ask_holder_directly(cluster: &TestCluster, requests: &[RecordId]) -> Ve
     let mut out = Vec::new();
     for id in requests {
         let request = WireRequest::Disclose(DisclosureRequest {
-            disclosure: *id,
+            fetch: *id,
             height: fundtrail_ledger::types::Height(0),
         });
         out.push(

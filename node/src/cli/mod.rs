@@ -120,13 +120,20 @@ pub enum Command {
         what: query::Target,
     },
     /// Fetch the raw bill behind an accepted disclosure your organisation
-    /// filed (submit the `disclosure` line first): your node asks the
-    /// holder; the bill is checked against the claim's on-chain commitment
-    /// and written to a file only you can read. Nothing of it is printed.
+    /// filed (submit the `disclosure` line first). Your officer key signs a
+    /// `disclosure_fetch` record, which the rules accept only within the
+    /// disclosure's grant (how many fetches, until when); your node then
+    /// asks the holder; the bill is checked to be the disclosure target's
+    /// and to match its on-chain commitment, and is written to a file only
+    /// you can read. Nothing of it is printed.
     Disclose {
         /// Your organisation's node API URL.
         #[arg(long)]
         node: String,
+        /// Your officer key file: it signs the fetch, so the chain shows
+        /// who received the bill.
+        #[arg(long)]
+        key: PathBuf,
         /// The disclosure record's id (hex).
         disclosure: String,
         /// Where to write the raw bill (created with mode 0600).
@@ -284,10 +291,17 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Query { node, what } => runtime()?.block_on(query::run(&node, what)),
         Command::Disclose {
             node,
+            key,
             disclosure,
             out,
             json,
-        } => runtime()?.block_on(disclose::run(&node, &disclosure, &out, json)),
+        } => runtime()?.block_on(disclose::run(disclose::DiscloseArgs {
+            node: &node,
+            key: &key,
+            disclosure: &disclosure,
+            out: &out,
+            as_json: json,
+        })),
         Command::Quote { node, claim } => runtime()?.block_on(query::quote(&node, &claim)),
         Command::Bench { target } => bench::run(target),
         Command::Prove {
