@@ -300,3 +300,206 @@ pub fn check_delivery(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use fundtrail_ledger::crypto::Keypair;
+    use fundtrail_ledger::hash::Hash32;
+    use fundtrail_ledger::pseudonym::raw_commitment;
+    use fundtrail_ledger::record::{DisclosurePurpose, Envelope, SignedRecord};
+    use fundtrail_ledger::store::Durability;
+    use fundtrail_ledger::types::{Amount, Height, Role, Scheme};
+    use fundtrail_testkit::chain::ChainBuilder;
+    use fundtrail_testkit::{bodies, Kit};
+
+    use super::*;
+    use crate::vault::keys::{FileKeys, VaultKey};
+    use crate::vault::seal::Cipher;
+
+    /// A chain in a store: two claims of health with their raw bills, a
+    /// payout on the first, the audit office's accepted disclosure of the
+    /// first claim, and two fetches under it (one by its officer, one by
+    /// its submitter key, which the rules refuse).
+    struct Fixture {
+        dir: tempfile::TempDir,
+        store: Arc<Store>,
+        bills: [VaultEntry; 2],
+        claims: [RecordId; 2],
+        payout: RecordId,
+        fetch: RecordId,
+        refused_fetch: RecordId,
+    }
+
+    fn bill(record_id: RecordId, n: u8) -> VaultEntry {
+        VaultEntry {
+            record_id,
+            salt: vec![n; 32],
+            raw_bill: format!("{{\"bill\":\"synthetic {n}\"}}").into_bytes(),
+        }
+    }
+
+    fn signed_claim(kit: &Kit, n: u8) -> SignedRecord {
+        let mut body = bodies::claim(
+            kit.claim_id(u64::from(n)),
+            kit.person(u64::from(n)),
+            Amount::yuan(10_000),
+            Amount::yuan(9_000),
+        );
+        body.raw_commitment = raw_commitment(
+            &[n; 32],
+            &bill(RecordId::from_hash(Hash32::ZERO), n).raw_bill,
+        );
+        kit.sign(Role::Health, RecordBody::Claim(body), u64::from(n), 0)
+    }
+
+    fn officer_fetch(
+        kit: &Kit,
+        key: &Keypair,
+        disclosure: RecordId,
+        target: RecordId,
+    ) -> SignedRecord {
+        let body = RecordBody::DisclosureFetch(DisclosureFetchBody { disclosure, target });
+        Envelope::new(kit.chain_id.clone(), body, key.public(), 7).sign(key)
+    }
+
+    fn fixture() -> Fixture {
+        let kit = Kit::new(7);
+        let mut chain = ChainBuilder::for_kit(kit.clone());
+        let claims = [signed_claim(&kit, 1), signed_claim(&kit, 2)];
+        let payout = kit.sign(
+            Role::Insurance,
+            bodies::settle(kit.claim_id(1), Scheme::Basic, Amount::yuan(100)),
+            3,
+            0,
+        );
+        let disclosure = kit.sign(
+            Role::Auditor,
+            RecordBody::Disclosure(DisclosureBody {
+                target: claims[0].id(),
+                holder: "gd-health".parse().unwrap(),
+                requester: "gd-audit".parse().unwrap(),
+                purpose: DisclosurePurpose::Audit,
+                case_ref: None,
+            }),
+            4,
+            1,
+        );
+        let audit = kit.org(Role::Auditor);
+        let officer = Keypair::from_seed(audit.officers[0].secret_bytes());
+        let submitter = Keypair::from_seed(audit.submitter.secret_bytes());
+        let fetch = officer_fetch(&kit, &officer, disclosure.id(), claims[0].id());
+        let refused_fetch = officer_fetch(&kit, &submitter, disclosure.id(), claims[0].id());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::create(dir.path(), &chain.genesis, Hash32([0; 32])).expect("store");
+        let blocks = [
+            vec![claims[0].clone(), claims[1].clone()],
+            vec![payout.clone(), disclosure.clone()],
+            vec![fetch.clone(), refused_fetch.clone()],
+        ];
+        for records in blocks {
+            let block = chain.seal_verified(records);
+            store
+                .commit_block(&block, &[], &[], Durability::Synced)
+                .expect("commit");
+        }
+        let outcome = |id: &RecordId| store.record(id).unwrap().unwrap().outcome.verdict;
+        assert_eq!(outcome(&payout.id()), Verdict::Accepted);
+        assert_eq!(outcome(&fetch.id()), Verdict::Accepted);
+        assert_ne!(outcome(&refused_fetch.id()), Verdict::Accepted);
+        Fixture {
+            dir: dir,
+            store: Arc::new(store),
+            bills: [bill(claims[0].id(), 1), bill(claims[1].id(), 2)],
+            claims: [claims[0].id(), claims[1].id()],
+            payout: payout.id(),
+            fetch: fetch.id(),
+            refused_fetch: refused_fetch.id(),
+        }
+    }
+
+    #[test]
+    fn the_requester_accepts_only_the_bill_behind_the_target() {
+        let f = fixture();
+        let [first, second] = &f.bills;
+        check_delivery(&f.store, &f.claims[0], first).expect("the target's own bill");
+        check_delivery(&f.store, &f.payout, first).expect("the bill behind the payout");
+
+        // A holder that delivers another claim's bill, genuine and matching
+        // that claim's commitment, is caught.
+        for target in [f.claims[0], f.payout] {
+            let e = check_delivery(&f.store, &target, second).unwrap_err();
+            assert!(matches!(e, DeliveryError::AnotherRecord { .. }), "{e}");
+            assert!(e.to_string().contains(&f.claims[1].to_hex()), "{e}");
+        }
+        // ... and so is a changed bill under the right record id,
+        let mut changed = bill(f.claims[0], 1);
+        changed.raw_bill[2] ^= 1;
+        let e = check_delivery(&f.store, &f.claims[0], &changed).unwrap_err();
+        assert!(
+            matches!(e, DeliveryError::Commitment(VaultError::CommitmentMismatch)),
+            "{e}"
+        );
+        // ... and a bill of a record this chain does not have.
+        let stray = bill(RecordId::from_hash(Hash32([9; 32])), 1);
+        let e = check_delivery(&f.store, &f.claims[0], &stray).unwrap_err();
+        assert!(matches!(e, DeliveryError::AnotherRecord { .. }), "{e}");
+    }
+
+    fn holder(store: Arc<Store>) -> Vault {
+        let keys = FileKeys::new(VaultKey::from_secret([5; 32]), Cipher::Aes256Gcm, vec![]);
+        Vault::new(store, "gd-health".parse().unwrap(), Arc::new(keys))
+    }
+
+    fn ask(vault: &Vault, requester: &str, fetch: RecordId) -> Result<VaultEntry, String> {
+        let request = DisclosureRequest {
+            fetch,
+            height: Height(0),
+        };
+        match vault.serve(&requester.parse().unwrap(), &request) {
+            DisclosureResponse::Granted(entry) => Ok(entry),
+            DisclosureResponse::Refused(reason) => Err(reason),
+        }
+    }
+
+    #[test]
+    fn the_holder_serves_each_accepted_fetch_once_even_across_a_restart() {
+        let f = fixture();
+        let vault = holder(f.store.clone());
+        vault.deposit(&f.bills[0]).expect("health keeps its bill");
+        vault.deposit(&f.bills[1]).expect("and the other");
+
+        let reason = ask(&vault, "gd-insurance", f.fetch).unwrap_err();
+        assert!(reason.contains("another organisation"), "{reason}");
+        let reason = ask(&vault, "gd-audit", f.refused_fetch).unwrap_err();
+        assert!(
+            reason.contains("rejected by the rules (ROLE_NOT_ALLOWED)"),
+            "{reason}"
+        );
+        let reason = ask(&vault, "gd-audit", f.claims[0]).unwrap_err();
+        assert!(reason.contains("not a disclosure_fetch"), "{reason}");
+        assert!(
+            !f.store.fetch_served(&f.fetch).unwrap(),
+            "refusals serve nothing"
+        );
+
+        let delivered = ask(&vault, "gd-audit", f.fetch).expect("the accepted fetch is served");
+        assert!(
+            delivered == f.bills[0],
+            "the target's bill, not the other claim's"
+        );
+        let reason = ask(&vault, "gd-audit", f.fetch).unwrap_err();
+        assert!(reason.contains("served already"), "{reason}");
+
+        // The note is on disk: a reopened store still refuses the fetch.
+        let dir = f.dir.path().to_path_buf();
+        drop(vault);
+        let store = Arc::try_unwrap(f.store).ok().expect("the only handle");
+        drop(store);
+        let reopened = Arc::new(Store::open(&dir).expect("reopens"));
+        assert!(reopened.fetch_served(&f.fetch).unwrap());
+        let reason = ask(&holder(reopened), "gd-audit", f.fetch).unwrap_err();
+        assert!(reason.contains("served already"), "{reason}");
+    }
+}
