@@ -409,7 +409,7 @@ mod tests {
         assert_eq!(outcome(&fetch.id()), Verdict::Accepted);
         assert_ne!(outcome(&refused_fetch.id()), Verdict::Accepted);
         Fixture {
-            dir: dir,
+            dir,
             store: Arc::new(store),
             bills: [bill(claims[0].id(), 1), bill(claims[1].id(), 2)],
             claims: [claims[0].id(), claims[1].id()],
