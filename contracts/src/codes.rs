@@ -137,7 +137,7 @@ impl RuleCode {
         use RuleCode::*;
         match self {
             UnknownKey => "submitter key not enrolled or revoked",
-            RoleNotAllowed => "organisation may not submit this kind of record",
+            RoleNotAllowed => "key role or organisation may not submit this kind of record",
             MissingApproval => {
                 "too few officer approvals (large payout, fund transfer or disclosure)"
             }
