@@ -4,7 +4,8 @@
 //!
 //! The builder keeps per-claim, per-institution, per-fund and per-day
 //! totals, the standing payouts and credits a reversal may still undo, and
-//! the disclosure log; never the blocks themselves. It trusts the outcomes
+//! the disclosure log with each disclosure's fetches; never the blocks
+//! themselves. It trusts the outcomes
 //! recorded in the blocks (record ids included): checking them is the
 //! verifier's and the contract replay's job, whose result the caller hands
 //! to [`ReportBuilder::finish`] as a [`Verification`]. Nothing here names a
@@ -21,7 +22,10 @@ use fundtrail_ledger::block::{Block, BlockHash, Genesis, Outcome, Verdict};
 use fundtrail_ledger::crypto::PublicKey;
 use fundtrail_ledger::evidence::Equivocation;
 use fundtrail_ledger::hash::Hash32;
-use fundtrail_ledger::record::{DisclosurePurpose, RecordBody, RecordId, RecordKind};
+use fundtrail_ledger::record::{
+    DisclosureFetchBody, DisclosurePurpose, MemberBody, RecordBody, RecordId, RecordKind,
+    SignedRecord,
+};
 use fundtrail_ledger::types::{ChainId, Date, FundId, GroupCode, Height, OrgId};
 use serde::{Deserialize, Serialize};
 
@@ -34,8 +38,9 @@ use funds::{BookError, FundBook, Payout};
 use institutions::InstitutionBook;
 use series::{ActivityBuilder, SeriesBuilder};
 
-/// Version of the report's JSON layout.
-pub const REPORT_VERSION: u16 = 1;
+/// Version of the report's JSON layout (2: each disclosure lists its
+/// fetches).
+pub const REPORT_VERSION: u16 = 2;
 /// How many anomalies the report lists before it only counts them.
 pub const MAX_ANOMALIES: usize = 100;
 /// How many equivocations the report lists before it only counts them.
@@ -128,6 +133,24 @@ pub struct DisclosureEntry {
     pub case_ref: Option<GroupCode>,
     pub target: RecordId,
     pub verdict: Verdict,
+    /// The `disclosure_fetch` records that drew on it, refused ones too:
+    /// who received the raw bill, and when.
+    pub fetches: Vec<FetchEntry>,
+}
+
+/// One `disclosure_fetch` record: an officer's fetch of the raw bill a
+/// disclosure granted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchEntry {
+    pub height: Height,
+    pub timestamp_ms: u64,
+    pub record_id: RecordId,
+    /// The key that signed the fetch: the officer who receives the bill.
+    pub officer: PublicKey,
+    /// The officer key's organisation, from the genesis or a `member`
+    /// record that added it.
+    pub org: Option<OrgId>,
+    pub verdict: Verdict,
 }
 
 /// Something a chain that passes contract replay never contains.
@@ -141,6 +164,8 @@ pub enum AnomalyKind {
     /// An accepted reversal of a record that is not an accepted, standing
     /// payout or credit.
     ReversalOfNothing { target: RecordId },
+    /// An accepted fetch under a record that is no disclosure in the chain.
+    FetchOfNothing { disclosure: RecordId },
 }
 
 impl std::fmt::Display for AnomalyKind {
@@ -156,6 +181,11 @@ impl std::fmt::Display for AnomalyKind {
                 f,
                 "accepted reversal of {}, which is no standing payout or credit",
                 &target.to_hex()[..12]
+            ),
+            AnomalyKind::FetchOfNothing { disclosure } => write!(
+                f,
+                "accepted disclosure fetch under {}, which is no disclosure in the chain",
+                &disclosure.to_hex()[..12]
             ),
         }
     }
@@ -280,6 +310,10 @@ pub struct ReportBuilder {
     signals: SeriesBuilder,
     institutions: InstitutionBook,
     disclosures: Vec<DisclosureEntry>,
+    /// Where each disclosure sits in `disclosures`.
+    disclosure_at: BTreeMap<RecordId, usize>,
+    /// Organisations of keys `member` records added, for fetches they sign.
+    added_keys: BTreeMap<PublicKey, OrgId>,
     anomalies: Anomalies,
     genesis: Genesis,
     equivocations: Equivocations,
@@ -304,6 +338,8 @@ impl ReportBuilder {
             signals: SeriesBuilder::default(),
             institutions: InstitutionBook::default(),
             disclosures: Vec::new(),
+            disclosure_at: BTreeMap::new(),
+            added_keys: BTreeMap::new(),
             anomalies: Anomalies::default(),
             genesis: genesis.clone(),
             equivocations: Equivocations::default(),
@@ -343,7 +379,7 @@ impl ReportBuilder {
             );
         }
         for (record, outcome) in block.records.iter().zip(&block.outcomes) {
-            self.add_record(at, &record.envelope.body, outcome);
+            self.add_record(at, record, outcome);
         }
     }
 
@@ -376,7 +412,8 @@ impl ReportBuilder {
         self.activity.block(at.day);
     }
 
-    fn add_record(&mut self, at: At, body: &RecordBody, outcome: &Outcome) {
+    fn add_record(&mut self, at: At, record: &SignedRecord, outcome: &Outcome) {
+        let body = &record.envelope.body;
         let accepted = outcome.is_accepted();
         self.count(body.kind(), accepted, at.day);
         if let Verdict::Rejected { code } = &outcome.verdict {
@@ -411,18 +448,55 @@ impl ReportBuilder {
                 self.booked(at, id, booked);
             }
             RecordBody::Reversal(r) if accepted => self.reversal(at, id, r.target),
-            RecordBody::Disclosure(d) => self.disclosures.push(DisclosureEntry {
-                height: at.height,
-                timestamp_ms: at.timestamp_ms,
-                record_id: id,
-                requester: d.requester.clone(),
-                holder: d.holder.clone(),
-                purpose: d.purpose,
-                case_ref: d.case_ref.clone(),
-                target: d.target,
-                verdict: outcome.verdict.clone(),
-            }),
+            RecordBody::Disclosure(d) => {
+                self.disclosure_at.insert(id, self.disclosures.len());
+                self.disclosures.push(DisclosureEntry {
+                    height: at.height,
+                    timestamp_ms: at.timestamp_ms,
+                    record_id: id,
+                    requester: d.requester.clone(),
+                    holder: d.holder.clone(),
+                    purpose: d.purpose,
+                    case_ref: d.case_ref.clone(),
+                    target: d.target,
+                    verdict: outcome.verdict.clone(),
+                    fetches: Vec::new(),
+                });
+            }
+            RecordBody::DisclosureFetch(f) => self.fetch(at, record, f, outcome),
+            RecordBody::Member(MemberBody::AddKey { org, key, .. }) if accepted => {
+                self.added_keys.insert(*key, org.clone());
+            }
             _ => {}
+        }
+    }
+
+    /// Lists a fetch under its disclosure; a refused fetch of a record that
+    /// is no disclosure shows only in the record counts and rejections.
+    fn fetch(&mut self, at: At, record: &SignedRecord, f: &DisclosureFetchBody, outcome: &Outcome) {
+        let officer = record.envelope.submitter_key;
+        let org = match self.genesis.org_of_key(&officer) {
+            Some(o) => Some(o.id.clone()),
+            None => self.added_keys.get(&officer).cloned(),
+        };
+        let entry = FetchEntry {
+            height: at.height,
+            timestamp_ms: at.timestamp_ms,
+            record_id: outcome.record_id,
+            officer,
+            org,
+            verdict: outcome.verdict.clone(),
+        };
+        match self.disclosure_at.get(&f.disclosure) {
+            Some(&i) => self.disclosures[i].fetches.push(entry),
+            None if outcome.is_accepted() => self.anomaly(
+                at,
+                Some(outcome.record_id),
+                AnomalyKind::FetchOfNothing {
+                    disclosure: f.disclosure,
+                },
+            ),
+            None => {}
         }
     }
 

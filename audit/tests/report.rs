@@ -13,8 +13,8 @@ use fundtrail_contracts::quote::quote;
 use fundtrail_ledger::block::{Code, Verdict};
 use fundtrail_ledger::pseudonym::ClaimId;
 use fundtrail_ledger::record::{
-    DisclosureBody, DisclosurePurpose, FundCreditBody, FundSource, RecordBody, RecordId,
-    ReversalBody, ReversalReason,
+    DisclosureBody, DisclosureFetchBody, DisclosurePurpose, Envelope, FundCreditBody, FundSource,
+    RecordBody, RecordId, ReversalBody, ReversalReason,
 };
 use fundtrail_ledger::types::{Amount, Category, FundId, Role, Scheme};
 use fundtrail_testkit::bodies::{assist, claim, grant, settle};
@@ -178,6 +178,73 @@ fn scenario() -> Scenario {
         disclosure,
         disclosed,
     }
+}
+
+/// An officer's fetch under `disclosure`, signed by `key`.
+fn fetch_by(
+    c: &TestChain,
+    key: &fundtrail_ledger::crypto::Keypair,
+    disclosure: RecordId,
+    target: RecordId,
+    nonce: u64,
+) -> fundtrail_ledger::SignedRecord {
+    let body = RecordBody::DisclosureFetch(DisclosureFetchBody { disclosure, target });
+    Envelope::new(c.kit().chain_id.clone(), body, key.public(), nonce).sign(key)
+}
+
+#[test]
+fn each_disclosure_lists_its_fetches_with_officer_and_time() {
+    let Scenario {
+        mut chain,
+        disclosure,
+        disclosed,
+    } = scenario();
+    let copy = |k: &fundtrail_ledger::crypto::Keypair| {
+        fundtrail_ledger::crypto::Keypair::from_seed(k.secret_bytes())
+    };
+    let audit = chain.kit().org(Role::Auditor);
+    let (officer, submitter) = (copy(&audit.officers[1]), copy(&audit.submitter));
+    let fetched = fetch_by(&chain, &officer, disclosure, disclosed, 1);
+    let by_submitter = fetch_by(&chain, &submitter, disclosure, disclosed, 2);
+    let too_late = fetch_by(&chain, &officer, disclosure, disclosed, 3);
+    let ids = [fetched.id(), by_submitter.id(), too_late.id()];
+    chain.block(6, vec![fetched, by_submitter]);
+    // The default window is 30 days from the disclosure (day 5).
+    chain.block(36, vec![too_late]);
+
+    let report = report_of(&chain);
+    assert!(report.verification.ok, "{:?}", report.verification.error);
+    let fetches = &report.disclosures[0].fetches;
+    let listed: Vec<RecordId> = fetches.iter().map(|f| f.record_id).collect();
+    assert_eq!(listed, ids);
+    assert_eq!(fetches[0].verdict, Verdict::Accepted);
+    assert_eq!(fetches[0].officer, officer.public());
+    assert_eq!(
+        fetches[0].org.as_ref().map(|o| o.as_str()),
+        Some("gd-audit")
+    );
+    assert_eq!(fetches[0].height.0, 6);
+    assert_eq!(fetches[0].timestamp_ms, chain.blocks[5].header.timestamp_ms);
+    assert_eq!(
+        fetches[1].verdict,
+        Verdict::Rejected {
+            code: code("ROLE_NOT_ALLOWED")
+        }
+    );
+    assert_eq!(fetches[1].officer, submitter.public());
+    assert_eq!(
+        fetches[2].verdict,
+        Verdict::Rejected {
+            code: code("GRANT_EXPIRED")
+        }
+    );
+    assert!(report.disclosures[1].fetches.is_empty());
+    let page = html::render(&report);
+    assert!(page.contains("Fetches of raw bills"), "the page lists them");
+    assert!(
+        page.contains("1 (+2 refused)"),
+        "and counts them per disclosure"
+    );
 }
 
 fn code(s: &str) -> Code {

@@ -41,6 +41,11 @@ pub enum RuleCode {
     HighCost,
     SplitAdmission,
     FrequentRegionChange,
+    // disclosure grants
+    NotAGrant,
+    GrantUsedUp,
+    GrantExpired,
+    WrongTarget,
 }
 
 impl RuleCode {
@@ -75,11 +80,15 @@ impl RuleCode {
             HighCost => "HIGH_COST",
             SplitAdmission => "SPLIT_ADMISSION",
             FrequentRegionChange => "FREQUENT_REGION_CHANGE",
+            NotAGrant => "NOT_A_GRANT",
+            GrantUsedUp => "GRANT_USED_UP",
+            GrantExpired => "GRANT_EXPIRED",
+            WrongTarget => "WRONG_TARGET",
         }
     }
 
     /// Every code, in declaration order; codes are only ever added.
-    pub const ALL: [RuleCode; 28] = {
+    pub const ALL: [RuleCode; 32] = {
         use RuleCode::*;
         [
             UnknownKey,
@@ -110,6 +119,10 @@ impl RuleCode {
             HighCost,
             SplitAdmission,
             FrequentRegionChange,
+            NotAGrant,
+            GrantUsedUp,
+            GrantExpired,
+            WrongTarget,
         ]
     };
 
@@ -124,7 +137,7 @@ impl RuleCode {
         use RuleCode::*;
         match self {
             UnknownKey => "submitter key not enrolled or revoked",
-            RoleNotAllowed => "organisation may not submit this kind of record",
+            RoleNotAllowed => "key role or organisation may not submit this kind of record",
             MissingApproval => {
                 "too few officer approvals (large payout, fund transfer or disclosure)"
             }
@@ -153,6 +166,10 @@ impl RuleCode {
             HighCost => "person's yearly out-of-pocket above the high-cost line",
             SplitAdmission => "inpatient readmission within the readmission window",
             FrequentRegionChange => "care region changed unusually often",
+            NotAGrant => "fetch under a record that grants no fetch (no accepted disclosure)",
+            GrantUsedUp => "fetch beyond the number the disclosure granted",
+            GrantExpired => "fetch after the disclosure's validity window",
+            WrongTarget => "fetch naming another target than its disclosure's",
         }
     }
 

@@ -171,6 +171,7 @@ fn execute_record(
                 id,
                 record,
                 height: ctx.height,
+                timestamp_ms: ctx.timestamp_ms,
                 org: org.clone(),
                 role,
                 rules,
@@ -221,7 +222,7 @@ fn identify(tx: &Tx, record: &SignedRecord) -> Result<Result<(OrgId, Role), Rule
     let Some(k) = tx.shared::<KeyEntry>(&key::key(&record.envelope.submitter_key))? else {
         return Ok(Err(RuleCode::UnknownKey));
     };
-    if k.role != KeyRole::Submitter {
+    if k.role != signing_role(record.kind()) {
         return Ok(Err(RuleCode::RoleNotAllowed));
     }
     let Some(org) = tx.shared::<OrgEntry>(&key::org(&k.org))? else {
@@ -230,12 +231,21 @@ fn identify(tx: &Tx, record: &SignedRecord) -> Result<Result<(OrgId, Role), Rule
     Ok(Ok((k.org.clone(), org.role)))
 }
 
+/// The key role that signs each kind: an officer signs the fetch of a raw
+/// bill, as the person who receives it; a submitter key signs the rest.
+pub fn signing_role(kind: RecordKind) -> KeyRole {
+    match kind {
+        RecordKind::DisclosureFetch => KeyRole::Officer,
+        _ => KeyRole::Submitter,
+    }
+}
+
 /// Which roles may submit each kind (design §3). Reversals are further
 /// limited to the original submitter's organisation by their rule.
 pub fn allowed(kind: RecordKind, role: Role) -> bool {
     use RecordKind as K;
     match kind {
-        K::Member | K::Reversal | K::Disclosure => true,
+        K::Member | K::Reversal | K::Disclosure | K::DisclosureFetch => true,
         K::Policy | K::Filing | K::Settlement | K::Clearing => role == Role::Insurance,
         K::Eligibility => role == Role::CivilAffairs,
         K::Claim => role == Role::Health,
@@ -261,5 +271,6 @@ fn run_rule(tx: &mut Tx, ctx: &RecordCtx) -> RuleResult {
         B::FundCredit(b) => rules::fund_credit::apply(tx, ctx, b),
         B::Clearing(b) => rules::clearing::apply(tx, ctx, b),
         B::Disclosure(b) => rules::disclosure::apply(tx, ctx, b),
+        B::DisclosureFetch(b) => rules::disclosure_fetch::apply(tx, ctx, b),
     }
 }

@@ -43,6 +43,8 @@ pub mod key {
 
     pub const RULES: &[u8] = b"rules";
     pub const ORGS: &[u8] = b"orgs";
+    /// The consortium's disclosure grant terms, once a `member` record set them.
+    pub const GRANT_TERMS: &[u8] = b"grant_terms";
 
     pub fn org(org: &OrgId) -> Vec<u8> {
         with(b"org/", &[org.as_str().as_bytes()])
@@ -79,6 +81,10 @@ pub mod key {
     }
     pub fn reversible(id: &RecordId) -> Vec<u8> {
         with(b"rev/", &[id.as_bytes()])
+    }
+    /// Rules version 3: what the accepted disclosure `id` grants.
+    pub fn grant(id: &RecordId) -> Vec<u8> {
+        with(b"grant/", &[id.as_bytes()])
     }
     pub fn clearing(year: u16, month: u8, from: &RegionCode, to: &RegionCode) -> Vec<u8> {
         bucket(b"xr/", year, month, from, to)
@@ -316,6 +322,28 @@ pub struct RecordMeta {
     pub kind: RecordKind,
     pub org: Option<OrgId>,
     pub accepted: bool,
+}
+
+/// What a disclosure grants when it is accepted: the consortium's terms
+/// (`grant_terms`), or the defaults of `policy/disclosure.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantTerms {
+    pub max_fetches: u16,
+    pub valid_days: u16,
+}
+
+/// What an accepted disclosure grants: fetches of its target's raw bill.
+/// The terms are those in force when the disclosure was accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub requester: OrgId,
+    pub target: RecordId,
+    /// Fetches are accepted in blocks stamped before this (ms since epoch).
+    pub until_ms: u64,
+    pub max_fetches: u16,
+    /// Fetches accepted so far.
+    pub used: u16,
 }
 
 /// An accepted record whose effect a `reversal` can undo.

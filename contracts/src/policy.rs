@@ -1,6 +1,7 @@
 //! Policy as data: the genesis default parameters embedded from
-//! `policy/default.toml` (compiled in, so reading them is not I/O), and the
-//! lookup of the policy that applies to a claim.
+//! `policy/default.toml` (compiled in, so reading them is not I/O), the
+//! lookup of the policy that applies to a claim, and the terms a
+//! disclosure grants (the consortium's, or `policy/disclosure.toml`).
 
 use std::ops::Deref;
 use std::rc::Rc;
@@ -9,7 +10,7 @@ use fundtrail_ledger::record::{PolicyBody, PolicyParams};
 use fundtrail_ledger::types::{Date, RegionCode};
 
 use crate::error::ExecError;
-use crate::model::{key, Policies};
+use crate::model::{key, GrantTerms, Policies};
 use crate::state::Tx;
 
 /// The text of `contracts/policy/default.toml`.
@@ -39,6 +40,21 @@ pub fn default_policy(region: RegionCode, year: u16) -> PolicyBody {
             .unwrap_or(Date::from_days(0)),
         params: default_params(),
     }
+}
+
+/// The text of `contracts/policy/disclosure.toml`.
+pub const DEFAULT_GRANT_TOML: &str = include_str!("../policy/disclosure.toml");
+
+/// What a disclosure grants while the consortium has set no terms.
+pub fn default_grant_terms() -> GrantTerms {
+    toml::from_str(DEFAULT_GRANT_TOML).expect("the embedded grant terms parse (tested)")
+}
+
+/// The terms a disclosure accepted now grants.
+pub fn grant_terms(tx: &Tx) -> Result<GrantTerms, ExecError> {
+    Ok(tx
+        .load(key::GRANT_TERMS)?
+        .unwrap_or_else(default_grant_terms))
 }
 
 /// The policy in force for one claim: a handle into the block's cached
@@ -98,6 +114,19 @@ mod tests {
         ))
         .validate()
         .is_ok());
+    }
+
+    #[test]
+    fn default_grant_terms_are_those_of_rules_version_3() {
+        // Rules version 3 reads these when it accepts a disclosure:
+        // changing them changes how recorded chains replay.
+        assert_eq!(
+            default_grant_terms(),
+            GrantTerms {
+                max_fetches: 3,
+                valid_days: 30
+            }
+        );
     }
 
     #[test]

@@ -50,7 +50,7 @@ fn resume_from_persisted_bytes_reaches_the_same_roots() {
         height = height.next();
         let ctx = BlockContext {
             height,
-            timestamp_ms: 0,
+            timestamp_ms: Harness::timestamp_ms(height),
             prev_state_root: root,
         };
         let exec = execute_block(&ctx, records, &state).unwrap();

@@ -38,7 +38,8 @@ pub mod cf {
     pub const IDX_CLAIM: &str = "idx_claim";
     pub const IDX_PERSON: &str = "idx_person";
     pub const IDX_FUND: &str = "idx_fund";
-    /// Reversals and disclosures by the record they act on.
+    /// Reversals, disclosures and disclosure fetches by the records they
+    /// act on (`RecordBody::targets`).
     pub const IDX_TARGET: &str = "idx_target";
     /// Records by submitter and nonce: what a department's reference became
     /// (docs/SUBMISSION.md, "Record identity").
@@ -52,8 +53,11 @@ pub mod cf {
     pub const RAFT_META: &str = "raft_meta";
     /// Private to this node: raw bills and salts. Never exported or replicated.
     pub const VAULT: &str = "vault";
+    /// Private to this node: the `disclosure_fetch` records it has answered
+    /// as a holder, each answered once. Never exported or replicated.
+    pub const SERVED_FETCHES: &str = "served_fetches";
 
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 15] = [
         BLOCKS,
         RECORDS,
         STATE,
@@ -68,6 +72,7 @@ pub mod cf {
         RAFT_LOG,
         RAFT_META,
         VAULT,
+        SERVED_FETCHES,
     ];
 }
 
@@ -603,7 +608,7 @@ impl Store {
                 id.as_bytes(),
             );
         }
-        if let Some(t) = body.target() {
+        for t in body.targets() {
             batch.put_cf(
                 self.cf(cf::IDX_TARGET),
                 index_key(t.as_bytes(), h, i),
@@ -1109,6 +1114,34 @@ impl Store {
             store.put_conflicting_attestation(&e.conflicting)?;
         }
         Ok((store, summary))
+    }
+}
+
+/// The disclosure fetches this node has served as a holder: a holder
+/// answers each accepted `disclosure_fetch` record once, so the raw bill
+/// leaves the vault as often as the chain shows, restarts included.
+impl Store {
+    /// Whether the fetch record `fetch` was served.
+    pub fn fetch_served(&self, fetch: &RecordId) -> Result<bool, StoreError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(cf::SERVED_FETCHES), fetch.as_bytes())?
+            .is_some())
+    }
+
+    /// Notes that `fetch` is served, fsynced before the call returns: it is
+    /// written before the bill is sent, so a crash can lose a delivery but
+    /// never allow a second one.
+    pub fn note_fetch_served(&self, fetch: &RecordId, height: Height) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(cf::SERVED_FETCHES),
+            fetch.as_bytes(),
+            height_key(height),
+        );
+        self.db
+            .write_opt(batch, &Durability::Synced.write_options())?;
+        Ok(())
     }
 }
 

@@ -362,7 +362,7 @@ impl Listings {
         for f in body.funds() {
             self.funds.entry(f.clone()).or_default().push(id);
         }
-        if let Some(t) = body.target() {
+        for t in body.targets() {
             self.targets.entry(t).or_default().push(id);
         }
     }

@@ -17,13 +17,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use fundtrail_contracts::lookup::StateLookup;
 use fundtrail_contracts::model::{key, ClaimEntry, FundEntry, PersonYear};
-use fundtrail_ledger::block::Verdict;
 use fundtrail_ledger::codec;
 use fundtrail_ledger::evidence::Equivocation;
 use fundtrail_ledger::hash::{DomainHasher, Hash32};
 use fundtrail_ledger::lookup::{Lookup, PayoutTier};
 use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
-use fundtrail_ledger::record::{Period, RecordBody, RecordId, SignedRecord};
+use fundtrail_ledger::record::{Period, RecordId, SignedRecord};
 use fundtrail_ledger::store::{
     claim_prefix, fund_prefix, person_prefix, ChainPosition, IndexPage, RecordEntry,
 };
@@ -40,11 +39,8 @@ use crate::proof::ProofFile;
 use crate::raft::Raft;
 use crate::roster::Roster;
 use crate::submit::{AnswerWhen, Submitter};
-use crate::vault::Vault;
-use crate::wire::{
-    DisclosureRequest, DisclosureResponse, Receipt, SubmitError, VaultEntry, WireRequest,
-    WireResponse,
-};
+use crate::vault::{FetchError, Vault};
+use crate::wire::{Receipt, SubmitError, VaultEntry};
 
 /// Most records one submit request may carry.
 pub const MAX_SUBMIT_RECORDS: usize = 10_000;
@@ -897,57 +893,58 @@ async fn applied(api: &Api, id: &RecordId, limit: Duration) {
         .await;
 }
 
+/// The `disclosure_fetch` record a fetch request names.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FetchRequest {
+    fetch: String,
+}
+
 /// Asks the holder named in an accepted on-chain disclosure for the raw
-/// record, and checks it against the claim's commitment before returning it.
-async fn fetch_disclosed(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<Value> {
-    let entry = committed(&api, &id, "disclosure record")?;
-    let id = entry.outcome.record_id;
-    let RecordBody::Disclosure(body) = &entry.record.envelope.body else {
-        return Err(bad_request("that record is not a disclosure"));
+/// bill, under an accepted `disclosure_fetch` record of it (the body
+/// `{"fetch": "<record id>"}`), and returns it once checked to be the bill
+/// of the disclosure's target.
+async fn fetch_disclosed(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<FetchRequest>, JsonRejection>,
+) -> ApiResult<Value> {
+    let disclosure = parse_record_id(&id)?;
+    let Ok(Json(body)) = body else {
+        return Err(bad_request(
+            "name the accepted disclosure_fetch record: {\"fetch\": \"<record id>\"}",
+        ));
     };
-    if body.requester != api.org {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "the disclosure was filed by another organisation".into(),
-        ));
-    }
-    if let Verdict::Rejected { code } = &entry.outcome.verdict {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("the disclosure record was rejected by the rules ({code})"),
-        ));
-    }
-    let holder = api
-        .roster
-        .members()
-        .iter()
-        .find(|m| m.org == body.holder)
-        .ok_or_else(|| bad_request("the holder runs no node"))?;
-    let request = WireRequest::Disclose(DisclosureRequest {
-        disclosure: id,
-        height: entry.height,
-    });
-    let response = api
-        .net
-        .request(holder.peer, request, Duration::from_secs(30))
+    let fetch = parse_record_id(&body.fetch)?;
+    signed_by_caller(&api, &caller, &fetch)?;
+    let entry = api
+        .vault
+        .fetch_disclosed(&api.net, &api.roster, disclosure, fetch)
         .await
-        .map_err(internal)?;
-    match response {
-        WireResponse::Disclose(DisclosureResponse::Granted(raw)) => {
-            api.vault
-                .verify_disclosed(&raw)
-                .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e.to_string()))?;
-            Ok(Json(json!({ "verified": true, "entry": raw })))
+        .map_err(fetch_refused)?;
+    Ok(Json(
+        json!({ "verified": true, "disclosure": disclosure, "fetch": fetch, "entry": entry }),
+    ))
+}
+
+/// The status of a fetch that delivered no verified bill: a holder that
+/// cannot be reached, or delivers something else, is a bad gateway.
+fn fetch_refused(e: FetchError) -> ApiError {
+    let status = match &e {
+        FetchError::NotFound(_) => StatusCode::NOT_FOUND,
+        FetchError::NotADisclosure | FetchError::NotAFetchOf | FetchError::NoHolderNode => {
+            StatusCode::BAD_REQUEST
         }
-        WireResponse::Disclose(DisclosureResponse::Refused(reason)) => Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("holder refused: {reason}"),
-        )),
-        _ => Err(ApiError(
-            StatusCode::BAD_GATEWAY,
-            "unexpected response".into(),
-        )),
-    }
+        FetchError::AnotherRequester | FetchError::Rejected { .. } | FetchError::Refused(_) => {
+            StatusCode::FORBIDDEN
+        }
+        FetchError::Network(_) | FetchError::UnexpectedAnswer | FetchError::Delivery(_) => {
+            StatusCode::BAD_GATEWAY
+        }
+        FetchError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError(status, e.to_string())
 }
 
 /// The node's access log as it is on disk, streamed; check it with
@@ -966,6 +963,22 @@ async fn access_log(State(api): State<Api>) -> Result<Response, ApiError> {
 /// and check a later copy of the log against (`verify --head`).
 async fn access_log_head(State(api): State<Api>) -> Json<crate::access_log::LogHead> {
     Json(api.gate.log.head())
+}
+
+/// Refuses a fetch that another officer signed: the chain names who
+/// receives the bill, and only that officer's key may collect it.
+fn signed_by_caller(api: &Api, caller: &Caller, fetch: &RecordId) -> Result<(), ApiError> {
+    let Some(entry) = api.chain.store().record(fetch).map_err(internal)? else {
+        return Ok(());
+    };
+    if entry.record.envelope.submitter_key == caller.key {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "the fetch was signed by another officer; only its signer collects the bill".into(),
+        ))
+    }
 }
 
 async fn healthz(State(api): State<Api>) -> Response {

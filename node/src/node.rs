@@ -356,7 +356,9 @@ impl Services {
                 self.chain
                     .applied_through(r.height, DISCLOSE_APPLY_WAIT)
                     .await;
-                WireResponse::Disclose(self.vault.serve(&sender.org, &r))
+                // Reads the chain and the vault, and fsyncs the fetch it serves.
+                let served = tokio::task::block_in_place(|| self.vault.serve(&sender.org, &r));
+                WireResponse::Disclose(served)
             }
         })
     }

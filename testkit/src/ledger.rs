@@ -168,13 +168,22 @@ pub fn sample_bodies(c: &Kit, i: u64) -> Vec<RecordBody> {
             purpose: DisclosurePurpose::Audit,
             case_ref: Some(label("AUD-2026-001")),
         }),
+        RecordBody::DisclosureFetch(DisclosureFetchBody {
+            disclosure: RecordId::from_hash(fundtrail_ledger::hash::hash_domain(
+                "fixture/disclosure",
+                &i.to_le_bytes(),
+            )),
+            target,
+        }),
     ]
 }
 
 /// The role that submits each sample kind.
 pub fn submitter_role(kind: RecordKind) -> Role {
     match kind {
-        RecordKind::Eligibility | RecordKind::Assistance => Role::CivilAffairs,
+        RecordKind::Eligibility | RecordKind::Assistance | RecordKind::DisclosureFetch => {
+            Role::CivilAffairs
+        }
         RecordKind::Claim | RecordKind::Disclosure => Role::Health,
         RecordKind::FundCredit => Role::Finance,
         _ => Role::Insurance,

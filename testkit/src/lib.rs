@@ -267,6 +267,12 @@ impl Harness {
         }
     }
 
+    /// When [`Harness::block`] stamps the block at `height`: one second
+    /// per block after the genesis.
+    pub fn timestamp_ms(height: fundtrail_ledger::types::Height) -> u64 {
+        1_767_225_600_000 + height.0 * 1000
+    }
+
     /// Signs the next record with a fresh nonce.
     pub fn record(&mut self, role: Role, body: RecordBody, approvals: usize) -> SignedRecord {
         self.nonce += 1;
@@ -287,10 +293,20 @@ impl Harness {
         &mut self,
         records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
     ) -> fundtrail_contracts::engine::BlockExecution {
+        self.block_at(Harness::timestamp_ms(self.height.next()), records)
+    }
+
+    /// [`Harness::block_identified`] stamped `timestamp_ms`, for rules
+    /// that read the block's time.
+    pub fn block_at<'r>(
+        &mut self,
+        timestamp_ms: u64,
+        records: impl ExactSizeIterator<Item = (RecordId, &'r SignedRecord)>,
+    ) -> fundtrail_contracts::engine::BlockExecution {
         let height = self.height.next();
         let ctx = fundtrail_contracts::engine::BlockContext {
             height,
-            timestamp_ms: 1_767_225_600_000 + height.0 * 1000,
+            timestamp_ms,
             prev_state_root: self.root,
         };
         let mut exec = fundtrail_contracts::engine::execute_identified(&ctx, records, &self.state)

@@ -3,7 +3,8 @@
 //! networks for them, [`edge_sig`] crafts edge-case signatures, and
 //! [`hostile`] speaks to a node as a peer that holds a genesis node key
 //! but lies. [`data_tempdir`] is a temporary data directory a node accepts;
-//! [`health_claim`] a claim the health department signed, with its raw bill.
+//! [`health_claim`] a claim the health department signed, with its raw bill;
+//! [`officer_fetch`] an officer's fetch under a disclosure.
 
 pub mod cluster;
 pub mod edge_sig;
@@ -32,10 +33,23 @@ pub fn health_claim(
     fundtrail_ledger::SignedRecord,
     fundtrail_node::wire::VaultEntry,
 ) {
+    health_claim_of(cluster, kit, health, CLAIM_LINE)
+}
+
+/// [`health_claim`] of another claim line.
+pub fn health_claim_of(
+    cluster: &cluster::TestCluster,
+    kit: &fundtrail_testkit::Kit,
+    health: usize,
+    claim_line: &str,
+) -> (
+    fundtrail_ledger::SignedRecord,
+    fundtrail_node::wire::VaultEntry,
+) {
     use fundtrail_intake::{canonical_raw_bill, parse_line, SubmissionLine};
     use fundtrail_node::cli::sign::{HttpLookup, Signer};
     let signer = Signer::of_kit(kit, fundtrail_ledger::types::Role::Health);
-    let line = parse_line(CLAIM_LINE).expect("the example claim parses");
+    let line = parse_line(claim_line).expect("the claim line parses");
     let SubmissionLine::Claim(claim_line) = &line else {
         panic!("a claim line")
     };
@@ -49,4 +63,27 @@ pub fn health_claim(
     let entry = signed.vault_entry().expect("a claim has a raw bill");
     assert_eq!(entry.raw_bill, raw_bill);
     (signed.record, entry)
+}
+
+/// A `disclosure_fetch` of `target` under `disclosure`, signed by officer
+/// `n` (0 or 1) of the organisation with `role`: the officer who receives
+/// the raw bill.
+pub fn officer_fetch(
+    kit: &fundtrail_testkit::Kit,
+    role: fundtrail_ledger::types::Role,
+    n: usize,
+    disclosure: fundtrail_ledger::RecordId,
+    target: fundtrail_ledger::RecordId,
+    nonce: u64,
+) -> fundtrail_ledger::SignedRecord {
+    use fundtrail_ledger::crypto::Keypair;
+    use fundtrail_ledger::record::{DisclosureFetchBody, Envelope, RecordBody};
+    let officer = Keypair::from_seed(kit.org(role).officers[n].secret_bytes());
+    let body = RecordBody::DisclosureFetch(DisclosureFetchBody { disclosure, target });
+    Envelope::new(kit.chain_id.clone(), body, officer.public(), nonce).sign(&officer)
+}
+
+/// The body of `POST /v1/disclosures/{id}/fetch` naming `fetch`.
+pub fn fetch_request(fetch: &fundtrail_ledger::SignedRecord) -> serde_json::Value {
+    serde_json::json!({ "fetch": fetch.id() })
 }

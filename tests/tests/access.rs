@@ -246,7 +246,7 @@ async fn every_endpoint_takes_a_signed_enrolled_key_inside_its_scope() {
         post(
             INSURANCE,
             &format!("/v1/disclosures/{}/fetch", "ab".repeat(32)),
-            json!(null),
+            json!({"fetch": "cd".repeat(32)}),
             keys.officer(Role::Insurance),
             404,
             keys.submitter(Role::Insurance),

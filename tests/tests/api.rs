@@ -28,6 +28,7 @@ use fundtrail_node::proof::ProofFile;
 use fundtrail_node::wire::{Receipt, VaultEntry};
 use fundtrail_testkit::{bodies, fund, region, Harness, Kit, AWAY, HOME};
 use fundtrail_tests::cluster::{committed, record_ids, serial, Http, TestCluster};
+use fundtrail_tests::{fetch_request, officer_fetch};
 use serde_json::{json, Value};
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
@@ -1256,22 +1257,57 @@ async fn the_vault_keeps_only_its_own_bills_and_serves_only_authorised_disclosur
         .unwrap();
     assert_eq!(v, json!({"stored": 1}));
 
-    // --- POST /v1/disclosures/{id}/fetch ---
+    // --- POST /v1/disclosures/{id}/fetch, naming an officer's fetch ---
+    let disclosure = fx.insurers_disclosure.id();
+    let fetch = officer_fetch(
+        &cluster.kit,
+        Role::Insurance,
+        0,
+        disclosure,
+        fx.claim1.id(),
+        1,
+    );
+    let lines = cluster
+        .client(0)
+        .submit_applied(std::slice::from_ref(&fetch))
+        .await
+        .unwrap();
+    assert_eq!(committed(&lines[0]).unwrap().2.verdict, Verdict::Accepted);
+    let named = fetch_request(&fetch).to_string();
     let insurance_officer = cluster.officer(0);
+    let r = cluster
+        .http_post_with(
+            &insurance_officer,
+            &format!("/v1/disclosures/{disclosure}/fetch"),
+            "",
+        )
+        .await
+        .unwrap();
+    assert_json_error(&r, 400, "no fetch named");
     let v = insurance_officer
         .post(
-            &format!("/v1/disclosures/{}/fetch", fx.insurers_disclosure.id()),
-            &json!(null),
+            &format!("/v1/disclosures/{disclosure}/fetch"),
+            &fetch_request(&fetch),
         )
         .await
         .expect("the insurer's disclosure is served");
     assert_eq!(v["verified"], true);
+    assert_eq!(v["fetch"], json_of!(&fetch.id()));
     assert_eq!(v["entry"], json_of!(&entry), "the raw bill as deposited");
     let r = cluster
         .http_post_with(
             &insurance_officer,
+            &format!("/v1/disclosures/{disclosure}/fetch"),
+            named.clone(),
+        )
+        .await
+        .unwrap();
+    assert_json_error(&r, 403, "a fetch served before");
+    let r = cluster
+        .http_post_with(
+            &insurance_officer,
             &format!("/v1/disclosures/{}/fetch", fx.auditors_disclosure.id()),
-            "",
+            named.clone(),
         )
         .await
         .unwrap();
@@ -1280,7 +1316,7 @@ async fn the_vault_keeps_only_its_own_bills_and_serves_only_authorised_disclosur
         .http_post_with(
             &insurance_officer,
             &format!("/v1/disclosures/{}/fetch", fx.corrected.id()),
-            "",
+            named.clone(),
         )
         .await
         .unwrap();
@@ -1289,7 +1325,7 @@ async fn the_vault_keeps_only_its_own_bills_and_serves_only_authorised_disclosur
         .http_post_with(
             &insurance_officer,
             &format!("/v1/disclosures/{unknown}/fetch"),
-            "",
+            named,
         )
         .await
         .unwrap();

@@ -24,6 +24,7 @@ use fundtrail_node::wire::VaultEntry;
 use fundtrail_testkit::scenario::{generate, ScenarioConfig, KIT_SEED};
 use fundtrail_testkit::Kit;
 use fundtrail_tests::cluster::{committed, free_base_port, serial};
+use fundtrail_tests::{fetch_request, officer_fetch};
 use serde_json::{json, Value};
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
@@ -167,7 +168,7 @@ fn assert_data_dirs_clean(net: &Devnet, needles: &[String]) -> usize {
 
 /// Files a disclosure of one of the health department's claims as
 /// insurance (with its officer's approval) and fetches the raw bill through
-/// the insurance node: it comes out of the health node's sealed vault, is
+/// the insurance node, under a fetch its officer signs: it comes out of the health node's sealed vault, is
 /// the bill behind the claim's on-chain commitment, and names one of the
 /// dataset's bills.
 async fn disclosure_delivers_the_right_bill(
@@ -213,8 +214,18 @@ async fn disclosure_delivers_the_right_bill(
     let (_, _, outcome) = committed(&lines[0]).expect("committed");
     assert_eq!(outcome.verdict, Verdict::Accepted, "{outcome:?}");
     let id: RecordId = disclosure.id();
+    let fetch = officer_fetch(&kit, Role::Insurance, 0, id, claim.id(), 9_000_002);
+    let lines = insurance
+        .submit_applied(std::slice::from_ref(&fetch))
+        .await
+        .unwrap();
+    let (_, _, outcome) = committed(&lines[0]).expect("committed");
+    assert_eq!(outcome.verdict, Verdict::Accepted, "{outcome:?}");
     let v = insurance
-        .post(&format!("/v1/disclosures/{id}/fetch"), &Value::Null)
+        .post(
+            &format!("/v1/disclosures/{id}/fetch"),
+            &fetch_request(&fetch),
+        )
         .await
         .expect("the raw bill is delivered");
     assert_eq!(v["verified"], true, "{v}");

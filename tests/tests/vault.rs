@@ -27,7 +27,7 @@ use fundtrail_node::vault::{Cipher, FileKeys, KeyId, Vault};
 use fundtrail_node::wire::VaultEntry;
 use fundtrail_testkit::Kit;
 use fundtrail_tests::cluster::{committed, serial, TestCluster};
-use fundtrail_tests::health_claim;
+use fundtrail_tests::{fetch_request, health_claim, officer_fetch};
 use serde_json::json;
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
@@ -160,8 +160,8 @@ async fn an_acknowledged_deposit_survives_kill_9_sealed_and_a_wrong_key_only_ref
     let mut cluster = TestCluster::start(EXE.as_ref(), 3)
         .await
         .expect("cluster starts");
-    let kit = Kit::new(7);
-    let (claim, entry) = health_claim(&cluster, &kit, HEALTH);
+    let kit = &Kit::new(7);
+    let (claim, entry) = health_claim(&cluster, kit, HEALTH);
     let needles = needles(&[ID_CARD.to_string(), BILL_NO.to_string()]);
     assert_the_scan_finds_clear_entries(&entry, &needles);
     submit_accepted(&cluster, HEALTH, &claim).await;
@@ -186,10 +186,14 @@ async fn an_acknowledged_deposit_survives_kill_9_sealed_and_a_wrong_key_only_ref
         1,
     );
     submit_accepted(&cluster, INSURANCE, &filed).await;
-    let fetch = format!("/v1/disclosures/{}/fetch", filed.id());
+    let fetch = officer_fetch(kit, Role::Insurance, 0, filed.id(), claim.id(), 101);
+    submit_accepted(&cluster, INSURANCE, &fetch).await;
     let v = cluster
         .officer(INSURANCE)
-        .post(&fetch, &serde_json::Value::Null)
+        .post(
+            &format!("/v1/disclosures/{}/fetch", filed.id()),
+            &fetch_request(&fetch),
+        )
         .await
         .expect("the raw bill is delivered after the restart");
     assert_eq!(v["verified"], true, "{v}");
@@ -216,8 +220,16 @@ async fn an_acknowledged_deposit_survives_kill_9_sealed_and_a_wrong_key_only_ref
     .unwrap();
     cluster.restart(HEALTH).unwrap();
     wait_serving(&cluster, HEALTH).await;
+    // A new fetch: each accepted one is served once, and the first was.
+    let again = officer_fetch(kit, Role::Insurance, 1, filed.id(), claim.id(), 102);
+    submit_accepted(&cluster, INSURANCE, &again).await;
+    let second_officer = cluster.client_as(INSURANCE, &kit.org(Role::Insurance).officers[1]);
     let r = cluster
-        .http_post_with(&cluster.officer(INSURANCE), &fetch, "")
+        .http_post_with(
+            &second_officer,
+            &format!("/v1/disclosures/{}/fetch", filed.id()),
+            fetch_request(&again).to_string(),
+        )
         .await
         .unwrap();
     assert_eq!(r.status, 403, "{r:?}");

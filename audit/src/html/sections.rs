@@ -5,14 +5,15 @@
 use std::collections::BTreeMap;
 
 use fundtrail_ledger::block::{Code, Verdict};
+use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::DisclosurePurpose;
 
 use super::charts::{horizontal_bars, Bar, BarGroup, Scale, PALETTE};
 use super::table::{html, num, text, Table};
-use super::text::{count, escape, money, percent, short_hash};
+use super::text::{count, escape, money, percent, short_hash, utc_minute};
 use super::timeline;
 use crate::codes::meaning;
-use crate::report::{AuditReport, CodeSeries};
+use crate::report::{AuditReport, CodeSeries, DisclosureEntry};
 
 pub(super) fn section(id: &str, title: &str, lead: &str, body: &str) -> String {
     format!(
@@ -223,7 +224,8 @@ pub fn records(report: &AuditReport) -> String {
 
 pub fn disclosures(report: &AuditReport) -> String {
     let lead = "Every request to see the raw record behind an on-chain record: who asked, \
-                who holds it, why, and whether the request was accepted.";
+                who holds it, why, and whether the request was accepted; then every fetch \
+                of a raw bill under an accepted request: which officer received it, and when.";
     if report.disclosures.is_empty() {
         return section(
             "disclosures",
@@ -241,6 +243,7 @@ pub fn disclosures(report: &AuditReport) -> String {
         "Case ref",
         "Target record",
         "Outcome",
+        "Fetches#",
     ]);
     for d in &report.disclosures {
         let case_ref = match &d.case_ref {
@@ -256,9 +259,66 @@ pub fn disclosures(report: &AuditReport) -> String {
             html(case_ref),
             html(code_html(&short_hash(&d.target.hash()))),
             html(verdict_badge(&d.verdict)),
+            num(fetch_count(d)),
         ]);
     }
-    section("disclosures", "Disclosure log", lead, &table.finish())
+    let body = format!("{}{}", table.finish(), fetches(report));
+    section("disclosures", "Disclosure log", lead, &body)
+}
+
+/// Accepted fetches, and refused ones in brackets.
+fn fetch_count(d: &DisclosureEntry) -> String {
+    let accepted = d
+        .fetches
+        .iter()
+        .filter(|f| f.verdict == Verdict::Accepted)
+        .count();
+    let refused = d.fetches.len() - accepted;
+    match refused {
+        0 => count(accepted as u64),
+        _ => format!(
+            "{} (+{} refused)",
+            count(accepted as u64),
+            count(refused as u64)
+        ),
+    }
+}
+
+/// Every fetch, under its disclosure, in chain order.
+fn fetches(report: &AuditReport) -> String {
+    let all: Vec<_> = report
+        .disclosures
+        .iter()
+        .flat_map(|d| d.fetches.iter().map(move |f| (d, f)))
+        .collect();
+    if all.is_empty() {
+        return empty("No raw bill was fetched.");
+    }
+    let mut table = Table::new(&[
+        "Height#",
+        "Time",
+        "Disclosure",
+        "Officer key",
+        "Organisation",
+        "Target record",
+        "Outcome",
+    ]);
+    for (d, f) in all {
+        let org = match &f.org {
+            Some(o) => text(o.as_str()),
+            None => html(r#"<span class="muted">not in the genesis</span>"#),
+        };
+        table.row(vec![
+            num(count(f.height.0)),
+            text(utc_minute(f.timestamp_ms)),
+            html(code_html(&short_hash(&d.record_id.hash()))),
+            html(code_html(&short_hash(&Hash32(f.officer.0)))),
+            org,
+            html(code_html(&short_hash(&d.target.hash()))),
+            html(verdict_badge(&f.verdict)),
+        ]);
+    }
+    format!("<h3>Fetches of raw bills</h3>{}", table.finish())
 }
 
 pub fn anomalies(report: &AuditReport) -> String {

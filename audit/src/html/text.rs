@@ -70,6 +70,17 @@ pub fn percent(part: u64, whole: u64) -> String {
     format!("{}.{} %", tenths / 10, tenths % 10)
 }
 
+/// A block time as its UTC day and minute, e.g. `2026-03-01 09:05 UTC`.
+pub fn utc_minute(timestamp_ms: u64) -> String {
+    let minute_of_day = (timestamp_ms / 60_000) % (24 * 60);
+    format!(
+        "{} {:02}:{:02} UTC",
+        crate::report::day_of(timestamp_ms),
+        minute_of_day / 60,
+        minute_of_day % 60
+    )
+}
+
 /// The first 12 hex digits of a hash, enough to find it, too few to matter.
 pub fn short_hash(hash: &Hash32) -> String {
     format!("{}…", &hash.to_hex()[..12])
@@ -78,6 +89,19 @@ pub fn short_hash(hash: &Hash32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_minute_names_the_day_and_the_minute() {
+        assert_eq!(utc_minute(1_767_225_600_000), "2026-01-01 00:00 UTC");
+        assert_eq!(
+            utc_minute(1_767_225_600_000 + 86_399_999),
+            "2026-01-01 23:59 UTC"
+        );
+        assert_eq!(
+            utc_minute(1_767_225_600_000 + 9 * 3_600_000 + 5 * 60_000),
+            "2026-01-01 09:05 UTC"
+        );
+    }
 
     #[test]
     fn escapes_markup() {

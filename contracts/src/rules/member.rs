@@ -1,12 +1,13 @@
-//! `member`: membership and rules-version changes. Each needs a quorum: more
-//! than half of the current organisations, counting the submitter's and
-//! every organisation with an approving officer key.
+//! `member`: membership, rules-version changes and the terms a disclosure
+//! grants. Each needs a quorum: more than half of the current
+//! organisations, counting the submitter's and every organisation with an
+//! approving officer key.
 
 use fundtrail_ledger::record::MemberBody;
 use fundtrail_ledger::types::{Height, OrgId};
 
 use crate::codes::RuleCode;
-use crate::model::{key, KeyEntry, OrgEntry, RulesSchedule};
+use crate::model::{key, GrantTerms, KeyEntry, OrgEntry, RulesSchedule};
 use crate::state::Tx;
 
 use super::{backing_orgs, reject, RecordCtx, RuleResult, SUPPORTED_RULES};
@@ -65,6 +66,16 @@ pub fn apply(tx: &mut Tx, ctx: &RecordCtx, body: &MemberBody) -> RuleResult {
             version,
             activation,
         } => schedule(tx, ctx.height, *version, *activation)?,
+        MemberBody::DisclosureGrant {
+            max_fetches,
+            valid_days,
+        } => tx.store(
+            key::GRANT_TERMS.to_vec(),
+            &GrantTerms {
+                max_fetches: *max_fetches,
+                valid_days: *valid_days,
+            },
+        ),
     }
     Ok(Vec::new())
 }

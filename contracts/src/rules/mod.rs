@@ -7,6 +7,7 @@ pub mod assistance;
 pub mod claim;
 pub mod clearing;
 pub mod disclosure;
+pub mod disclosure_fetch;
 pub mod eligibility;
 pub mod filing;
 pub mod fund_credit;
@@ -27,18 +28,24 @@ use crate::model::{key, KeyEntry};
 use crate::state::Tx;
 
 /// Rules versions this build can execute. Version 2 differs from 1 only
-/// in how a clearing bucket keeps its payouts (docs/RULES.md, "Rules
-/// versions"); every verdict is the same.
-pub const SUPPORTED_RULES: &[u32] = &[1, 2];
+/// in how a clearing bucket keeps its payouts; version 3 adds that an
+/// accepted disclosure grants a bounded number of fetches within a window
+/// (docs/RULES.md, "Rules versions").
+pub const SUPPORTED_RULES: &[u32] = &[1, 2, 3];
 
 /// The rules version a new chain starts with.
-pub const LATEST_RULES: u32 = 2;
+pub const LATEST_RULES: u32 = 3;
+
+/// The first rules version in which an accepted disclosure grants fetches.
+pub const GRANTS_FROM: u32 = 3;
 
 /// One record as a rule sees it.
 pub struct RecordCtx<'r> {
     pub id: RecordId,
     pub record: &'r SignedRecord,
     pub height: Height,
+    /// The block's timestamp (ms since epoch), fixed by consensus.
+    pub timestamp_ms: u64,
     pub org: OrgId,
     pub role: Role,
     /// The rules version in force at `height`.

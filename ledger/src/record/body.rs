@@ -40,6 +40,13 @@ pub enum MemberBody {
         version: u32,
         activation: Height,
     },
+    /// What an accepted `disclosure` grants from then on: at most
+    /// `max_fetches` fetches of the raw bill, each within `valid_days`
+    /// days of the block that accepted it (docs/RULES.md, "disclosure").
+    DisclosureGrant {
+        max_fetches: u16,
+        valid_days: u16,
+    },
 }
 
 /// 民政 eligibility decision for assistance.
@@ -191,6 +198,17 @@ pub struct DisclosureBody {
     pub purpose: DisclosurePurpose,
     /// Public case reference, e.g. an audit file number.
     pub case_ref: Option<GroupCode>,
+}
+
+/// One delivery of the raw bill an accepted disclosure granted, signed by
+/// the officer of the requesting organisation who receives it. `target`
+/// repeats the disclosure's target, so the fetch is in that record's
+/// history; the rules refuse a fetch whose target differs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureFetchBody {
+    pub disclosure: RecordId,
+    pub target: RecordId,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

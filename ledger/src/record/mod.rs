@@ -45,6 +45,7 @@ pub enum RecordBody {
     FundCredit(FundCreditBody),
     Clearing(ClearingBody),
     Disclosure(DisclosureBody),
+    DisclosureFetch(DisclosureFetchBody),
 }
 
 /// Record kinds as plain names, for indexes, metrics and role tables.
@@ -62,10 +63,11 @@ pub enum RecordKind {
     FundCredit,
     Clearing,
     Disclosure,
+    DisclosureFetch,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 11] = [
+    pub const ALL: [RecordKind; 12] = [
         RecordKind::Member,
         RecordKind::Policy,
         RecordKind::Eligibility,
@@ -77,6 +79,7 @@ impl RecordKind {
         RecordKind::FundCredit,
         RecordKind::Clearing,
         RecordKind::Disclosure,
+        RecordKind::DisclosureFetch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +95,7 @@ impl RecordKind {
             RecordKind::FundCredit => "fund_credit",
             RecordKind::Clearing => "clearing",
             RecordKind::Disclosure => "disclosure",
+            RecordKind::DisclosureFetch => "disclosure_fetch",
         }
     }
 }
@@ -110,6 +114,7 @@ impl RecordBody {
             RecordBody::FundCredit(_) => RecordKind::FundCredit,
             RecordBody::Clearing(_) => RecordKind::Clearing,
             RecordBody::Disclosure(_) => RecordKind::Disclosure,
+            RecordBody::DisclosureFetch(_) => RecordKind::DisclosureFetch,
         }
     }
 
@@ -133,14 +138,17 @@ impl RecordBody {
         }
     }
 
-    /// The earlier record this one acts on (a reversal or a disclosure),
-    /// for a record's history.
-    pub fn target(&self) -> Option<RecordId> {
-        match self {
-            RecordBody::Reversal(r) => Some(r.target),
-            RecordBody::Disclosure(d) => Some(d.target),
-            _ => None,
-        }
+    /// The earlier records this one acts on, for their history: a
+    /// reversal's or a disclosure's target; a disclosure fetch's target
+    /// (whose raw bill it delivers) and the disclosure it draws on.
+    pub fn targets(&self) -> impl Iterator<Item = RecordId> {
+        let (first, second) = match self {
+            RecordBody::Reversal(r) => (Some(r.target), None),
+            RecordBody::Disclosure(d) => (Some(d.target), None),
+            RecordBody::DisclosureFetch(f) => (Some(f.target), Some(f.disclosure)),
+            _ => (None, None),
+        };
+        first.into_iter().chain(second)
     }
 
     /// The funds this record moves money in or out of, for the fund index.

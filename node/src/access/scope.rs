@@ -174,7 +174,7 @@ pub fn record_readable(
         | RecordKind::Settlement
         | RecordKind::Assistance
         | RecordKind::Reversal => CLAIM_ROLES,
-        RecordKind::Disclosure => &[],
+        RecordKind::Disclosure | RecordKind::DisclosureFetch => &[],
     };
     needs_org(caller.org_role, roles).map_err(|_| Refusal::Record)
 }

@@ -126,9 +126,12 @@ pub enum Command {
         what: query::Target,
     },
     /// Fetch the raw bill behind an accepted disclosure your organisation
-    /// filed (submit the `disclosure` line first): your node asks the
-    /// holder; the bill is checked against the claim's on-chain commitment
-    /// and written to a file only you can read. Nothing of it is printed.
+    /// filed (submit the `disclosure` line first). Your officer key signs a
+    /// `disclosure_fetch` record, which the rules accept only within the
+    /// disclosure's grant (how many fetches, until when); your node then
+    /// asks the holder; the bill is checked to be the disclosure target's
+    /// and to match its on-chain commitment, and is written to a file only
+    /// you can read. Nothing of it is printed.
     Disclose {
         /// Your organisation's node, and your officer key.
         #[command(flatten)]
@@ -300,7 +303,12 @@ pub fn run(cli: Cli) -> Result<()> {
             disclosure,
             out,
             json,
-        } => runtime()?.block_on(disclose::run(&node.client()?, &disclosure, &out, json)),
+        } => runtime()?.block_on(disclose::run(disclose::DiscloseArgs {
+            node: &node,
+            disclosure: &disclosure,
+            out: &out,
+            as_json: json,
+        })),
         Command::Quote { node, claim } => {
             runtime()?.block_on(query::quote(&node.client()?, &claim))
         }

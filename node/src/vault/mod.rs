@@ -4,16 +4,18 @@
 //! authenticated encryption under the department's vault key, which is
 //! kept outside the data directory ([`seal`], [`keys`]), and written with
 //! an fsync before a deposit is acknowledged. A raw bill leaves the vault
-//! only to the organisation named as requester in an accepted, on-chain
-//! `disclosure` record that names this organisation as holder; the
-//! receiver checks it against the claim's `raw_commitment`. [`rotate`]
-//! re-seals the vault under a new key.
+//! only for an accepted, on-chain `disclosure_fetch` of the organisation
+//! named as requester in a `disclosure` that names this organisation as
+//! holder, once per fetch; the receiver checks that it is the bill of the
+//! disclosure's target and matches its `raw_commitment` ([`disclose`]).
+//! [`rotate`] re-seals the vault under a new key.
 
+pub mod disclose;
 pub mod keys;
 pub mod rotate;
 pub mod seal;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use fundtrail_ledger::codec;
 use fundtrail_ledger::pseudonym::raw_commitment;
@@ -22,10 +24,11 @@ use fundtrail_ledger::store::{RecordEntry, Store};
 use fundtrail_ledger::types::OrgId;
 use zeroize::Zeroizing;
 
+pub use disclose::{check_delivery, DeliveryError, FetchError};
 pub use keys::{FileKeys, VaultKey, VaultKeys};
 pub use seal::{Cipher, KeyId, OpenError, SealError};
 
-use crate::wire::{DisclosureRequest, DisclosureResponse, VaultEntry};
+use crate::wire::VaultEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -83,11 +86,18 @@ pub struct Vault {
     store: Arc<Store>,
     org: OrgId,
     keys: Arc<dyn VaultKeys>,
+    /// Held while a disclosure fetch is checked and noted as served.
+    serving: Arc<Mutex<()>>,
 }
 
 impl Vault {
     pub fn new(store: Arc<Store>, org: OrgId, keys: Arc<dyn VaultKeys>) -> Vault {
-        Vault { store, org, keys }
+        Vault {
+            store,
+            org,
+            keys,
+            serving: Arc::default(),
+        }
     }
 
     /// Keeps a raw bill for one of our own committed claims, after checking
@@ -136,80 +146,6 @@ impl Vault {
             .map_err(|e| VaultError::Store(e.to_string()))
     }
 
-    /// Answers a disclosure request from `requester`. Grants only what an
-    /// accepted on-chain disclosure names: this org as holder, the asking
-    /// org as requester.
-    pub fn serve(&self, requester: &OrgId, request: &DisclosureRequest) -> DisclosureResponse {
-        match self.authorised_entry(requester, request) {
-            Ok(entry) => DisclosureResponse::Granted(entry),
-            Err(reason) => DisclosureResponse::Refused(reason),
-        }
-    }
-
-    fn authorised_entry(
-        &self,
-        requester: &OrgId,
-        request: &DisclosureRequest,
-    ) -> Result<VaultEntry, String> {
-        let on_chain = self
-            .store
-            .record(&request.disclosure)
-            .map_err(|e| e.to_string())?
-            .ok_or("no disclosure record with that id is on the chain")?;
-        if !on_chain.outcome.is_accepted() {
-            return Err("the disclosure record was rejected by the rules".into());
-        }
-        let RecordBody::Disclosure(body) = &on_chain.record.envelope.body else {
-            return Err("that record is not a disclosure".into());
-        };
-        if body.holder != self.org {
-            return Err("the disclosure names another holder".into());
-        }
-        if &body.requester != requester {
-            return Err("the disclosure was filed by another organisation".into());
-        }
-        let bill = self.bill_record(&body.target)?;
-        match self.load(&bill) {
-            Ok(Some(entry)) => Ok(entry),
-            Ok(None) => Err("this vault holds no raw record for the target".into()),
-            Err(e) => {
-                tracing::warn!(record = %bill.to_hex(), error = %e, "a vault entry asked for by a disclosure could not be opened");
-                Err(format!("the holder could not open its vault entry: {e}"))
-            }
-        }
-    }
-
-    /// The claim record whose raw bill a disclosure of `target` reaches:
-    /// the claim itself, or for a payout (settlement, assistance) the
-    /// accepted claim it was made on — disclosures name payouts by bill.
-    fn bill_record(&self, target: &RecordId) -> Result<RecordId, String> {
-        let entry = self
-            .store
-            .record(target)
-            .map_err(|e| e.to_string())?
-            .ok_or("the disclosed record is not on the chain")?;
-        let body = &entry.record.envelope.body;
-        if matches!(body, RecordBody::Claim(_)) {
-            return Ok(*target);
-        }
-        let claim = body
-            .claim()
-            .ok_or("the disclosed record has no raw bill behind it")?;
-        for id in self
-            .store
-            .records_by_claim(&claim)
-            .map_err(|e| e.to_string())?
-        {
-            let Some(e) = self.store.record(&id).map_err(|e| e.to_string())? else {
-                continue;
-            };
-            if matches!(e.record.envelope.body, RecordBody::Claim(_)) && e.outcome.is_accepted() {
-                return Ok(id);
-            }
-        }
-        Err("no accepted claim behind the disclosed payout".into())
-    }
-
     /// The raw bill kept for record `id`, opened; an entry that does not
     /// open is an error naming the record and the key id, never content.
     pub fn load(&self, id: &RecordId) -> Result<Option<VaultEntry>, VaultError> {
@@ -247,11 +183,6 @@ impl Vault {
             .genesis()
             .org_of_key(&entry.record.envelope.submitter_key)
             .map(|o| o.id.clone())
-    }
-
-    /// Checks a disclosed raw bill against the claim on our own chain.
-    pub fn verify_disclosed(&self, entry: &VaultEntry) -> Result<(), VaultError> {
-        check_commitment(&self.committed(&entry.record_id)?, entry)
     }
 }
 

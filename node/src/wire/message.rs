@@ -32,7 +32,7 @@ pub enum WireRequest {
         from: Height,
         to: Height,
     },
-    /// A raw record asked for under an on-chain disclosure.
+    /// A raw record asked for under an accepted on-chain disclosure fetch.
     Disclose(DisclosureRequest),
 }
 
@@ -97,11 +97,12 @@ pub enum SubmitError {
     Internal(String),
 }
 
-/// Asks the holder of a raw bill for it.
+/// Asks the holder of a raw bill for it, once per fetch the chain accepted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisclosureRequest {
-    /// The accepted `disclosure` record that authorises the request.
-    pub disclosure: RecordId,
+    /// The accepted `disclosure_fetch` record that authorises this one
+    /// delivery (it names the disclosure, which names the bill).
+    pub fetch: RecordId,
     /// The height of the block that holds it, as the requester has it: the
     /// holder waits a moment to have applied that block before it looks.
     pub height: Height,

@@ -138,7 +138,7 @@ pub fn requests() -> Vec<(&'static str, WireRequest)> {
         (
             "request.disclose",
             WireRequest::Disclose(DisclosureRequest {
-                disclosure: record().id(),
+                fetch: record().id(),
                 height: Height(3),
             }),
         ),
