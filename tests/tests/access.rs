@@ -252,6 +252,18 @@ async fn every_endpoint_takes_a_signed_enrolled_key_inside_its_scope() {
             keys.submitter(Role::Insurance),
         ),
         get(
+            INSURANCE,
+            "/v1/access-log/head",
+            keys.officer(Role::Insurance),
+            keys.submitter(Role::Insurance),
+        ),
+        get(
+            CIVIL_AFFAIRS,
+            "/v1/access-log",
+            keys.file("gd-audit", "reader"),
+            keys.officer(Role::Health),
+        ),
+        get(
             CIVIL_AFFAIRS,
             "/metrics",
             keys.file("gd-civil-affairs", "reader"),

@@ -413,6 +413,7 @@ async fn demo_leaks_no_raw_identifier_and_rejects_exactly_the_injected_abuses() 
         format!("/v1/records/{id}"),
         format!("/v1/funds/{bill}"),
         format!("/v1/blocks/{id}X"),
+        format!("/v1/blocks/{id}"),
         format!("/v1/lookup/payout/1:{id}/{bill}"),
         format!("/v1/lookup/clearing/2026/3/{id}/{bill}"),
     ] {

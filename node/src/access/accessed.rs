@@ -17,14 +17,23 @@ use crate::access_log::{AccessEntry, AccessedId};
 const IDS_PER_ENTRY: usize = 500;
 
 /// The ids a request names, as far as they parse (one that does not is a
-/// 400 from its handler, and names nothing).
-pub fn ids(route: Route, params: &RawPathParams, body: &[u8]) -> Vec<AccessedId> {
+/// 400 from its handler, and names nothing). A fund id or a height is
+/// kept only if `known` knows it (an existing fund, a height the chain
+/// has): a label is free text and a height a long number, and a raw
+/// identifier pasted in their place must not reach the log.
+pub fn ids(
+    route: Route,
+    params: &RawPathParams,
+    body: &[u8],
+    known: impl Fn(&AccessedId) -> bool,
+) -> Vec<AccessedId> {
     if route == Route::Deposit {
         return deposited(body);
     }
     params
         .iter()
         .filter_map(|(name, value)| named(name, value))
+        .filter(|id| known(id))
         .collect()
 }
 

@@ -394,7 +394,7 @@ async fn admit(gate: &Gate, route: Route, request: Request) -> Result<Admitted, 
     let logged = route.logged().then(|| Access {
         caller: caller.clone(),
         method: parts.method.clone(),
-        ids: accessed::ids(route, &params, &body),
+        ids: accessed::ids(route, &params, &body, |id| gate.knows(id)),
     });
     let scoped = scope::allows(&caller, route, &gate.node_org)
         .map_err(forbidden)
@@ -407,6 +407,18 @@ async fn admit(gate: &Gate, route: Route, request: Request) -> Result<Admitted, 
 }
 
 impl Gate {
+    /// Whether a fund or height a request names exists on this chain
+    /// (other ids are of a form no raw identifier takes).
+    fn knows(&self, id: &AccessedId) -> bool {
+        match id {
+            AccessedId::Fund(f) => {
+                matches!(state::<FundEntry>(&self.store, &key::fund(f)), Ok(Some(_)))
+            }
+            AccessedId::Height(h) => self.store.head().is_ok_and(|head| *h <= head.height),
+            _ => true,
+        }
+    }
+
     /// Writes `access` with the answer's status to the access log; the
     /// answer is withheld (503) if the log cannot take it.
     fn log_access(&self, access: Access, route: String, response: Response) -> Response {
