@@ -247,6 +247,7 @@ impl NodeConfig {
         }
         config.raft.check()?;
         config.tls.transport(config.api)?;
+        config.access.check().map_err(anyhow::Error::msg)?;
         config.check_vault_keys_outside_data()?;
         Ok(config)
     }

@@ -84,6 +84,25 @@ impl Default for AccessConfig {
     }
 }
 
+impl AccessConfig {
+    /// Refuses a setting of zero that would turn every caller away.
+    pub fn check(&self) -> Result<(), String> {
+        let zero = [
+            ("signature_window_s", self.signature_window_s == 0),
+            ("rate_per_key", self.rate_per_key == 0),
+            ("burst_per_key", self.burst_per_key == 0),
+            ("max_in_flight", self.max_in_flight == 0),
+            ("max_connections", self.max_connections == 0),
+            ("header_read_timeout_ms", self.header_read_timeout_ms == 0),
+            ("request_timeout_ms", self.request_timeout_ms == 0),
+        ];
+        match zero.iter().find(|(_, is_zero)| *is_zero) {
+            Some((name, _)) => Err(format!("[access] {name} must be above 0")),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The most nonces remembered at once; past it, requests are turned away
 /// (503) until old ones expire, rather than forgetting a nonce early.
 const MAX_REMEMBERED: usize = 2_000_000;
@@ -537,6 +556,19 @@ mod tests {
         assert_eq!(f.check_time(1_200, 1_100), Err(AuthError::Future(100)));
         assert!(f.check_time(1_150, 1_100).is_ok(), "a little ahead");
         assert_eq!(f.check_time(999, 1_100), Err(AuthError::BeforeStart));
+    }
+
+    #[test]
+    fn an_access_setting_of_zero_is_refused() {
+        assert!(AccessConfig::default().check().is_ok());
+        let config = AccessConfig {
+            max_in_flight: 0,
+            ..AccessConfig::default()
+        };
+        assert_eq!(
+            config.check(),
+            Err("[access] max_in_flight must be above 0".into())
+        );
     }
 
     #[test]
