@@ -81,6 +81,8 @@ pub enum AdmitError {
     UnknownKey(String),
     #[error("signature by key {0} does not verify")]
     BadSignature(String),
+    #[error("key {0} was revoked by a member record")]
+    Revoked(String),
 }
 
 /// Contract state read straight from the store.
@@ -262,12 +264,41 @@ impl Chain {
     /// verified in parallel; only a failing batch is re-checked one by one),
     /// and remembers the records that passed, so that applying their block
     /// here need not verify them again.
+    /// A submission is also refused when one of its keys has been revoked:
+    /// its block would keep it as `UNKNOWN_KEY` for good.
     pub fn admit(&self, records: &[SignedRecord]) -> Vec<Result<RecordId, AdmitError>> {
-        let verdicts = self.verify(records, |_, _| false);
+        let verdicts: Vec<Result<RecordId, AdmitError>> = self
+            .verify(records, |_, _| false)
+            .into_iter()
+            .zip(records)
+            .map(|(v, r)| v.and_then(|id| self.still_enrolled(r).map(|()| id)))
+            .collect();
         let passed = records.iter().zip(&verdicts);
         self.verified
             .remember(passed.filter_map(|(r, v)| v.as_ref().ok().map(|id| (*id, r))));
         verdicts
+    }
+
+    /// Refuses a record whose signing or approving key the contracts' key
+    /// registry no longer holds. Only submissions are checked so: applying
+    /// a committed batch never consults it, so every node builds the same
+    /// blocks whatever it refused at its door.
+    fn still_enrolled(&self, record: &SignedRecord) -> Result<(), AdmitError> {
+        let env = &record.envelope;
+        for key in std::iter::once(&env.submitter_key).chain(env.approvals.iter().map(|a| &a.key)) {
+            match self
+                .store
+                .state_get(&fundtrail_contracts::model::key::key(key))
+            {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(AdmitError::Revoked(key.short())),
+                Err(e) => {
+                    // The rules decide the record when its block applies.
+                    tracing::error!(error = %e, "reading the key registry at admission failed");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// [`Chain::admit`] for the records of a committed batch: signatures
@@ -843,12 +874,57 @@ mod tests {
             key_role: KeyRole::Submitter,
         });
         let add = kit.sign_by_orgs(Role::Insurance, add, index, &[Role::Health, Role::Finance]);
-        let batch = Batch::propose(proposer, &kit.chain_id, index, vec![add]);
+        assert!(commit(chain, kit, proposer, add, index).is_accepted());
+    }
+
+    /// Commits `record` alone as Raft entry `index`; its outcome.
+    fn commit(
+        chain: &Chain,
+        kit: &Kit,
+        proposer: &Keypair,
+        record: SignedRecord,
+        index: u64,
+    ) -> fundtrail_ledger::Outcome {
+        let batch = Batch::propose(proposer, &kit.chain_id, index, vec![record]);
         let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), index);
         let applied = chain
             .apply_batch(&batch, &log_id, &StoredMembership::default())
             .expect("apply");
-        assert!(applied.block.expect("a block").outcomes[0].is_accepted());
+        applied.block.expect("a block").outcomes[0].clone()
+    }
+
+    /// A submission signed by a key a `member` record revoked is refused
+    /// at the door; a committed batch holding one still applies as on any
+    /// node (the rules record it as from an unknown key).
+    #[test]
+    fn a_revoked_key_is_refused_at_admission_and_applies_as_the_rules_say() {
+        let kit = Kit::new(7);
+        let (_dir, chain) = open_chain(&kit.genesis());
+        let civil = kit.org(Role::CivilAffairs);
+        let proposer = &kit.org(Role::Insurance).node;
+        let body = |n| grant(kit.person(n), Category::Dibao, "2026-01-01", "2026-12-31");
+        let before = kit.sign(Role::CivilAffairs, body(1), 1, 0);
+        assert!(chain.admit(std::slice::from_ref(&before))[0].is_ok());
+        let revoke = RecordBody::Member(MemberBody::RevokeKey {
+            org: civil.id.clone(),
+            key: civil.submitter.public(),
+        });
+        let revoke = kit.sign_by_orgs(Role::Insurance, revoke, 1, &[Role::Health, Role::Finance]);
+        assert!(commit(&chain, &kit, proposer, revoke, 1).is_accepted());
+        let after = kit.sign(Role::CivilAffairs, body(2), 2, 0);
+        assert!(matches!(
+            &chain.admit(std::slice::from_ref(&after))[0],
+            Err(AdmitError::Revoked(_))
+        ));
+        let other = kit.sign(Role::Health, body(3), 3, 0);
+        assert!(chain.admit(std::slice::from_ref(&other))[0].is_ok());
+        let outcome = commit(&chain, &kit, proposer, after, 2);
+        assert_eq!(
+            outcome.verdict,
+            fundtrail_ledger::Verdict::Rejected {
+                code: "UNKNOWN_KEY".parse().expect("code")
+            }
+        );
     }
 
     /// A temporary directory only its owner can enter, as a node requires of
