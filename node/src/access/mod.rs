@@ -2,8 +2,9 @@
 //! when configured public) is signed by a key the chain enrols
 //! ([`signature`]), fresh and not replayed, within its key's rate, and
 //! inside the scope of its organisation and key role ([`scope`]). The
-//! [`guard`] middleware applies all of it before a handler runs and hands
-//! the handler the [`Caller`].
+//! [`guard`] middleware applies all of it before a handler runs, hands
+//! the handler the [`Caller`], and writes reads of person-level and raw
+//! data to the node's access log before the answer leaves.
 
 mod accessed;
 pub mod limits;
