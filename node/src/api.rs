@@ -677,15 +677,7 @@ async fn lookup_submissions(
 ) -> ApiResult<Vec<Option<Receipt>>> {
     let Json(q) = body.map_err(malformed)?;
     let store = api.chain.store();
-    let owner = access::enrolled(store, &q.submitter)
-        .map_err(internal)?
-        .map(|c| c.org)
-        .or_else(|| {
-            api.chain
-                .genesis()
-                .org_of_key(&q.submitter)
-                .map(|o| o.id.clone())
-        });
+    let owner = access::key_org(store, &q.submitter).map_err(internal)?;
     if owner.as_ref() != Some(&caller.org) && caller.org_role != Role::Auditor {
         return Err(ApiError(
             StatusCode::FORBIDDEN,

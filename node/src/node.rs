@@ -158,7 +158,6 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     )?;
     let gate = Arc::new(crate::access::Gate::new(
         chain.store().clone(),
-        Arc::new(chain.genesis().clone()),
         me.org.clone(),
         config.access.clone(),
         access_log.clone(),

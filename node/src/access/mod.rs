@@ -28,7 +28,6 @@ use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::RecordId;
 use fundtrail_ledger::store::Store;
 use fundtrail_ledger::types::{FundId, KeyRole, OrgId, Role};
-use fundtrail_ledger::Genesis;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -232,7 +231,6 @@ fn state<T: serde::de::DeserializeOwned>(store: &Store, key: &[u8]) -> Result<Op
 /// from, and the node's own organisation.
 pub struct Gate {
     pub store: Arc<Store>,
-    pub genesis: Arc<Genesis>,
     pub node_org: OrgId,
     pub config: AccessConfig,
     pub freshness: Freshness,
@@ -243,17 +241,10 @@ pub struct Gate {
 }
 
 impl Gate {
-    pub fn new(
-        store: Arc<Store>,
-        genesis: Arc<Genesis>,
-        node_org: OrgId,
-        config: AccessConfig,
-        log: AccessLog,
-    ) -> Gate {
+    pub fn new(store: Arc<Store>, node_org: OrgId, config: AccessConfig, log: AccessLog) -> Gate {
         Gate {
             log,
             store,
-            genesis,
             node_org,
             freshness: Freshness::new(Duration::from_secs(config.signature_window_s), now_s()),
             limiter: RateLimiter::new(config.rate_per_key, config.burst_per_key),
@@ -520,7 +511,7 @@ fn check_object(
                 return Ok(());
             };
             let signer = &entry.record.envelope.submitter_key;
-            let owner = owner_of(gate, signer)?;
+            let owner = key_org(&gate.store, signer).map_err(internal)?;
             scope::record_readable(caller, owner.as_ref(), entry.record.kind()).map_err(forbidden)
         }
         Route::Fund => {
@@ -536,13 +527,13 @@ fn check_object(
     }
 }
 
-/// The organisation a record's signing key belongs to: from the key
-/// registry, or from genesis for a key since revoked.
-fn owner_of(gate: &Gate, key: &PublicKey) -> Result<Option<OrgId>, Denied> {
-    if let Some(entry) = state::<KeyEntry>(&gate.store, &key::key(key)).map_err(internal)? {
+/// The organisation a key belongs to: from the key registry, or from
+/// genesis for a key since revoked.
+pub fn key_org(store: &Store, key: &PublicKey) -> Result<Option<OrgId>, String> {
+    if let Some(entry) = state::<KeyEntry>(store, &key::key(key))? {
         return Ok(Some(entry.org));
     }
-    Ok(gate.genesis.org_of_key(key).map(|o| o.id.clone()))
+    Ok(store.genesis().org_of_key(key).map(|o| o.id.clone()))
 }
 
 #[cfg(test)]
