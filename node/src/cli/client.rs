@@ -209,7 +209,8 @@ impl NodeClient {
             .await?;
         if !response.status().is_success() {
             let status = response.status();
-            bail!("export failed: {status}: {}", error_text(response).await);
+            let text = response.text().await.unwrap_or_default();
+            bail!("export failed: {status}: {}", error_message(text));
         }
         let mut stream = response.bytes_stream();
         let mut written = 0u64;
@@ -271,8 +272,8 @@ fn unreachable_node(e: reqwest::Error, base: &str, method: &str, path: &str) -> 
     anyhow::anyhow!("{method} {base}{path}: {chain}{hint}")
 }
 
-async fn error_text(response: reqwest::Response) -> String {
-    let text = response.text().await.unwrap_or_default();
+/// The `error` of a JSON error body, or the body as it came.
+fn error_message(text: String) -> String {
     serde_json::from_str::<Value>(&text)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
@@ -283,11 +284,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(response: reqwest::Response) 
     let status = response.status();
     let text = response.text().await.context("reading the response")?;
     if !status.is_success() {
-        let message = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or(text);
-        bail!("{status}: {message}");
+        bail!("{status}: {}", error_message(text));
     }
     serde_json::from_str(&text).context("the node's response is not the expected JSON")
 }
