@@ -119,10 +119,7 @@ fn verdict(v: &Verification) -> String {
 }
 
 fn verification_scope(v: &Verification) -> String {
-    let attestations = match v.required_attesting_orgs {
-        0 => "attestations not required".to_string(),
-        n => format!("attestations by {n} organisations required per block"),
-    };
+    let attestations = v.attestation_quorum;
     format!(
         "{} blocks and {} records checked up to height {}; {attestations}.",
         count(v.blocks),

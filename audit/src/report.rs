@@ -27,6 +27,7 @@ use fundtrail_ledger::record::{
     SignedRecord,
 };
 use fundtrail_ledger::types::{ChainId, Date, FundId, GroupCode, Height, OrgId};
+use fundtrail_ledger::verify::QuorumRule;
 use serde::{Deserialize, Serialize};
 
 pub use funds::{FundFlow, PayoutScheme, PayoutTotals};
@@ -59,8 +60,8 @@ pub struct Verification {
     pub head_height: Height,
     pub head_hash: Hash32,
     pub state_root: Hash32,
-    /// Organisations every block had to be attested by.
-    pub required_attesting_orgs: usize,
+    /// How many organisations every block had to be attested by.
+    pub attestation_quorum: QuorumRule,
     /// Fewest distinct organisations that attested any one block.
     pub min_attesting_orgs: Option<usize>,
     /// The first problem found, when `ok` is false.
@@ -83,7 +84,7 @@ impl Verification {
             head_height: seen.head_height,
             head_hash: seen.head_hash,
             state_root: seen.state_root,
-            required_attesting_orgs: seen.attestations.required_orgs,
+            attestation_quorum: seen.attestations.required,
             min_attesting_orgs: seen.attestations.min_orgs,
             error: error.map(|e| e.to_string()),
         }

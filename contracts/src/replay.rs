@@ -19,7 +19,8 @@ use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::{RecordId, SignedRecord};
 use fundtrail_ledger::types::{ChainId, Height};
 use fundtrail_ledger::verify::{
-    BlockReport, ChainVerifier, PendingBlocks, VerifiedBlock, VerifiedGroup, VerifyError,
+    BlockReport, ChainVerifier, PendingBlocks, QuorumRule, VerifiedBlock, VerifiedGroup,
+    VerifyError,
 };
 use serde::Serialize;
 
@@ -309,8 +310,8 @@ pub struct RefusedKeyNote {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AttestationCoverage {
-    /// Organisations every block had to be attested by.
-    pub required_orgs: usize,
+    /// How many organisations every block had to be attested by.
+    pub required: QuorumRule,
     /// Fewest distinct organisations that attested any one block, and the
     /// first block with that few (`None` when there are no blocks).
     pub min_orgs: Option<usize>,
@@ -334,7 +335,7 @@ pub const GROUP_RECORDS: usize = 1_024;
 pub struct Auditor {
     verifier: ChainVerifier,
     replayer: Replayer,
-    required_orgs: usize,
+    quorum: QuorumRule,
 }
 
 impl Auditor {
@@ -344,17 +345,22 @@ impl Auditor {
         Ok(Auditor {
             verifier: ChainVerifier::new(genesis)?,
             replayer,
-            required_orgs: 0,
+            quorum: QuorumRule::None,
         })
+    }
+
+    /// Requires every block to be attested as `rule` says.
+    pub fn require(self, rule: QuorumRule) -> Auditor {
+        Auditor {
+            verifier: self.verifier.require(rule),
+            replayer: self.replayer,
+            quorum: rule,
+        }
     }
 
     /// Requires every block to be attested by at least `orgs` organisations.
     pub fn require_attesting_orgs(self, orgs: usize) -> Auditor {
-        Auditor {
-            verifier: self.verifier.require_attesting_orgs(orgs),
-            replayer: self.replayer,
-            required_orgs: orgs,
-        }
+        self.require(QuorumRule::AtLeast(orgs))
     }
 
     /// Audits the next consecutive blocks with their attestations.
@@ -418,7 +424,7 @@ impl Auditor {
             head_hash: tally.head.map_or(genesis.hash().hash(), |(_, hash)| hash),
             state_root: self.replayer.state_root,
             attestations: AttestationCoverage {
-                required_orgs: self.required_orgs,
+                required: self.quorum,
                 min_orgs: tally.least_attested.map(|(orgs, _)| orgs),
                 min_orgs_at: tally.least_attested.map(|(_, at)| at),
             },

@@ -249,6 +249,18 @@ impl KeyRing {
         self.keys.contains_key(key)
     }
 
+    /// Enrols every key of `other` too.
+    pub fn merge(&mut self, other: &KeyRing) {
+        for (key, vk) in &other.keys {
+            self.keys.entry(*key).or_insert(*vk);
+        }
+    }
+
+    /// Takes a key out: it verifies nothing from then on.
+    pub fn remove(&mut self, key: &PublicKey) {
+        self.keys.remove(key);
+    }
+
     fn get(&self, key: &PublicKey) -> Result<&VerificationKey, CryptoError> {
         self.keys
             .get(key)

@@ -7,6 +7,7 @@
 //!   answers them and client-side intake (`fundtrail-intake`) asks them.
 //! - [`block`], [`merkle`]: blocks, outcomes, attestations, proofs.
 //! - [`evidence`]: equivocation evidence against a node key.
+//! - [`membership`]: organisations and keys in force at each height.
 //! - [`codec`]: the canonical encoding (docs/ENCODING.md).
 //! - [`chainfile`]: the framed export format; [`verify`]: offline checks.
 //! - [`store`] (feature `store`): the RocksDB store, the only I/O here
@@ -23,6 +24,7 @@ pub mod crypto;
 pub mod evidence;
 pub mod hash;
 pub mod lookup;
+pub mod membership;
 pub mod merkle;
 pub mod pseudonym;
 pub mod record;

@@ -7,7 +7,7 @@
 //! the error reported is always the first problem in chain order.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -21,9 +21,12 @@ use crate::crypto::{
     spawn_batch, verify_batch, CryptoError, KeyRing, PublicKey, SignedDigest, SpawnedBatch,
 };
 use crate::hash::{domain, hash_domain, Hash32};
+use crate::membership::{accepted_member_bodies, Membership};
 use crate::merkle;
-use crate::record::{MemberBody, RecordBody, RecordError, RecordId};
-use crate::types::{Height, KeyRole, OrgId, Role};
+use crate::record::{RecordError, RecordId};
+use crate::types::Height;
+
+pub use crate::membership::RefusedKey;
 
 /// What was wrong, where. `record` is set when one record is to blame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,9 +72,11 @@ pub enum VerifyErrorKind {
     RecordForm(RecordError),
     #[error("signature check failed: {0}")]
     Signature(CryptoError),
-    #[error("block proposed by {key}, which is not the node key of a voting organisation")]
+    #[error(
+        "block proposed by {key}, which is not a node key of a voting organisation at this height"
+    )]
     UnknownProposer { key: String },
-    #[error("attestation by {key} is not from an enrolled node key")]
+    #[error("attestation by {key} is not from a node key in force at this height")]
     UnknownAttester { key: String },
     #[error("attestation signs block {actual}, but the block at this height is {expected}")]
     AttestationForOtherBlock {
@@ -134,25 +139,51 @@ type SeenRecords = std::collections::HashMap<RecordId, Height, foldhash::fast::R
 
 pub struct ChainVerifier {
     genesis: Genesis,
-    ring: KeyRing,
-    node_orgs: BTreeMap<PublicKey, OrgId>,
-    /// Node keys of the organisations that vote: who may propose a block.
-    proposers: BTreeSet<PublicKey>,
+    /// The membership in force at `next_height`.
+    membership: Arc<Membership>,
     prev_hash: Hash32,
     next_height: Height,
     last_timestamp: u64,
     seen: SeenRecords,
-    required_attesting_orgs: usize,
+    quorum: QuorumRule,
     refused_keys: Vec<RefusedKey>,
 }
 
-/// A key that an accepted `member` record added but strict enrolment
-/// refuses (docs/ENCODING.md, "Signature validity"): it signs nothing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RefusedKey {
-    pub height: Height,
-    pub key: PublicKey,
-    pub reason: CryptoError,
+/// How many organisations must attest each block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuorumRule {
+    /// Attestations are checked but none are required.
+    #[default]
+    None,
+    AtLeast(usize),
+    /// A majority of the organisations with a node key in force at the
+    /// block's height.
+    MajorityAtEachHeight,
+}
+
+impl QuorumRule {
+    /// The organisations required at `height`.
+    pub fn required(self, membership: &Membership, height: Height) -> usize {
+        match self {
+            QuorumRule::None => 0,
+            QuorumRule::AtLeast(n) => n,
+            QuorumRule::MajorityAtEachHeight => membership.majority(height),
+        }
+    }
+}
+
+impl fmt::Display for QuorumRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QuorumRule::None => write!(f, "attestations not required"),
+            QuorumRule::AtLeast(n) => write!(f, "attestations by {n} organisations required per block"),
+            QuorumRule::MajorityAtEachHeight => write!(
+                f,
+                "attestations by a majority of the organisations running nodes at each height required"
+            ),
+        }
+    }
 }
 
 impl ChainVerifier {
@@ -164,38 +195,39 @@ impl ChainVerifier {
             record: None,
             kind: VerifyErrorKind::Signature(e),
         };
-        let mut ring = KeyRing::new();
-        let mut node_orgs = BTreeMap::new();
-        let mut proposers = BTreeSet::new();
-        for org in &genesis.orgs {
-            for k in &org.keys {
-                ring.enrol(k.key).map_err(at_genesis)?;
-                if k.role == KeyRole::Node {
-                    node_orgs.insert(k.key, org.id.clone());
-                    if org.role != Role::Auditor {
-                        proposers.insert(k.key);
-                    }
-                }
-            }
-        }
+        let membership = Membership::from_genesis(&genesis).map_err(at_genesis)?;
         Ok(ChainVerifier {
             prev_hash: genesis.hash().hash(),
             last_timestamp: genesis.timestamp_ms,
             genesis,
-            ring,
-            node_orgs,
-            proposers,
+            membership: Arc::new(membership),
             next_height: Height(1),
             seen: SeenRecords::default(),
-            required_attesting_orgs: 0,
+            quorum: QuorumRule::None,
             refused_keys: Vec::new(),
         })
     }
 
-    /// Requires every block to be attested by at least `orgs` organisations.
-    pub fn require_attesting_orgs(mut self, orgs: usize) -> ChainVerifier {
-        self.required_attesting_orgs = orgs;
+    /// Requires every block to be attested as `rule` says.
+    pub fn require(mut self, rule: QuorumRule) -> ChainVerifier {
+        self.quorum = rule;
         self
+    }
+
+    /// Requires every block to be attested by at least `orgs` organisations.
+    pub fn require_attesting_orgs(self, orgs: usize) -> ChainVerifier {
+        self.require(QuorumRule::AtLeast(orgs))
+    }
+
+    /// Requires every block to be attested by a majority of the
+    /// organisations with a node key in force at its height.
+    pub fn require_majority(self) -> ChainVerifier {
+        self.require(QuorumRule::MajorityAtEachHeight)
+    }
+
+    /// The membership in force at [`ChainVerifier::next_height`].
+    pub fn membership(&self) -> &Membership {
+        &self.membership
     }
 
     pub fn genesis(&self) -> &Genesis {
@@ -249,21 +281,20 @@ impl ChainVerifier {
         // A changed header breaks the next block's link, but the changed
         // block itself (its attestations no longer match) is to blame: the
         // blocks before a broken link are checked first.
-        let (linked, link_error) = self.linked_prefix(&entries);
-        let linked_entries = &entries[..linked];
+        let walk = self.linked_prefix(&entries);
+        let linked_entries = &entries[..walk.in_force.len()];
         let scans: Vec<BlockScan> = match scan {
             Scan::Parallel => linked_entries.par_iter().map(scan_block).collect(),
             Scan::Here => linked_entries.iter().map(scan_block).collect(),
         };
         // Started first, so the pool checks signatures while the rest
         // of the checks run here.
-        let signatures =
-            PendingSignatures::start(self.ring_with_new_keys(&scans), &scans, self.next_height);
+        let signatures = PendingSignatures::start(walk.group_ring(), &scans, self.next_height);
         let checks = GroupChecks {
             form: self.check_scans(linked_entries, &scans),
-            reports: self.check_roots_and_attestations(linked_entries, &scans),
-            link: link_error.map_or(Ok(()), Err),
-            advanced: self.advance(linked_entries, &scans),
+            reports: self.check_roots_and_attestations(linked_entries, &scans, &walk),
+            link: walk.link_error.clone().map_or(Ok(()), Err),
+            advanced: self.advance(linked_entries, &scans, walk),
         };
         PendingBlocks {
             entries,
@@ -276,7 +307,7 @@ impl ChainVerifier {
     /// Where the verifier stands, to return to if a group fails.
     fn position(&self) -> Position {
         Position {
-            ring: self.ring.clone(),
+            membership: Arc::clone(&self.membership),
             prev_hash: self.prev_hash,
             next_height: self.next_height,
             last_timestamp: self.last_timestamp,
@@ -292,28 +323,36 @@ impl ChainVerifier {
             }
         }
         self.refused_keys.retain(|r| r.height < to.next_height);
-        self.ring = to.ring;
+        self.membership = to.membership;
         self.prev_hash = to.prev_hash;
         self.next_height = to.next_height;
         self.last_timestamp = to.last_timestamp;
     }
 
-    /// How many leading blocks of `entries` link up, and what is wrong with
-    /// the next one.
-    fn linked_prefix(&self, entries: &[(Block, Vec<Attestation>)]) -> (usize, Option<VerifyError>) {
+    /// The leading blocks of `entries` that link up, with the membership
+    /// in force at each, and what is wrong with the next one.
+    fn linked_prefix(&self, entries: &[(Block, Vec<Attestation>)]) -> GroupWalk {
+        let mut walk = GroupWalk {
+            in_force: Vec::with_capacity(entries.len()),
+            after: Arc::clone(&self.membership),
+            refused: Vec::new(),
+            link_error: None,
+        };
         let mut prev_hash = self.prev_hash;
         let mut expected_height = self.next_height;
         let mut last_ts = self.last_timestamp;
-        for (index, (block, _)) in entries.iter().enumerate() {
+        for (block, _) in entries {
             let h = &block.header;
-            if let Err(e) = self.check_link(h, prev_hash, expected_height, last_ts) {
-                return (index, Some(e));
+            if let Err(e) = self.check_link(h, prev_hash, expected_height, last_ts, &walk.after) {
+                walk.link_error = Some(e);
+                break;
             }
+            walk.step(block);
             prev_hash = h.hash().hash();
             expected_height = expected_height.next();
             last_ts = h.timestamp_ms;
         }
-        (entries.len(), None)
+        walk
     }
 
     /// Version, chain, height, link to the previous block and timestamp.
@@ -323,6 +362,7 @@ impl ChainVerifier {
         prev_hash: Hash32,
         expected_height: Height,
         last_ts: u64,
+        membership: &Membership,
     ) -> Result<(), VerifyError> {
         let fail = |kind| {
             Err(VerifyError {
@@ -362,7 +402,7 @@ impl ChainVerifier {
                 actual: h.timestamp_ms,
             });
         }
-        if !self.proposers.contains(&h.proposer) {
+        if !membership.proposes(&h.proposer) {
             return fail(VerifyErrorKind::UnknownProposer {
                 key: h.proposer.short(),
             });
@@ -396,34 +436,21 @@ impl ChainVerifier {
         Ok(())
     }
 
-    /// Keys added by accepted `member` records in this group are enrolled
-    /// provisionally for the batch; [`ChainVerifier::advance`] then checks
-    /// each key was enrolled before the block that uses it.
-    fn ring_with_new_keys(&self, scans: &[BlockScan]) -> KeyRing {
-        let mut ring = self.ring.clone();
-        for scan in scans {
-            for key in &scan.added_keys {
-                // A refused key signs nothing; `advance` records the refusal.
-                if ring.enrol(*key).is_err() {
-                    continue;
-                }
-            }
-        }
-        ring
-    }
-
     fn check_roots_and_attestations(
         &self,
         entries: &[(Block, Vec<Attestation>)],
         scans: &[BlockScan],
+        walk: &GroupWalk,
     ) -> Result<Vec<BlockReport>, VerifyError> {
-        let signatures_hold = self.attestation_signatures_hold(entries);
+        let signatures_hold = attestation_signatures_hold(&walk.after, entries);
         entries
             .iter()
             .zip(scans)
-            .map(|((block, atts), scan)| {
+            .zip(&walk.in_force)
+            .map(|(((block, atts), scan), membership)| {
                 check_roots(block, scan)?;
-                let attesting_orgs = self.check_attestations(block, atts, signatures_hold)?;
+                let attesting_orgs =
+                    self.check_attestations(block, atts, signatures_hold, membership)?;
                 Ok(BlockReport {
                     height: block.header.height,
                     hash: scan.hash,
@@ -434,22 +461,12 @@ impl ChainVerifier {
             .collect()
     }
 
-    /// Whether every attestation signature of the group holds, checked in
-    /// one batch. When not, [`ChainVerifier::check_attestations`] checks
-    /// each in order, to name the first that fails.
-    fn attestation_signatures_hold(&self, entries: &[(Block, Vec<Attestation>)]) -> bool {
-        let digests: Vec<SignedDigest> = entries
-            .iter()
-            .flat_map(|(_, atts)| atts.iter().map(Attestation::signed_digest))
-            .collect();
-        verify_batch(&self.ring, &digests).is_ok()
-    }
-
     fn check_attestations(
         &self,
         block: &Block,
         atts: &[Attestation],
         signatures_hold: bool,
+        membership: &Membership,
     ) -> Result<usize, VerifyError> {
         let height = block.header.height;
         let fail = |kind| {
@@ -462,7 +479,7 @@ impl ChainVerifier {
         let hash = block.hash();
         let mut orgs = std::collections::BTreeSet::new();
         for a in atts {
-            let Some(org) = self.node_orgs.get(&a.node_key) else {
+            let Some(org) = membership.attester(&a.node_key, height) else {
                 return fail(VerifyErrorKind::UnknownAttester {
                     key: a.node_key.short(),
                 });
@@ -473,16 +490,18 @@ impl ChainVerifier {
                     actual: a.block_hash,
                 });
             }
-            if !signatures_hold && verify_batch(&self.ring, &[a.signed_digest()]).is_err() {
+            let ring = membership.attester_ring();
+            if !signatures_hold && verify_batch(ring, &[a.signed_digest()]).is_err() {
                 return fail(VerifyErrorKind::AttestationSignature {
                     key: a.node_key.short(),
                 });
             }
             orgs.insert(org);
         }
-        if orgs.len() < self.required_attesting_orgs {
+        let required = self.quorum.required(membership, height);
+        if orgs.len() < required {
             return fail(VerifyErrorKind::AttestationQuorum {
-                required: self.required_attesting_orgs,
+                required,
                 actual: orgs.len(),
             });
         }
@@ -493,8 +512,18 @@ impl ChainVerifier {
         &mut self,
         entries: &[(Block, Vec<Attestation>)],
         scans: &[BlockScan],
+        walk: GroupWalk,
     ) -> Result<(), VerifyError> {
-        for ((block, _), scan) in entries.iter().zip(scans) {
+        let GroupWalk {
+            in_force,
+            after,
+            refused,
+            ..
+        } = walk;
+        let next_in_force = in_force.iter().skip(1).chain(std::iter::once(&after));
+        for ((((block, _), scan), membership), next) in
+            entries.iter().zip(scans).zip(&in_force).zip(next_in_force)
+        {
             let height = block.header.height;
             for id in &scan.ids {
                 match self.seen.entry(*id) {
@@ -512,12 +541,8 @@ impl ChainVerifier {
                     }
                 }
             }
-            // A key added by a member record signs only from the next block.
-            if let Some(pos) = scan
-                .digests
-                .iter()
-                .position(|d| !self.ring.contains(&d.key))
-            {
+            // A member record's change is in force from the next block.
+            if let Some(pos) = scan.digests.iter().position(|d| !membership.signs(&d.key)) {
                 return Err(VerifyError {
                     height,
                     record: Some(scan.ids[scan.digest_owner[pos]]),
@@ -526,18 +551,12 @@ impl ChainVerifier {
                     )),
                 });
             }
-            for key in &scan.added_keys {
-                if let Err(reason) = self.ring.enrol(*key) {
-                    self.refused_keys.push(RefusedKey {
-                        height,
-                        key: *key,
-                        reason,
-                    });
-                }
-            }
             self.prev_hash = scan.hash.hash();
             self.next_height = height.next();
             self.last_timestamp = block.header.timestamp_ms;
+            self.membership = Arc::clone(next);
+            self.refused_keys
+                .extend(refused.iter().filter(|r| r.height == height).cloned());
         }
         Ok(())
     }
@@ -694,10 +713,57 @@ impl PendingBlocks {
 
 /// What [`ChainVerifier::rewind`] restores.
 struct Position {
-    ring: KeyRing,
+    membership: Arc<Membership>,
     prev_hash: Hash32,
     next_height: Height,
     last_timestamp: u64,
+}
+
+/// A group's linked blocks with the membership in force at each.
+struct GroupWalk {
+    in_force: Vec<Arc<Membership>>,
+    /// The membership after the last linked block.
+    after: Arc<Membership>,
+    refused: Vec<RefusedKey>,
+    link_error: Option<VerifyError>,
+}
+
+impl GroupWalk {
+    /// Moves past `block`, which links up.
+    fn step(&mut self, block: &Block) {
+        self.in_force.push(Arc::clone(&self.after));
+        if accepted_member_bodies(block).next().is_some() {
+            let mut next = (*self.after).clone();
+            self.refused.extend(next.apply_block(block));
+            self.after = Arc::new(next);
+        }
+    }
+
+    /// Every key that signs anywhere in the group, for the batch;
+    /// [`ChainVerifier::advance`] then checks each signer was in force at
+    /// its own block.
+    fn group_ring(&self) -> KeyRing {
+        let mut ring = self.after.ring().clone();
+        for m in &self.in_force {
+            ring.merge(m.ring());
+        }
+        ring
+    }
+}
+
+/// Whether every attestation signature of the group holds, checked in one
+/// batch against every node key that ever held a term. When not,
+/// [`ChainVerifier::check_attestations`] checks each in order, to name the
+/// first that fails.
+fn attestation_signatures_hold(
+    membership: &Membership,
+    entries: &[(Block, Vec<Attestation>)],
+) -> bool {
+    let digests: Vec<SignedDigest> = entries
+        .iter()
+        .flat_map(|(_, atts)| atts.iter().map(Attestation::signed_digest))
+        .collect();
+    verify_batch(membership.attester_ring(), &digests).is_ok()
 }
 
 fn first_unknown_key(ring: &KeyRing, all: &[SignedDigest]) -> usize {
@@ -715,7 +781,6 @@ struct BlockScan {
     /// For each digest, the index of the record that carries it.
     digest_owner: Vec<usize>,
     form_error: Option<(usize, RecordError)>,
-    added_keys: Vec<PublicKey>,
 }
 
 fn scan_block((block, _): &(Block, Vec<Attestation>)) -> BlockScan {
@@ -729,7 +794,6 @@ fn scan_block((block, _): &(Block, Vec<Attestation>)) -> BlockScan {
         digests: Vec::with_capacity(n),
         digest_owner: Vec::with_capacity(n),
         form_error: None,
-        added_keys: Vec::new(),
     };
     let mut leaves = Vec::with_capacity(n);
     let mut bytes = Vec::with_capacity(1024);
@@ -749,13 +813,6 @@ fn scan_block((block, _): &(Block, Vec<Attestation>)) -> BlockScan {
         record.signed_digests(id, &mut scan.digests);
         scan.digest_owner
             .extend(std::iter::repeat_n(i, scan.digests.len() - before));
-        if let (RecordBody::Member(MemberBody::AddKey { key, .. }), Some(o)) =
-            (&record.envelope.body, block.outcomes.get(i))
-        {
-            if o.is_accepted() {
-                scan.added_keys.push(*key);
-            }
-        }
     }
     scan.records_root = merkle::root(&leaves);
     scan

@@ -20,7 +20,10 @@ use fundtrail_ledger::block::{Attestation, Block, Genesis, StateWrite};
 use fundtrail_ledger::chainfile::{verify_stream, ChainCheckError, ChainReader};
 use fundtrail_ledger::codec;
 use fundtrail_ledger::crypto::{verify_batch, KeyRing, SignedDigest};
-use fundtrail_ledger::record::{MemberBody, RecordBody, RecordError, RecordId, SignedRecord};
+use fundtrail_ledger::membership::{
+    accepted_member_bodies, Membership, RefusedKey, SavedMembership,
+};
+use fundtrail_ledger::record::{RecordError, RecordId, SignedRecord};
 use fundtrail_ledger::store::{Durability, Head, Store, StoreError};
 use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::{BlockDraft, ChainVerifier, VerifiedBlock};
@@ -37,7 +40,8 @@ const META_MEMBERSHIP: &[u8] = b"raft_membership";
 /// Every key accepted `member` records added since genesis, rewritten with
 /// each block that adds one, so that opening the store need not read the
 /// whole chain.
-const META_MEMBER_KEYS: &[u8] = b"member_keys";
+/// The consortium membership in force after the head ([`Membership`]).
+const META_CONSORTIUM: &[u8] = b"consortium";
 
 /// How applied entries are committed: left out of RocksDB's write-ahead
 /// log, because the Raft log already holds every committed entry durably.
@@ -81,8 +85,8 @@ pub enum AdmitError {
     UnknownKey(String),
     #[error("signature by key {0} does not verify")]
     BadSignature(String),
-    #[error("key {0} was revoked by a member record")]
-    Revoked(String),
+    #[error("the entry was proposed by node key {0}, which is not in force")]
+    ProposerNotInForce(String),
 }
 
 /// Contract state read straight from the store.
@@ -155,15 +159,10 @@ pub struct SnapshotPoint {
     pub head: Head,
 }
 
-/// The keys that may sign: genesis keys plus those `member` records added.
-struct Members {
-    ring: KeyRing,
-    added: Vec<PublicKey>,
-}
-
 pub struct Chain {
     store: Arc<Store>,
-    members: RwLock<Members>,
+    /// Who may sign, propose and attest from the next block on.
+    members: RwLock<Membership>,
     verified: VerifiedRecords,
     /// Held while a block (or snapshot) commits, so a snapshot reads the
     /// head and the applied index as one consistent pair.
@@ -256,7 +255,7 @@ impl Chain {
         let chain_id = &self.genesis().chain_id;
         records
             .iter()
-            .map(|r| precheck(r, chain_id, &members.ring))
+            .map(|r| precheck(r, chain_id, &members))
             .collect()
     }
 
@@ -264,41 +263,12 @@ impl Chain {
     /// verified in parallel; only a failing batch is re-checked one by one),
     /// and remembers the records that passed, so that applying their block
     /// here need not verify them again.
-    /// A submission is also refused when one of its keys has been revoked:
-    /// its block would keep it as `UNKNOWN_KEY` for good.
     pub fn admit(&self, records: &[SignedRecord]) -> Vec<Result<RecordId, AdmitError>> {
-        let verdicts: Vec<Result<RecordId, AdmitError>> = self
-            .verify(records, |_, _| false)
-            .into_iter()
-            .zip(records)
-            .map(|(v, r)| v.and_then(|id| self.still_enrolled(r).map(|()| id)))
-            .collect();
+        let verdicts = self.verify(records, |_, _| false);
         let passed = records.iter().zip(&verdicts);
         self.verified
             .remember(passed.filter_map(|(r, v)| v.as_ref().ok().map(|id| (*id, r))));
         verdicts
-    }
-
-    /// Refuses a record whose signing or approving key the contracts' key
-    /// registry no longer holds. Only submissions are checked so: applying
-    /// a committed batch never consults it, so every node builds the same
-    /// blocks whatever it refused at its door.
-    fn still_enrolled(&self, record: &SignedRecord) -> Result<(), AdmitError> {
-        let env = &record.envelope;
-        for key in std::iter::once(&env.submitter_key).chain(env.approvals.iter().map(|a| &a.key)) {
-            match self
-                .store
-                .state_get(&fundtrail_contracts::model::key::key(key))
-            {
-                Ok(Some(_)) => {}
-                Ok(None) => return Err(AdmitError::Revoked(key.short())),
-                Err(e) => {
-                    // The rules decide the record when its block applies.
-                    tracing::error!(error = %e, "reading the key registry at admission failed");
-                }
-            }
-        }
-        Ok(())
     }
 
     /// [`Chain::admit`] for the records of a committed batch: signatures
@@ -315,12 +285,12 @@ impl Chain {
         already_verified: impl Fn(RecordId, &SignedRecord) -> bool,
     ) -> Vec<Result<RecordId, AdmitError>> {
         let members = self.members.read().unwrap_or_else(|p| p.into_inner());
-        let ring = &members.ring;
+        let ring = members.ring();
         let chain_id = &self.genesis().chain_id;
         let mut digests = Vec::new();
         let pre: Vec<Result<RecordId, AdmitError>> = records
             .iter()
-            .map(|r| precheck(r, chain_id, ring))
+            .map(|r| precheck(r, chain_id, &members))
             .collect();
         let mut unverified = Vec::with_capacity(records.len());
         for (i, (r, id)) in records.iter().zip(&pre).enumerate() {
@@ -379,11 +349,11 @@ impl Chain {
         }
         let (block, writes, placements) = self.seal_selection(batch, selection, &mut phases)?;
         let started = Instant::now();
-        let added = added_keys(block.block());
-        meta.extend(self.member_keys_meta(&added));
+        let changed = self.membership_after(block.block());
+        meta.extend(changed.as_ref().map(consortium_meta));
         let new_head = self.store.commit_block(&block, &writes, &meta, APPLIED)?;
         phases.commit = started.elapsed();
-        self.enrol(added);
+        self.put_in_force(changed);
         self.head.send_replace(new_head);
         Ok(AppliedBatch {
             applied: BatchApplied {
@@ -434,7 +404,14 @@ impl Chain {
     /// block, and a placement for every record of the batch (the included
     /// ones are filled in once the block has its height).
     fn select(&self, batch: &Batch) -> Result<Selection, ChainError> {
-        let verdicts = self.admit_for_block(&batch.records);
+        let verdicts = if self.proposes(&batch.proposer) {
+            self.admit_for_block(&batch.records)
+        } else {
+            // The verifier refuses a block whose proposer is out of force,
+            // so such an entry makes no block and its clients resubmit.
+            let refused = AdmitError::ProposerNotInForce(batch.proposer.short());
+            vec![Err(refused); batch.records.len()]
+        };
         let mut seen = std::collections::BTreeSet::new();
         let mut selection = Selection::default();
         for (record, verdict) in batch.records.iter().zip(verdicts) {
@@ -559,7 +536,7 @@ impl Chain {
         }
         let mut verifier = ChainVerifier::new(self.genesis().clone())
             .map_err(|e| ChainError::Invalid(e.into()))?
-            .require_attesting_orgs(self.attestation_quorum());
+            .require_majority();
         let ours = self.store.head()?;
         let summary = verify_stream(&mut reader, &mut verifier, |vb, report, _| {
             self.same_as_ours(&vb, &ours)
@@ -579,23 +556,30 @@ impl Chain {
         Ok(summary.head_height)
     }
 
-    /// How many organisations must attest a block before a snapshot that
-    /// holds it is installed: what `fundtrail verify` requires by default.
-    pub fn attestation_quorum(&self) -> usize {
-        crate::proof::default_quorum(self.genesis())
+    /// Whether `height` is attested here by a majority of the
+    /// organisations with a node key in force there: what `fundtrail
+    /// verify` requires by default, and what a snapshot must hold.
+    pub fn has_quorum(&self, height: Height) -> Result<bool, ChainError> {
+        let (attested, of) = self.attesting_orgs(height)?;
+        Ok(attested > of / 2)
     }
 
-    /// Whether `height` is attested by [`Chain::attestation_quorum`]
-    /// organisations here.
-    pub fn has_quorum(&self, height: Height) -> Result<bool, ChainError> {
+    /// Whether every organisation with a node key in force at `height`
+    /// has attested it here.
+    pub fn fully_attested(&self, height: Height) -> Result<bool, ChainError> {
+        let (attested, of) = self.attesting_orgs(height)?;
+        Ok(attested >= of)
+    }
+
+    /// How many organisations attested `height` here, of how many attest it.
+    fn attesting_orgs(&self, height: Height) -> Result<(usize, usize), ChainError> {
         let atts = self.store.attestations(height)?;
-        let orgs: std::collections::BTreeSet<_> = self
-            .genesis()
-            .keys_with_role(fundtrail_ledger::types::KeyRole::Node)
-            .filter(|(_, key)| atts.iter().any(|a| a.node_key == **key))
-            .map(|(org, _)| org)
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
+        let orgs: std::collections::BTreeSet<_> = atts
+            .iter()
+            .filter_map(|a| members.attester(&a.node_key, height))
             .collect();
-        Ok(orgs.len() >= self.attestation_quorum())
+        Ok((orgs.len(), members.attesting_orgs(height).len()))
     }
 
     /// A received block at a height we hold must be the block we hold.
@@ -659,10 +643,10 @@ impl Chain {
             self.same_as_ours(&vb, ours)?;
         } else {
             let writes = self.replay(&vb)?;
-            let added = added_keys(vb.block());
-            let meta: Vec<_> = self.member_keys_meta(&added).into_iter().collect();
+            let changed = self.membership_after(vb.block());
+            let meta: Vec<_> = changed.as_ref().map(consortium_meta).into_iter().collect();
             self.store.commit_block(&vb, &writes, &meta, APPLIED)?;
-            self.enrol(added);
+            self.put_in_force(changed);
         }
         for a in atts {
             self.store.put_attestation(a)?;
@@ -679,8 +663,8 @@ impl Chain {
             .map_err(|e| ChainError::Replay(Box::new(e)))
     }
 
-    /// Stores an attestation after checking it is by a genesis node key
-    /// and signs the block we have at that height. Returns whether it was
+    /// Stores an attestation after checking it is by a node key whose term
+    /// covers its height and signs the block we have there. Returns whether it was
     /// new and valid. A validly signed attestation of another block at a
     /// height we hold is kept as equivocation evidence instead.
     pub fn accept_attestation(&self, a: &Attestation) -> Result<bool, ChainError> {
@@ -690,12 +674,14 @@ impl Chain {
         let Some(header) = self.store.header(a.height)? else {
             return Ok(false);
         };
-        let is_node_key = self
-            .genesis()
-            .keys_with_role(fundtrail_ledger::types::KeyRole::Node)
-            .any(|(_, k)| *k == a.node_key);
+        let in_term = self
+            .members
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .attester(&a.node_key, a.height)
+            .is_some();
         let digest = a.signed_digest();
-        if !is_node_key
+        if !in_term
             || fundtrail_ledger::crypto::verify_one(&digest.key, &digest.digest, &digest.signature)
                 .is_err()
         {
@@ -711,9 +697,27 @@ impl Chain {
 
     /// Keeps a checked attestation of a block other than ours as evidence,
     /// and warns the first time one arrives for its height and key.
+    ///
+    /// The chain file carries evidence by genesis node keys only
+    /// (docs/ENCODING.md, "Chain file"), so evidence by a key a `member`
+    /// record added is logged but not kept.
     fn keep_conflicting_attestation(&self, a: &Attestation) -> Result<(), ChainError> {
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
+        let org = members.attester(&a.node_key, a.height);
+        let genesis_node = self
+            .genesis()
+            .keys_with_role(fundtrail_ledger::types::KeyRole::Node)
+            .any(|(_, k)| *k == a.node_key);
+        if !genesis_node {
+            tracing::warn!(
+                org = %org.map(ToString::to_string).unwrap_or_default(),
+                node_key = %a.node_key.short(),
+                height = %a.height,
+                "equivocation by a node key added after genesis: logged, not kept as evidence"
+            );
+            return Ok(());
+        }
         if self.store.put_conflicting_attestation(a)? {
-            let org = self.genesis().org_of_key(&a.node_key).map(|o| &o.id);
             tracing::warn!(
                 org = %org.map(ToString::to_string).unwrap_or_default(),
                 node_key = %a.node_key.short(),
@@ -724,36 +728,57 @@ impl Chain {
         Ok(())
     }
 
-    /// The member-keys entry to commit with a block that adds `added`, if
-    /// it adds any.
-    fn member_keys_meta(&self, added: &[PublicKey]) -> Option<(&'static [u8], Vec<u8>)> {
-        if added.is_empty() {
-            return None;
+    /// The membership after `block`, if its accepted `member` records
+    /// change it.
+    fn membership_after(&self, block: &Block) -> Option<Membership> {
+        accepted_member_bodies(block).next()?;
+        let mut next = self
+            .members
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for refused in next.apply_block(block) {
+            warn_refused(&refused);
         }
-        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
-        let all: Vec<&PublicKey> = members.added.iter().chain(added).collect();
-        Some((META_MEMBER_KEYS, codec::encode(&all)))
+        Some(next)
     }
 
-    fn enrol(&self, added: Vec<PublicKey>) {
-        let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
-        for key in added {
-            enrol_added(&mut members.ring, key);
-            members.added.push(key);
+    fn put_in_force(&self, changed: Option<Membership>) {
+        if let Some(next) = changed {
+            *self.members.write().unwrap_or_else(|p| p.into_inner()) = next;
         }
+    }
+
+    /// Whether `key`'s attestation of the block at `height` counts.
+    pub fn attests(&self, key: &PublicKey, height: Height) -> bool {
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
+        members.attester(key, height).is_some()
+    }
+
+    fn proposes(&self, key: &PublicKey) -> bool {
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
+        members.proposes(key)
+    }
+
+    /// The membership in force for the next block.
+    pub fn membership(&self) -> Membership {
+        self.members
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
 fn precheck(
     record: &SignedRecord,
     chain_id: &fundtrail_ledger::ChainId,
-    ring: &KeyRing,
+    members: &Membership,
 ) -> Result<RecordId, AdmitError> {
     record.check_form()?;
     record.check_chain(chain_id)?;
     let env = &record.envelope;
     for key in std::iter::once(&env.submitter_key).chain(env.approvals.iter().map(|a| &a.key)) {
-        if !ring.contains(key) {
+        if !members.signs(key) {
             return Err(AdmitError::UnknownKey(key.short()));
         }
     }
@@ -776,56 +801,40 @@ fn verify_one_record(
     }
 }
 
-/// Keys that accepted `member` records in `block` enrolled.
-fn added_keys(block: &Block) -> Vec<PublicKey> {
-    block
-        .records
-        .iter()
-        .zip(&block.outcomes)
-        .filter(|(_, o)| o.is_accepted())
-        .filter_map(|(r, _)| match &r.envelope.body {
-            RecordBody::Member(MemberBody::AddKey { key, .. }) => Some(*key),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Genesis keys plus every key a committed `member` record added: from the
-/// member-keys entry, or, in a store that has none yet (new, or written
-/// before there was one), from the blocks, writing the entry.
-fn load_members(store: &Store) -> Result<Members, ChainError> {
-    let mut ring = KeyRing::new();
-    for org in &store.genesis().orgs {
-        for k in &org.keys {
-            ring.enrol(k.key)
-                .map_err(|e| ChainError::BadGenesisKey(e.to_string()))?;
+/// The membership in force after the head: from its meta entry, or, in a
+/// store that has none yet, from genesis and every block's `member`
+/// records, writing the entry.
+fn load_members(store: &Store) -> Result<Membership, ChainError> {
+    if let Some(bytes) = store.meta_get(META_CONSORTIUM)? {
+        let saved: SavedMembership = decode_meta(&bytes)?;
+        return Ok(Membership::from_saved(saved));
+    }
+    let mut members = Membership::from_genesis(store.genesis())
+        .map_err(|e| ChainError::BadGenesisKey(e.to_string()))?;
+    for block in store.blocks_from(Height(1)) {
+        for refused in members.apply_block(&block?) {
+            warn_refused(&refused);
         }
     }
-    let added = match store.meta_get(META_MEMBER_KEYS)? {
-        Some(bytes) => decode_meta(&bytes)?,
-        None => {
-            let mut added = Vec::new();
-            for block in store.blocks_from(Height(1)) {
-                added.extend(added_keys(&block?));
-            }
-            store.meta_put(META_MEMBER_KEYS, &codec::encode(&added))?;
-            added
-        }
-    };
-    for key in &added {
-        enrol_added(&mut ring, *key);
-    }
-    Ok(Members { ring, added })
+    let (key, value) = consortium_meta(&members);
+    store.meta_put(key, &value)?;
+    Ok(members)
 }
 
-/// Enrols a key an accepted `member` record added. The rules take any 32
-/// bytes, so a key can be accepted that strict enrolment refuses; it then
-/// signs nothing, on every node and for the verifier alike, and the node
-/// says so.
-fn enrol_added(ring: &mut KeyRing, key: PublicKey) {
-    if let Err(e) = ring.enrol(key) {
-        tracing::warn!(key = %key.short(), error = %e, "a key a member record added cannot sign");
-    }
+fn consortium_meta(members: &Membership) -> (&'static [u8], Vec<u8>) {
+    (META_CONSORTIUM, codec::encode(&members.to_saved()))
+}
+
+/// The rules take any 32 bytes as a key, so a `member` record can put in
+/// force a key that strict enrolment refuses; it then signs nothing, on
+/// every node and for the verifier alike, and the node says so.
+fn warn_refused(refused: &RefusedKey) {
+    tracing::warn!(
+        key = %refused.key.short(),
+        height = %refused.height,
+        error = %refused.reason,
+        "a key a member record added cannot sign"
+    );
 }
 
 fn applied_meta(applied: &LogId, membership: &StoredMembership) -> Vec<(&'static [u8], Vec<u8>)> {
@@ -849,7 +858,7 @@ mod tests {
     use super::*;
     use fundtrail_contracts::Auditor;
     use fundtrail_ledger::crypto::Keypair;
-    use fundtrail_ledger::record::Envelope;
+    use fundtrail_ledger::record::{Envelope, MemberBody, RecordBody};
     use fundtrail_ledger::store::cf;
     use fundtrail_ledger::types::{Category, KeyRole, Role};
     use fundtrail_testkit::bodies::grant;
@@ -877,6 +886,21 @@ mod tests {
         assert!(commit(chain, kit, proposer, add, index).is_accepted());
     }
 
+    /// Applies `record` alone as Raft entry `index`.
+    fn apply(
+        chain: &Chain,
+        kit: &Kit,
+        proposer: &Keypair,
+        record: SignedRecord,
+        index: u64,
+    ) -> AppliedBatch {
+        let batch = Batch::propose(proposer, &kit.chain_id, index, vec![record]);
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), index);
+        chain
+            .apply_batch(&batch, &log_id, &StoredMembership::default())
+            .expect("apply")
+    }
+
     /// Commits `record` alone as Raft entry `index`; its outcome.
     fn commit(
         chain: &Chain,
@@ -885,46 +909,73 @@ mod tests {
         record: SignedRecord,
         index: u64,
     ) -> fundtrail_ledger::Outcome {
-        let batch = Batch::propose(proposer, &kit.chain_id, index, vec![record]);
-        let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 0), index);
-        let applied = chain
-            .apply_batch(&batch, &log_id, &StoredMembership::default())
-            .expect("apply");
+        let applied = apply(chain, kit, proposer, record, index);
         applied.block.expect("a block").outcomes[0].clone()
     }
 
+    fn revoke(kit: &Kit, role: Role, key: PublicKey, nonce: u64) -> SignedRecord {
+        let revoke = RecordBody::Member(MemberBody::RevokeKey {
+            org: kit.org(role).id.clone(),
+            key,
+        });
+        kit.sign_by_orgs(
+            Role::Insurance,
+            revoke,
+            nonce,
+            &[Role::Health, Role::Finance],
+        )
+    }
+
     /// A submission signed by a key a `member` record revoked is refused
-    /// at the door; a committed batch holding one still applies as on any
-    /// node (the rules record it as from an unknown key).
+    /// at the door, and a committed batch holding one makes no block on
+    /// any node, as the verifier would refuse it.
     #[test]
-    fn a_revoked_key_is_refused_at_admission_and_applies_as_the_rules_say() {
+    fn a_revoked_key_is_refused_at_admission_and_its_records_never_enter_a_block() {
         let kit = Kit::new(7);
-        let (_dir, chain) = open_chain(&kit.genesis());
+        let (_dir, chain) = open_chain(&kit.genesis_with_nodes());
         let civil = kit.org(Role::CivilAffairs);
         let proposer = &kit.org(Role::Insurance).node;
         let body = |n| grant(kit.person(n), Category::Dibao, "2026-01-01", "2026-12-31");
         let before = kit.sign(Role::CivilAffairs, body(1), 1, 0);
         assert!(chain.admit(std::slice::from_ref(&before))[0].is_ok());
-        let revoke = RecordBody::Member(MemberBody::RevokeKey {
-            org: civil.id.clone(),
-            key: civil.submitter.public(),
-        });
-        let revoke = kit.sign_by_orgs(Role::Insurance, revoke, 1, &[Role::Health, Role::Finance]);
-        assert!(commit(&chain, &kit, proposer, revoke, 1).is_accepted());
+        let revoking = revoke(&kit, Role::CivilAffairs, civil.submitter.public(), 1);
+        assert!(commit(&chain, &kit, proposer, revoking, 1).is_accepted());
         let after = kit.sign(Role::CivilAffairs, body(2), 2, 0);
         assert!(matches!(
             &chain.admit(std::slice::from_ref(&after))[0],
-            Err(AdmitError::Revoked(_))
+            Err(AdmitError::UnknownKey(_))
         ));
         let other = kit.sign(Role::Health, body(3), 3, 0);
         assert!(chain.admit(std::slice::from_ref(&other))[0].is_ok());
-        let outcome = commit(&chain, &kit, proposer, after, 2);
-        assert_eq!(
-            outcome.verdict,
-            fundtrail_ledger::Verdict::Rejected {
-                code: "UNKNOWN_KEY".parse().expect("code")
-            }
-        );
+        let applied = apply(&chain, &kit, proposer, after, 2);
+        assert!(applied.block.is_none());
+        assert!(matches!(
+            applied.applied.placements[0].1,
+            Placement::Dropped { .. }
+        ));
+        assert_eq!(chain.head().height, Height(1));
+    }
+
+    /// An entry proposed by a node key that is no longer in force makes no
+    /// block; one by a key in force does.
+    #[test]
+    fn an_entry_proposed_by_a_revoked_node_key_makes_no_block() {
+        let kit = Kit::new(7);
+        let (_dir, chain) = open_chain(&kit.genesis_with_nodes());
+        let finance = &kit.org(Role::Finance).node;
+        let revoking = revoke(&kit, Role::Finance, finance.public(), 1);
+        assert!(commit(&chain, &kit, finance, revoking, 1).is_accepted());
+        let body = |n| grant(kit.person(n), Category::Dibao, "2026-01-01", "2026-12-31");
+        let record = kit.sign(Role::CivilAffairs, body(1), 2, 0);
+        let refused = apply(&chain, &kit, finance, record.clone(), 2);
+        assert!(refused.block.is_none());
+        let reason = match &refused.applied.placements[0].1 {
+            Placement::Dropped { reason } => reason.clone(),
+            other => panic!("expected a dropped record, got {other:?}"),
+        };
+        assert!(reason.contains("not in force"), "{reason}");
+        let insurance = &kit.org(Role::Insurance).node;
+        assert!(apply(&chain, &kit, insurance, record, 3).block.is_some());
     }
 
     /// A temporary directory only its owner can enter, as a node requires of
@@ -955,16 +1006,10 @@ mod tests {
     #[test]
     fn a_weak_key_a_member_record_added_signs_nothing() {
         let kit = Kit::new(7);
-        let genesis = kit.genesis();
+        let genesis = kit.genesis_with_nodes();
         let (_dir, chain) = open_chain(&genesis);
         let weak = identity_key();
-        add_submitter_key(
-            &chain,
-            &kit,
-            &kit.org(Role::CivilAffairs).submitter,
-            weak,
-            1,
-        );
+        add_submitter_key(&chain, &kit, &kit.org(Role::Insurance).node, weak, 1);
         let civil = kit.org(Role::CivilAffairs);
         let body = grant(kit.person(1), Category::Dibao, "2026-01-01", "2026-12-31");
         let mut by_weak = Envelope::new(kit.chain_id.clone(), body, civil.submitter.public(), 2)
@@ -1010,12 +1055,12 @@ mod tests {
     }
 
     /// A key that a `member` record added may still sign after the node
-    /// restarts: from the member-keys entry, and, in a store written before
-    /// that entry existed, from the blocks.
+    /// restarts: from the membership entry, and, in a store without that
+    /// entry, from the blocks.
     #[test]
     fn keys_added_by_member_records_survive_a_restart() {
         let kit = Kit::new(7);
-        let genesis = kit.genesis();
+        let genesis = kit.genesis_with_nodes();
         let dir = data_tempdir();
         let newcomer = Keypair::from_seed([42; 32]);
         let body = grant(kit.person(1), Category::Dibao, "2026-01-01", "2026-12-31");
@@ -1027,7 +1072,7 @@ mod tests {
         add_submitter_key(
             &chain,
             &kit,
-            &kit.org(Role::CivilAffairs).submitter,
+            &kit.org(Role::Insurance).node,
             newcomer.public(),
             1,
         );
@@ -1039,7 +1084,7 @@ mod tests {
         let store = chain.store();
         store
             .db()
-            .delete_cf(store.cf(cf::META), META_MEMBER_KEYS)
+            .delete_cf(store.cf(cf::META), META_CONSORTIUM)
             .expect("delete the entry");
         drop(chain);
 

@@ -146,7 +146,6 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     tokio::spawn(repair_attestations(
         chain.clone(),
         net.clone(),
-        roster.clone(),
         node_key.clone(),
     ));
     tokio::spawn(add_learners(raft.clone(), config.clone(), roster.clone()));
@@ -488,13 +487,12 @@ async fn add_learners(raft: Raft, config: NodeConfig, roster: Roster) {
 /// arrived in a snapshot), and pulls others' attestations it is missing
 /// from its peers, so every block ends up attested by every organisation
 /// even if gossip missed some.
-async fn repair_attestations(chain: Arc<Chain>, net: Net, roster: Roster, node_key: Arc<Keypair>) {
-    let orgs = roster.orgs();
+async fn repair_attestations(chain: Arc<Chain>, net: Net, node_key: Arc<Keypair>) {
     let mut floor = Height(1);
     loop {
         tokio::time::sleep(REPAIR_EVERY).await;
         let head = chain.head().height;
-        while floor <= head && attesting_orgs(&chain, &roster, floor) >= orgs {
+        while floor <= head && fully_attested(&chain, floor) {
             floor = floor.next();
         }
         if floor > head {
@@ -515,11 +513,18 @@ async fn repair_attestations(chain: Arc<Chain>, net: Net, roster: Roster, node_k
     }
 }
 
+fn fully_attested(chain: &Chain, height: Height) -> bool {
+    chain.fully_attested(height).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, %height, "reading attestations failed");
+        false
+    })
+}
+
 fn attest_missing(chain: &Chain, net: &Net, node_key: &Keypair, from: Height, to: Height) {
     let me = node_key.public();
     for h in from.0..=to.0 {
         let atts = chain.store().attestations(Height(h)).unwrap_or_default();
-        if atts.iter().any(|a| a.node_key == me) {
+        if !chain.attests(&me, Height(h)) || atts.iter().any(|a| a.node_key == me) {
             continue;
         }
         let Ok(Some(header)) = chain.store().header(Height(h)) else {
@@ -530,13 +535,4 @@ fn attest_missing(chain: &Chain, net: &Net, node_key: &Keypair, from: Height, to
             net.publish(a);
         }
     }
-}
-
-fn attesting_orgs(chain: &Chain, roster: &Roster, h: Height) -> usize {
-    let atts = chain.store().attestations(h).unwrap_or_default();
-    let orgs: std::collections::BTreeSet<_> = atts
-        .iter()
-        .filter_map(|a| roster.by_key(&a.node_key).map(|m| m.org.clone()))
-        .collect();
-    orgs.len()
 }

@@ -16,6 +16,7 @@ use fundtrail_ledger::chainfile::{BlockEntry, ChainFileError, ChainReader};
 use fundtrail_ledger::evidence::Equivocation;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::types::Height;
+use fundtrail_ledger::verify::QuorumRule;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::evidence::EvidenceJson;
@@ -83,10 +84,10 @@ pub fn audit(
     let mut reader = source.reader()?;
     let genesis = reader.genesis().clone();
     let last = reader.header().to_height;
-    let quorum = quorum.unwrap_or_else(|| crate::proof::default_quorum(&genesis));
+    let rule = quorum.map_or(QuorumRule::MajorityAtEachHeight, QuorumRule::AtLeast);
     let mut auditor = Auditor::new(genesis.clone())
         .context("genesis keys")?
-        .require_attesting_orgs(quorum);
+        .require(rule);
     let bar = progress(last.0, quiet);
     let mut hashes_at = Vec::new();
     let entries = std::iter::from_fn(|| reader.next_entry().transpose()).inspect(

@@ -117,6 +117,12 @@ impl StateMachine {
                 "block committed"
             );
             self.metrics.block_committed(&block);
+            if !self
+                .chain
+                .attests(&self.node_key.public(), block.header.height)
+            {
+                return Ok(applied);
+            }
             let a = Attestation::sign(
                 &self.node_key,
                 &block.header.chain_id,
