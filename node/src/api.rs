@@ -32,6 +32,7 @@ use serde_json::{json, Value};
 
 use crate::access::{self, Caller, Gate};
 use crate::chain::{Chain, StoreState};
+use crate::consortium::ConsortiumView;
 use crate::evidence::EvidenceJson;
 use crate::metrics::Metrics;
 use crate::p2p::Net;
@@ -73,6 +74,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/blocks", get(block_stream))
         .route("/v1/head", get(head))
+        .route("/v1/membership", get(membership))
         .route("/v1/lookup/payout/{claim}/{tier}", get(lookup_payout))
         .route(
             "/v1/lookup/clearing/{year}/{month}/{from}/{to}",
@@ -596,6 +598,11 @@ async fn block_stream(State(api): State<Api>, Params(q): Params<StreamQuery>) ->
         .unwrap_or_else(|e| internal(e).into_response())
 }
 
+/// The consortium in force after the head (docs/API.md, "Membership").
+async fn membership(State(api): State<Api>) -> ApiResult<ConsortiumView> {
+    ConsortiumView::of(&api.chain).map(Json).map_err(internal)
+}
+
 async fn head(State(api): State<Api>) -> ApiResult<Value> {
     let head = api.chain.head();
     let attestations = api
@@ -603,9 +610,11 @@ async fn head(State(api): State<Api>) -> ApiResult<Value> {
         .store()
         .attestations(head.height)
         .map_err(internal)?;
+    let members = api.chain.membership();
     let orgs: std::collections::BTreeSet<String> = attestations
         .iter()
-        .filter_map(|a| api.roster.by_key(&a.node_key).map(|m| m.org.to_string()))
+        .filter_map(|a| members.attester(&a.node_key, head.height))
+        .map(ToString::to_string)
         .collect();
     let metrics = api.raft.metrics().borrow().clone();
     Ok(Json(json!({

@@ -5,6 +5,7 @@
 //!   type configuration.
 //! - [`wire`]: every message nodes exchange and the bounded frames carrying them.
 //! - [`chain`]: the store plus block production, admission and snapshot install.
+//! - [`consortium`]: the membership in force, as the API shows it.
 //! - [`p2p`]: the permissioned libp2p swarm; [`refusals`]: refused peer
 //!   messages, counted and logged.
 //! - [`raft`]: openraft's log store, state machine and network adapter.
@@ -21,6 +22,7 @@ pub mod api;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod consortium;
 pub mod entry;
 pub mod evidence;
 pub mod keys;

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod devnet;
 pub mod disclose;
 pub mod genesis;
+pub mod governance;
 pub mod query;
 pub mod sign;
 pub mod submit;
@@ -90,6 +91,13 @@ pub enum Command {
         consistent_with: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+    },
+    /// Membership changes approved by a quorum of organisations: propose,
+    /// sign (each officer, offline), status, submit; and show the
+    /// membership in force.
+    Governance {
+        #[command(subcommand)]
+        action: governance::GovernanceAction,
     },
     /// Auditor's tools.
     Audit {
@@ -268,6 +276,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Vault { action } => vault::run(action),
+        Command::Governance { action } => runtime()?.block_on(governance::run(action)),
         Command::AccessLog { action } => access_log::run(action),
         Command::Genesis { config, out } => {
             let spec = genesis::ConsortiumSpec::load(&config)?;
