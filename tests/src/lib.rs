@@ -4,11 +4,23 @@
 //! [`hostile`] speaks to a node as a peer that holds a genesis node key
 //! but lies. [`data_tempdir`] is a temporary data directory a node accepts;
 //! [`health_claim`] a claim the health department signed, with its raw bill;
-//! [`officer_fetch`] an officer's fetch under a disclosure.
+//! [`officer_fetch`] an officer's fetch under a disclosure; [`output_text`]
+//! a finished command's exit status and output, for assertion messages.
 
 pub mod cluster;
 pub mod edge_sig;
 pub mod hostile;
+
+/// A finished command's exit status, stdout and stderr, for a failed
+/// assertion to show.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
 
 /// A temporary directory only its owner can enter, as a node requires of
 /// its data directory (it refuses one that group or others can enter).

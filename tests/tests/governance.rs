@@ -19,6 +19,7 @@ use fundtrail_node::api::SubmitLine;
 use fundtrail_node::wire::Receipt;
 use fundtrail_testkit::bodies::grant;
 use fundtrail_tests::cluster::{committed, record_ids, serial, TestCluster};
+use fundtrail_tests::output_text;
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
 /// The rules version the cluster starts with; the test schedules the next.
@@ -67,7 +68,7 @@ impl Governance<'_> {
         args.extend(["--out".into(), out.clone().into()]);
         args.extend(action.iter().map(Into::into));
         let output = self.run(&refs(&args)).await;
-        assert!(output.status.success(), "{}", text(&output));
+        assert!(output.status.success(), "{}", output_text(&output));
         out
     }
 
@@ -81,7 +82,7 @@ impl Governance<'_> {
                 key.as_os_str(),
             ])
             .await;
-        assert!(output.status.success(), "{}", text(&output));
+        assert!(output.status.success(), "{}", output_text(&output));
         output
     }
 
@@ -94,15 +95,6 @@ impl Governance<'_> {
 
 fn refs(args: &[std::ffi::OsString]) -> Vec<&OsStr> {
     args.iter().map(|a| a.as_os_str()).collect()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// A civil-affairs eligibility grant for person `n`, signed with its
@@ -165,15 +157,19 @@ async fn short_of_quorum_is_shown_and_recorded_as_quorum(gov: &Governance<'_>) {
     let status = gov.with_proposal("status", &proposal).await;
     assert!(!status.status.success(), "short of quorum exits non-zero");
     let out = String::from_utf8_lossy(&status.stdout);
-    assert!(out.contains("SHORT OF QUORUM"), "{}", text(&status));
-    assert!(out.contains("backed by 2 of the 3"), "{}", text(&status));
+    assert!(out.contains("SHORT OF QUORUM"), "{}", output_text(&status));
+    assert!(
+        out.contains("backed by 2 of the 3"),
+        "{}",
+        output_text(&status)
+    );
 
     let submitted = gov.with_proposal("submit", &proposal).await;
     assert!(!submitted.status.success());
     assert!(
         String::from_utf8_lossy(&submitted.stderr).contains("QUORUM"),
         "{}",
-        text(&submitted)
+        output_text(&submitted)
     );
     let view = gov
         .cluster
@@ -208,10 +204,10 @@ async fn a_scheduled_rules_version_switches_at_its_height(gov: &Governance<'_>) 
     gov.sign(&proposal, Role::Health).await;
     gov.sign(&proposal, Role::Finance).await;
     let status = gov.with_proposal("status", &proposal).await;
-    assert!(status.status.success(), "{}", text(&status));
+    assert!(status.status.success(), "{}", output_text(&status));
     assert!(String::from_utf8_lossy(&status.stdout).contains("QUORUM REACHED"));
     let submitted = gov.with_proposal("submit", &proposal).await;
-    assert!(submitted.status.success(), "{}", text(&submitted));
+    assert!(submitted.status.success(), "{}", output_text(&submitted));
 
     let show = gov
         .run(&refs(&{
@@ -226,7 +222,7 @@ async fn a_scheduled_rules_version_switches_at_its_height(gov: &Governance<'_>) 
             "version {NEXT_RULES} from block {activation} (pending)"
         )),
         "{}",
-        text(&show)
+        output_text(&show)
     );
 
     let mut n = 1;
@@ -270,7 +266,7 @@ async fn a_revoked_submitter_key_is_refused_from_the_next_block(gov: &Governance
     gov.sign(&proposal, Role::Health).await;
     gov.sign(&proposal, Role::Finance).await;
     let submitted = gov.with_proposal("submit", &proposal).await;
-    assert!(submitted.status.success(), "{}", text(&submitted));
+    assert!(submitted.status.success(), "{}", output_text(&submitted));
     let revoked_at = cluster.height(0).await.expect("height");
     assert!(revoked_at > before_height);
 

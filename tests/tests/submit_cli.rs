@@ -15,6 +15,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use fundtrail_tests::cluster::{serial, TestCluster};
+use fundtrail_tests::output_text;
 use serde_json::{json, Value};
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
@@ -112,15 +113,6 @@ fn stdout_lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Insurance's basic payout on a bill of hospital H44010600001, with two
 /// officer approvals.
 fn basic_payout(reference: &str, bill_no: &str, amount: &str) -> String {
@@ -190,7 +182,7 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
     // 1. One malformed line (line 3): refused as a whole, naming the line.
     let height0 = settled_height(&cluster).await;
     let out = cli.submit(2, "gd-health", 0, &[], &bad_file).await;
-    let all = text(&out);
+    let all = output_text(&out);
     assert!(!out.status.success(), "{all}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 3"), "names the line: {all}");
@@ -205,9 +197,9 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
 
     // 2. The same lines without it: one JSON outcome per line, committed.
     let out = cli.submit(2, "gd-health", 0, &[], &good_file).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let lines = stdout_lines(&out);
-    assert_eq!(lines.len(), good.len(), "{}", text(&out));
+    assert_eq!(lines.len(), good.len(), "{}", output_text(&out));
     for (n, l) in lines.iter().enumerate() {
         assert_eq!(l["line"], json!(n + 1), "{l}");
     }
@@ -234,7 +226,7 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
 
     // 3. Resubmitting the good file: the same record ids, no second effect.
     let out = cli.submit(0, "gd-health", 0, &[], &good_file).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let again = stdout_lines(&out);
     assert_eq!(accepted_ids(&again), ids, "same record ids");
     assert_eq!(statuses(&again), ["already_committed"; 4]);
@@ -248,7 +240,7 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
         String::from_utf8_lossy(&out.stderr)
             .contains("4 already committed before, nothing changed (accepted)"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     assert_eq!(settled_height(&cluster).await, height1, "no new block");
 
@@ -260,7 +252,7 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
     let out = cli
         .submit(1, "gd-health", 0, &["--continue"], &cont_file)
         .await;
-    let all = text(&out);
+    let all = output_text(&out);
     assert!(
         !out.status.success(),
         "a bad line still fails the run: {all}"
@@ -325,13 +317,13 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
     let settle = basic_payout("JS2026-A-1", "ZY2026-A-00000", &amount);
     let file = cli.write("settle.jsonl", &[settle]);
     let out = cli.submit(0, "gd-insurance", 2, &[], &file).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let settled = accepted_ids(&stdout_lines(&out));
-    assert_eq!(settled.len(), 1, "{}", text(&out));
+    assert_eq!(settled.len(), 1, "{}", output_text(&out));
     let reverse = basic_reversal("CX2026-A-1", "ZY2026-A-00000");
     let file = cli.write("reverse.jsonl", &[reverse]);
     let out = cli.submit(0, "gd-insurance", 0, &[], &file).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let reversed = accepted_ids(&stdout_lines(&out));
     assert_eq!(reversed.len(), 1);
     // Node 0 answered the submission, so it has applied the reversal.
@@ -355,10 +347,10 @@ async fn submit_refuses_a_file_with_a_malformed_line_and_commits_good_ones() {
     let file = cli.write("dangling.jsonl", &[dangling]);
     let before = settled_height(&cluster).await;
     let out = cli.submit(0, "gd-insurance", 0, &[], &file).await;
-    assert!(!out.status.success(), "{}", text(&out));
+    assert!(!out.status.success(), "{}", output_text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 1"), "{}", text(&out));
-    assert!(stderr.contains("target"), "{}", text(&out));
+    assert!(stderr.contains("line 1"), "{}", output_text(&out));
+    assert!(stderr.contains("target"), "{}", output_text(&out));
     assert_eq!(settled_height(&cluster).await, before);
 
     cluster.stop().await;
@@ -400,7 +392,7 @@ async fn a_repayment_under_a_new_reference_pays_and_an_old_reference_changes_not
     let cli = Cli::new(&cluster, &tmp);
     let claim_file = cli.write("claim.jsonl", &[claim(1, "R")]);
     let out = cli.submit(2, "gd-health", 0, &[], &claim_file).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let claim_id = claim_pseudonym(&cluster, &accepted_ids(&stdout_lines(&out))[0]).await;
     let quote = cluster
         .client(1)
@@ -418,7 +410,7 @@ async fn a_repayment_under_a_new_reference_pays_and_an_old_reference_changes_not
         &[basic_payout("JS2026-R-1", "ZY2026-R-00001", &amount)],
     );
     let out = cli.submit(0, "gd-insurance", 2, &[], &pay_file).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let paid = accepted_ids(&stdout_lines(&out));
     settled_height(&cluster).await;
     let after_pay = fen(&balance(&cluster, "basic-440100").await);
@@ -426,7 +418,7 @@ async fn a_repayment_under_a_new_reference_pays_and_an_old_reference_changes_not
     let reverse = basic_reversal("CX2026-R-1", "ZY2026-R-00001");
     let reverse_file = cli.write("reverse.jsonl", &[reverse]);
     let out = cli.submit(0, "gd-insurance", 0, &[], &reverse_file).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let reversed = accepted_ids(&stdout_lines(&out));
     settled_height(&cluster).await;
     assert_eq!(fen(&balance(&cluster, "basic-440100").await), opening);
@@ -437,9 +429,9 @@ async fn a_repayment_under_a_new_reference_pays_and_an_old_reference_changes_not
         &[basic_payout("JS2026-R-2", "ZY2026-R-00001", &amount)],
     );
     let out = cli.submit(1, "gd-insurance", 2, &[], &repay_file).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let lines = stdout_lines(&out);
-    assert_eq!(statuses(&lines), ["committed"], "{}", text(&out));
+    assert_eq!(statuses(&lines), ["committed"], "{}", output_text(&out));
     let repaid = accepted_ids(&lines);
     assert_ne!(repaid, paid, "a new reference is a new record");
     let height = settled_height(&cluster).await;
@@ -454,14 +446,19 @@ async fn a_repayment_under_a_new_reference_pays_and_an_old_reference_changes_not
     // re-payment that its payout target would resolve to.
     for (file, original) in [(&pay_file, &paid), (&reverse_file, &reversed)] {
         let out = cli.submit(2, "gd-insurance", 2, &[], file).await;
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", output_text(&out));
         let lines = stdout_lines(&out);
-        assert_eq!(statuses(&lines), ["already_committed"], "{}", text(&out));
+        assert_eq!(
+            statuses(&lines),
+            ["already_committed"],
+            "{}",
+            output_text(&out)
+        );
         assert_eq!(&accepted_ids(&lines), original);
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("already committed before"),
             "{}",
-            text(&out)
+            output_text(&out)
         );
     }
     assert_eq!(settled_height(&cluster).await, height, "no new block");
@@ -481,7 +478,7 @@ async fn submit_exits_0_when_all_committed_1_when_refused_3_when_rules_rejected(
     let claims: Vec<String> = (0..3).map(|n| claim(n, "E")).collect();
     let file = cli.write("claims.jsonl", &claims);
     let out = cli.submit(0, "gd-health", 0, &[], &file).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert_eq!(statuses(&stdout_lines(&out)), ["committed"; 3]);
 
     // Signed by a key outside the consortium: refused, nothing changes.
@@ -508,12 +505,12 @@ async fn submit_exits_0_when_all_committed_1_when_refused_3_when_rules_rejected(
         .output()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("401 Unauthorized")
             && String::from_utf8_lossy(&out.stderr).contains("not enrolled"),
         "the node turns the unenrolled key away at its door: {}",
-        text(&out)
+        output_text(&out)
     );
     assert_eq!(settled_height(&cluster).await, before);
 
@@ -523,20 +520,20 @@ async fn submit_exits_0_when_all_committed_1_when_refused_3_when_rules_rejected(
     duplicate["total"] = json!("99999.00");
     let file = cli.write("rejected.jsonl", &[claim(8, "E"), duplicate.to_string()]);
     let out = cli.submit(2, "gd-health", 0, &[], &file).await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
     let lines = stdout_lines(&out);
     assert_eq!(statuses(&lines), ["committed"; 2]);
     assert_eq!(
         lines[1]["committed"]["outcome"]["verdict"]["rejected"]["code"],
         "DUPLICATE_CLAIM",
         "{}",
-        text(&out)
+        output_text(&out)
     );
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("2 committed now (1 accepted, 1 rejected by the rules)"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     cluster.stop().await;
 }
