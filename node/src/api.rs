@@ -632,6 +632,7 @@ async fn head(State(api): State<Api>) -> ApiResult<Value> {
             "term": metrics.current_term,
             "leader": metrics.current_leader,
             "last_applied": metrics.last_applied.map(|l| l.index),
+            "voters": metrics.membership_config.membership().voter_ids().collect::<Vec<_>>(),
         },
     })))
 }

@@ -148,7 +148,16 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         net.clone(),
         node_key.clone(),
     ));
-    tokio::spawn(add_learners(raft.clone(), config.clone(), roster.clone()));
+    tokio::spawn(crate::raft::membership::reconcile(
+        raft.clone(),
+        config.clone(),
+        roster.clone(),
+    ));
+    tokio::spawn(crate::raft::membership::retire_out_of_force(
+        chain.clone(),
+        roster.clone(),
+        net.clone(),
+    ));
 
     let access_log = crate::access_log::AccessLog::open(
         &crate::access_log::file_in(&config.data_dir),
@@ -291,8 +300,8 @@ fn serve(services: Arc<OnceLock<Services>>, peer: PeerId, request: WireRequest) 
         let Some(s) = services.get() else {
             return WireResponse::Refused("node is starting".into());
         };
-        let Some(sender) = s.roster.by_peer(&peer) else {
-            return WireResponse::Refused("not a consortium node".into());
+        let Some(sender) = s.roster.by_peer(&peer).filter(|m| s.roster.in_force(m)) else {
+            return WireResponse::Refused("not a consortium node in force".into());
         };
         match s.serve_from(sender, request).await {
             Ok(response) => response,
@@ -439,47 +448,6 @@ fn voter_addresses(
         out.insert(v.id, BasicNode { addr });
     }
     Ok(out)
-}
-
-/// While this node leads, makes every configured non-voting (auditor)
-/// node a learner.
-async fn add_learners(raft: Raft, config: NodeConfig, roster: Roster) {
-    let learners: Vec<(NodeId, String)> = config
-        .peers
-        .iter()
-        .filter_map(|p| roster.by_key(&p.node_key))
-        .filter(|m| !m.voter)
-        .filter_map(|m| {
-            let addr = config.peers.iter().find(|p| p.node_key == m.key)?;
-            Some((m.id, addr.address.clone()))
-        })
-        .collect();
-    if learners.is_empty() {
-        return;
-    }
-    loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let metrics = raft.metrics().borrow().clone();
-        if metrics.current_leader != Some(metrics.id) {
-            continue;
-        }
-        let known = metrics
-            .membership_config
-            .membership()
-            .nodes()
-            .map(|(id, _)| *id)
-            .collect::<Vec<_>>();
-        for (id, addr) in &learners {
-            if !known.contains(id) {
-                if let Err(e) = raft
-                    .add_learner(*id, BasicNode { addr: addr.clone() }, false)
-                    .await
-                {
-                    tracing::warn!(learner = id, error = %e, "adding learner failed");
-                }
-            }
-        }
-    }
 }
 
 /// Completes attestations: signs any committed block this node has not

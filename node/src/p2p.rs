@@ -89,6 +89,8 @@ enum Command {
     },
     Publish(Attestation),
     Connected(oneshot::Sender<Vec<PeerId>>),
+    /// The roster's retired set changed: allow only members in force.
+    SyncAllowlist,
 }
 
 /// A handle on the swarm task.
@@ -121,6 +123,12 @@ impl Net {
 
     pub fn publish(&self, attestation: Attestation) {
         let _ = self.commands.send(Command::Publish(attestation));
+    }
+
+    /// Closes the connections of retired members and refuses them from
+    /// now on (the roster says who is retired).
+    pub fn sync_allowlist(&self) {
+        let _ = self.commands.send(Command::SyncAllowlist);
     }
 
     pub async fn connected_peers(&self) -> Vec<PeerId> {
@@ -291,7 +299,7 @@ impl SwarmTask {
 
     fn redial(&mut self) {
         for (peer, addr) in &self.peers {
-            if !self.swarm.is_connected(peer) {
+            if self.member_in_force(peer) && !self.swarm.is_connected(peer) {
                 let opts = DialOpts::peer_id(*peer)
                     .addresses(vec![addr.clone()])
                     .build();
@@ -307,7 +315,7 @@ impl SwarmTask {
                 request,
                 reply,
             } => {
-                if self.roster.by_peer(&peer).is_none() {
+                if !self.member_in_force(&peer) {
                     let _ = reply.send(Err(NetError::UnknownPeer(peer)));
                     return;
                 }
@@ -340,6 +348,25 @@ impl SwarmTask {
             }
             Command::Connected(tx) => {
                 let _ = tx.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::SyncAllowlist => self.sync_allowlist(),
+        }
+    }
+
+    /// Whether `peer` is a consortium node whose key is in force.
+    fn member_in_force(&self, peer: &PeerId) -> bool {
+        self.roster
+            .by_peer(peer)
+            .is_some_and(|m| self.roster.in_force(m))
+    }
+
+    fn sync_allowlist(&mut self) {
+        for m in self.roster.members() {
+            let allow = &mut self.swarm.behaviour_mut().allow;
+            if self.roster.in_force(m) {
+                allow.allow_peer(m.peer);
+            } else if allow.disallow_peer(m.peer) {
+                tracing::warn!(org = %m.org, node = m.id, "node key out of force: connections closed");
             }
         }
     }
@@ -471,9 +498,12 @@ impl SwarmTask {
         request: WireRequest,
         channel: ResponseChannel<WireResponse>,
     ) {
-        if self.roster.by_peer(&peer).is_none() {
-            self.refusals
-                .refuse(&peer.to_string(), "outsider", &"not a consortium node");
+        if !self.member_in_force(&peer) {
+            self.refusals.refuse(
+                &peer.to_string(),
+                "outsider",
+                &"not a consortium node in force",
+            );
             let response = WireResponse::Refused("not a consortium node".into());
             return self.respond(lane, channel, response);
         }

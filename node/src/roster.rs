@@ -1,8 +1,14 @@
 //! The consortium's nodes as the network and Raft see them: each genesis
 //! node key gets a stable Raft node id and a libp2p peer id. Nodes of
 //! auditor organisations are learners: they replicate but do not vote.
+//!
+//! A node key that a `member` record took out of force is retired: it
+//! keeps its id (entries it created stay checkable) but its connections
+//! are closed, its messages refused, and the leader takes it out of the
+//! Raft membership. Clones share one view of who is retired.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
 use fundtrail_ledger::crypto::PublicKey;
@@ -24,6 +30,7 @@ pub struct Member {
 #[derive(Clone, Debug)]
 pub struct Roster {
     members: Vec<Member>,
+    retired: Arc<RwLock<BTreeSet<PublicKey>>>,
 }
 
 /// The libp2p peer id of an ed25519 node key.
@@ -48,7 +55,10 @@ impl Roster {
                 });
             }
         }
-        Ok(Roster { members })
+        Ok(Roster {
+            members,
+            retired: Arc::default(),
+        })
     }
 
     pub fn members(&self) -> &[Member] {
@@ -69,6 +79,32 @@ impl Roster {
 
     pub fn voters(&self) -> impl Iterator<Item = &Member> {
         self.members.iter().filter(|m| m.voter)
+    }
+
+    /// Whether `member`'s node key is still in force.
+    pub fn in_force(&self, member: &Member) -> bool {
+        !self
+            .retired
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&member.key)
+    }
+
+    /// Retires the members whose node keys `in_force` refuses; returns
+    /// whether that changed who is retired.
+    pub fn retire_unless(&self, in_force: impl Fn(&PublicKey) -> bool) -> bool {
+        let retired: BTreeSet<PublicKey> = self
+            .members
+            .iter()
+            .map(|m| m.key)
+            .filter(|k| !in_force(k))
+            .collect();
+        let mut current = self.retired.write().unwrap_or_else(|p| p.into_inner());
+        if *current == retired {
+            return false;
+        }
+        *current = retired;
+        true
     }
 
     /// How many distinct organisations run a node.

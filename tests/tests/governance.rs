@@ -6,14 +6,19 @@
 //!   switches at its activation height;
 //! - a compromised submitter key revoked by a quorum: its records from the
 //!   next block on are refused at admission and never committed, its
-//!   earlier ones stand, and the exported chain verifies offline.
+//!   earlier ones stand, and the exported chain verifies offline;
+//! - a department's node removed under client load: the others close its
+//!   connections, the leader takes it out of the Raft voters, they keep
+//!   committing, and every acknowledged record is on the chain once.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use fundtrail_ledger::record::SignedRecord;
+use fundtrail_ledger::record::{RecordId, SignedRecord};
 use fundtrail_ledger::types::{Category, Height, Role};
 use fundtrail_node::api::SubmitLine;
 use fundtrail_node::wire::Receipt;
@@ -29,11 +34,16 @@ const NEXT_RULES: u32 = 3;
 struct Governance<'a> {
     cluster: &'a TestCluster,
     dir: PathBuf,
+    /// The node the commands call.
+    via: usize,
 }
 
 impl Governance<'_> {
     fn key(&self, role: Role, name: &str) -> PathBuf {
-        let org = &self.cluster.kit.org(role).id;
+        self.org_key(&self.cluster.kit.org(role).id.to_string(), name)
+    }
+
+    fn org_key(&self, org: &str, name: &str) -> PathBuf {
         self.cluster
             .devnet
             .dir
@@ -55,7 +65,7 @@ impl Governance<'_> {
     fn node_args(&self) -> Vec<std::ffi::OsString> {
         vec![
             "--node".into(),
-            self.cluster.api(0).into(),
+            self.cluster.api(self.via).into(),
             "--key".into(),
             self.key(Role::Insurance, "submitter").into(),
         ]
@@ -137,6 +147,7 @@ async fn quorum_rules_schedule_and_key_revocation_through_the_cli() {
     let gov = Governance {
         cluster: &cluster,
         dir: dir.path().to_path_buf(),
+        via: 0,
     };
 
     short_of_quorum_is_shown_and_recorded_as_quorum(&gov).await;
@@ -295,4 +306,123 @@ async fn a_revoked_submitter_key_is_refused_from_the_next_block(gov: &Governance
         !ids.contains(&after.id()),
         "the later record never entered a block"
     );
+}
+
+/// Submits civil-affairs records through `nodes` in turn until `stop`,
+/// returning the ids of those acknowledged as committed.
+async fn load(
+    cluster: Arc<TestCluster>,
+    nodes: Vec<usize>,
+    stop: Arc<AtomicBool>,
+) -> Vec<RecordId> {
+    let mut acknowledged = Vec::new();
+    let mut n = 10_000;
+    while !stop.load(Ordering::Relaxed) {
+        let batch: Vec<SignedRecord> = (0..20).map(|k| civil_record(&cluster, n + k)).collect();
+        n += 20;
+        let node = nodes[(n as usize / 20) % nodes.len()];
+        if let Ok(lines) = cluster.client(node).submit(&batch).await {
+            for (record, line) in batch.iter().zip(&lines) {
+                if committed(line).is_some() {
+                    acknowledged.push(record.id());
+                }
+            }
+        }
+    }
+    acknowledged
+}
+
+async fn voters(cluster: &TestCluster, i: usize) -> Vec<u64> {
+    let head = cluster.http_get(i, "/v1/head").await.expect("head").json();
+    head["raft"]["voters"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|x| x.as_u64()).collect())
+        .unwrap_or_default()
+}
+
+/// The leading node is the one removed: the hardest case, since its
+/// own entries stop making blocks and the others must elect a new leader
+/// before Raft's voters can change.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_leaders_node_removed_under_load_loses_nothing_and_the_rest_keep_committing() {
+    let _serial = serial().await;
+    let cluster = Arc::new(
+        TestCluster::start(EXE.as_ref(), 4)
+            .await
+            .expect("cluster starts"),
+    );
+    let removed = cluster.leader().await.expect("a leader");
+    let others: Vec<usize> = (0..4).filter(|i| *i != removed).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = tokio::spawn(load(cluster.clone(), others.clone(), stop.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let gov = Governance {
+        cluster: &cluster,
+        dir: dir.path().to_path_buf(),
+        via: others[0],
+    };
+    let org = cluster.devnet.nodes[removed].org.to_string();
+    let node_key = gov.org_key(&org, "node");
+    let proposal = gov
+        .propose(
+            "remove-node.json",
+            &[
+                "remove-node",
+                "--org",
+                &org,
+                "--public",
+                &node_key.to_string_lossy(),
+            ],
+        )
+        .await;
+    gov.sign(&proposal, Role::Health).await;
+    gov.sign(&proposal, Role::CivilAffairs).await;
+    let submitted = gov.with_proposal("submit", &proposal).await;
+    assert!(submitted.status.success(), "{}", output_text(&submitted));
+    let removed_at = cluster.height(others[0]).await.expect("height");
+
+    let start = Instant::now();
+    while voters(&cluster, others[0]).await.len() != 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the leader takes the finance node out of the voters"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let after_removal = cluster.height(others[0]).await.expect("height");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged = loader.await.expect("load task");
+    assert!(
+        cluster.height(others[0]).await.expect("height") > after_removal,
+        "the remaining nodes keep committing after the removal"
+    );
+
+    let mut cluster = Arc::into_inner(cluster).expect("the load task is done");
+    cluster.terminate(removed);
+    cluster
+        .converge(Duration::from_secs(30))
+        .await
+        .expect("the remaining nodes converge");
+    let (bytes, summary) = cluster
+        .verified_export(others[0], 3)
+        .await
+        .expect("the chain verifies");
+    assert!(summary.head_height.0 > removed_at);
+    let ids = record_ids(&bytes).expect("record ids");
+    let on_chain: std::collections::BTreeSet<RecordId> = ids.iter().copied().collect();
+    assert_eq!(on_chain.len(), ids.len(), "no record is on the chain twice");
+    let lost: Vec<&RecordId> = acknowledged
+        .iter()
+        .filter(|id| !on_chain.contains(id))
+        .collect();
+    assert!(lost.is_empty(), "{} acknowledged records lost", lost.len());
+    assert!(
+        acknowledged.len() > 100,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+    cluster.stop().await;
 }

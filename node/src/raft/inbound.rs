@@ -8,8 +8,8 @@
 //!   Learners never lead and never ask for votes.
 //! - Every batch entry must be signed by the node key of the leader that
 //!   created it (the node its log id names), and a membership entry must
-//!   be the consortium's: genesis voters, and learners among genesis
-//!   non-voters.
+//!   be the consortium's: configurations of genesis voters, and learners
+//!   among genesis non-voters.
 
 use std::collections::BTreeSet;
 
@@ -121,15 +121,22 @@ impl Inbound {
         }
     }
 
-    /// A membership is the consortium's when its one configuration is
-    /// every genesis voter and its learners are genesis non-voters.
+    /// A membership is the consortium's when each of its configurations
+    /// (two while a change is joint) is genesis voters, not none, and its
+    /// learners are genesis non-voters. Fewer voters than genesis are how
+    /// the chain's removals reach Raft (`super::membership`); which ones
+    /// to remove is the leader's to judge, as ordering is (docs/
+    /// ARCHITECTURE.md, "Trust model").
     pub fn check_membership(&self, m: &Membership<NodeId, BasicNode>) -> Result<(), Refusal> {
         let voters: BTreeSet<NodeId> = self.roster.voters().map(|v| v.id).collect();
-        let configs = m.get_joint_config();
+        let configs_known = m
+            .get_joint_config()
+            .iter()
+            .all(|c| !c.is_empty() && c.is_subset(&voters));
         let learners_known = m
             .learner_ids()
             .all(|id| self.roster.by_id(id).is_some_and(|l| !l.voter));
-        if configs.len() == 1 && configs[0] == voters && learners_known {
+        if configs_known && learners_known {
             Ok(())
         } else {
             Err(Refusal::ForeignMembership(format!("{m:?}")))
@@ -271,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_consortium_membership_is_taken() {
+    fn only_memberships_of_genesis_nodes_are_taken() {
         let (inbound, _) = consortium();
         let voters = BTreeSet::from([1, 2, 3, 4]);
         let with_learner = BTreeSet::from([1, 2, 3, 4, 5]);
@@ -282,20 +289,27 @@ mod tests {
         assert_eq!(inbound.check_membership(&founding), Ok(()));
 
         let fewer = BTreeSet::from([1, 2, 3]);
+        let removing: Membership<NodeId, BasicNode> =
+            Membership::new(vec![voters.clone(), fewer.clone()], None);
+        assert_eq!(inbound.check_membership(&removing), Ok(()));
+        let removed: Membership<NodeId, BasicNode> = Membership::new(vec![fewer], None);
+        assert_eq!(inbound.check_membership(&removed), Ok(()));
+
         let learner_voting = BTreeSet::from([1, 2, 3, 4, 5]);
         let outsider_learner = BTreeSet::from([1, 2, 3, 4, 9]);
+        let outsider_voter = BTreeSet::from([1, 2, 3, 9]);
         let foreign: [Membership<NodeId, BasicNode>; 4] = [
-            Membership::new(vec![fewer.clone()], None),
+            Membership::new(vec![BTreeSet::new()], None),
             Membership::new(vec![learner_voting], None),
             Membership::new(vec![voters.clone()], outsider_learner),
-            Membership::new(vec![fewer, voters], None),
+            Membership::new(vec![voters, outsider_voter], None),
         ];
         for m in foreign {
             assert!(inbound.check_membership(&m).is_err(), "{m:?}");
         }
         let entry = Entry {
             log_id: LogId::new(CommittedLeaderId::new(TERM, 1), 3),
-            payload: EntryPayload::Membership(Membership::new(vec![BTreeSet::from([1])], None)),
+            payload: EntryPayload::Membership(Membership::new(vec![BTreeSet::from([1, 9])], None)),
         };
         let leader = member(&inbound, 1);
         assert!(matches!(

@@ -6,6 +6,7 @@
 pub mod inbound;
 pub mod install_quiet;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod snapshot_receive;
 pub mod state_machine;
