@@ -37,10 +37,9 @@ use crate::verified::VerifiedRecords;
 
 const META_APPLIED: &[u8] = b"raft_applied";
 const META_MEMBERSHIP: &[u8] = b"raft_membership";
-/// Every key accepted `member` records added since genesis, rewritten with
-/// each block that adds one, so that opening the store need not read the
-/// whole chain.
-/// The consortium membership in force after the head ([`Membership`]).
+/// The consortium membership in force after the head ([`Membership`]),
+/// rewritten with each block that changes it, so that opening the store
+/// need not read the whole chain.
 const META_CONSORTIUM: &[u8] = b"consortium";
 
 /// How applied entries are committed: left out of RocksDB's write-ahead
@@ -753,6 +752,14 @@ impl Chain {
     pub fn attests(&self, key: &PublicKey, height: Height) -> bool {
         let members = self.members.read().unwrap_or_else(|p| p.into_inner());
         members.attester(key, height).is_some()
+    }
+
+    /// Whether `key` is a node key in force for the next block.
+    pub fn node_key_in_force(&self, key: &PublicKey) -> bool {
+        let members = self.members.read().unwrap_or_else(|p| p.into_inner());
+        members
+            .enrolment(key)
+            .is_some_and(|e| e.role == fundtrail_ledger::types::KeyRole::Node)
     }
 
     fn proposes(&self, key: &PublicKey) -> bool {

@@ -30,13 +30,7 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(2);
 pub async fn retire_out_of_force(chain: Arc<Chain>, roster: Roster, net: Net) {
     let mut heads = chain.subscribe();
     loop {
-        let members = chain.membership();
-        let changed = roster.retire_unless(|key| {
-            members
-                .enrolment(key)
-                .is_some_and(|e| e.role == fundtrail_ledger::types::KeyRole::Node)
-        });
-        if changed {
+        if roster.retire_unless(|key| chain.node_key_in_force(key)) {
             net.sync_allowlist();
         }
         if heads.changed().await.is_err() {
