@@ -7,6 +7,8 @@
 //!   answers them and client-side intake (`fundtrail-intake`) asks them.
 //! - [`block`], [`merkle`]: blocks, outcomes, attestations, proofs.
 //! - [`evidence`]: equivocation evidence against a node key.
+//! - [`tlog`]: the chain as a transparency log: the checkpoint tree,
+//!   consistency proofs.
 //! - [`codec`]: the canonical encoding (docs/ENCODING.md).
 //! - [`chainfile`]: the framed export format; [`verify`]: offline checks.
 //! - [`store`] (feature `store`): the RocksDB store, the only I/O here
@@ -28,6 +30,7 @@ pub mod pseudonym;
 pub mod record;
 #[cfg(feature = "store")]
 pub mod store;
+pub mod tlog;
 pub mod types;
 pub mod verify;
 
