@@ -5,9 +5,19 @@
 //!
 //! - [`tree`]: leaves are blocks; the frontier appends and gives the root.
 //! - [`consistency`]: RFC 9162 consistency proofs.
+//! - [`note`]: the signed-note text format.
+//! - [`cosignature`]: the tlog-cosignature/v1 message and signature bytes.
+//! - [`keys`]: vkeys, signers and opening a note against trusted keys.
 
 pub mod consistency;
+pub mod cosignature;
+pub mod keys;
+pub mod note;
 pub mod tree;
 
 pub use consistency::{prove_consistency, verify_consistency, ConsistencyError, ConsistencyProof};
+pub use keys::{
+    open, Cosigner, Ed25519Signer, OpenError, Opened, VerifiedSignature, Vkey, VkeyError,
+};
+pub use note::{KeyId, KeyName, KeyType, Note, NoteError, NoteSignature};
 pub use tree::{block_leaf, Frontier, FrontierError};
