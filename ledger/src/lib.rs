@@ -8,7 +8,7 @@
 //! - [`block`], [`merkle`]: blocks, outcomes, attestations, proofs.
 //! - [`evidence`]: equivocation evidence against a node key.
 //! - [`tlog`]: the chain as a transparency log: the checkpoint tree,
-//!   consistency proofs.
+//!   consistency proofs, and C2SP signed checkpoints and cosignatures.
 //! - [`codec`]: the canonical encoding (docs/ENCODING.md).
 //! - [`chainfile`]: the framed export format; [`verify`]: offline checks.
 //! - [`store`] (feature `store`): the RocksDB store, the only I/O here

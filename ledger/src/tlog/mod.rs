@@ -8,13 +8,16 @@
 //! - [`note`]: the signed-note text format.
 //! - [`cosignature`]: the tlog-cosignature/v1 message and signature bytes.
 //! - [`keys`]: vkeys, signers and opening a note against trusted keys.
+//! - [`checkpoint`]: the checkpoint text and the signed checkpoint.
 
+pub mod checkpoint;
 pub mod consistency;
 pub mod cosignature;
 pub mod keys;
 pub mod note;
 pub mod tree;
 
+pub use checkpoint::{origin, Checkpoint, CheckpointError, SignedCheckpoint};
 pub use consistency::{prove_consistency, verify_consistency, ConsistencyError, ConsistencyProof};
 pub use keys::{
     open, Cosigner, Ed25519Signer, OpenError, Opened, VerifiedSignature, Vkey, VkeyError,
