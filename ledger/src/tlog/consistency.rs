@@ -286,6 +286,21 @@ mod tests {
         assert!(verify_consistency(&proof, &old_root, &root(&forked)).is_err());
     }
 
+    #[test]
+    fn sizes_are_bound_by_their_roots_not_by_the_proof() {
+        let all = leaves(8);
+        let proof = prove_consistency(&all, 4).unwrap();
+        let as_five = ConsistencyProof {
+            new_size: 5,
+            ..proof
+        };
+        assert_eq!(
+            verify_consistency(&as_five, &root(&all[..4]), &root(&all)),
+            Ok(())
+        );
+        assert!(verify_consistency(&as_five, &root(&all[..4]), &root(&all[..5])).is_err());
+    }
+
     fn pair() -> impl Strategy<Value = (u64, u64)> {
         (1u64..=300).prop_flat_map(|new| (1..=new, Just(new)))
     }
