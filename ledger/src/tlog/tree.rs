@@ -105,7 +105,7 @@ impl Frontier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::root;
+    use crate::merkle::{prove, root, verify, InclusionProof};
     use proptest::prelude::*;
 
     fn leaves(n: usize) -> Vec<Hash32> {
@@ -157,7 +157,45 @@ mod tests {
         assert_ne!(block_leaf(&block), Hash32([7; 32]));
     }
 
+    fn blocks(n: usize) -> Vec<Hash32> {
+        (0..n as u64)
+            .map(|h| block_leaf(&BlockHash::from_hash(leaf_hash(&h.to_le_bytes()))))
+            .collect()
+    }
+
+    fn size_and_index() -> impl Strategy<Value = (usize, usize)> {
+        (1usize..=300).prop_flat_map(|size| (Just(size), 0..size))
+    }
+
     proptest! {
+        #[test]
+        fn a_block_is_included_at_its_index_and_any_bit_flip_breaks_it(
+            (size, index) in size_and_index(),
+            bit in 0usize..256,
+            pick in any::<prop::sample::Index>(),
+            other in any::<prop::sample::Index>(),
+        ) {
+            let all = blocks(size);
+            let tree_root = Frontier::from_leaves(&all).unwrap().root();
+            let proof = prove(&all, index).unwrap();
+            prop_assert_eq!(verify(&proof, &all[index], &tree_root), Ok(()));
+            let flip = |h: &mut Hash32| h.0[bit / 8] ^= 1 << (bit % 8);
+            if !proof.path.is_empty() {
+                let mut tampered = proof.clone();
+                flip(&mut tampered.path[pick.index(proof.path.len())]);
+                prop_assert!(verify(&tampered, &all[index], &tree_root).is_err());
+            }
+            let mut leaf = all[index];
+            flip(&mut leaf);
+            prop_assert!(verify(&proof, &leaf, &tree_root).is_err());
+            let elsewhere = other.index(size);
+            if elsewhere != index {
+                prop_assert!(verify(&proof, &all[elsewhere], &tree_root).is_err());
+                let moved = InclusionProof { index: elsewhere as u64, ..proof.clone() };
+                prop_assert!(verify(&moved, &all[index], &tree_root).is_err());
+            }
+        }
+
         #[test]
         fn a_restored_frontier_continues_like_the_original(split in 0usize..200, more in 0usize..100) {
             let all = leaves(split + more);
