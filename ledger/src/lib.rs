@@ -8,6 +8,8 @@
 //! - [`block`], [`merkle`]: blocks, outcomes, attestations, proofs.
 //! - [`evidence`]: equivocation evidence against a node key.
 //! - [`membership`]: organisations and keys in force at each height.
+//! - [`tlog`]: the chain as a transparency log: the checkpoint tree,
+//!   consistency proofs, and C2SP signed checkpoints and cosignatures.
 //! - [`codec`]: the canonical encoding (docs/ENCODING.md).
 //! - [`chainfile`]: the framed export format; [`verify`]: offline checks.
 //! - [`store`] (feature `store`): the RocksDB store, the only I/O here
@@ -30,6 +32,7 @@ pub mod pseudonym;
 pub mod record;
 #[cfg(feature = "store")]
 pub mod store;
+pub mod tlog;
 pub mod types;
 pub mod verify;
 
