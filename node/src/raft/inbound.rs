@@ -121,18 +121,26 @@ impl Inbound {
         }
     }
 
-    /// A membership is the consortium's when each of its configurations
-    /// (two while a change is joint) is genesis voters, not none, and its
-    /// learners are genesis non-voters. Fewer voters than genesis are how
-    /// the chain's removals reach Raft (`super::membership`); which ones
-    /// to remove is the leader's to judge, as ordering is (docs/
-    /// ARCHITECTURE.md, "Trust model").
+    /// A membership is the consortium's when its learners are genesis
+    /// non-voters and each of its configurations (two while a change is
+    /// joint) is genesis voters that include a majority of the voters
+    /// this node holds in force. Dropping voters the chain took out of
+    /// force is how removals reach Raft (`super::membership`); a node key
+    /// alone cannot shrink the voters to a minority of its choosing.
     pub fn check_membership(&self, m: &Membership<NodeId, BasicNode>) -> Result<(), Refusal> {
         let voters: BTreeSet<NodeId> = self.roster.voters().map(|v| v.id).collect();
+        let in_force: BTreeSet<NodeId> = self
+            .roster
+            .voters()
+            .filter(|v| self.roster.in_force(v))
+            .map(|v| v.id)
+            .collect();
+        let keeps_majority =
+            |c: &BTreeSet<NodeId>| c.intersection(&in_force).count() * 2 > in_force.len();
         let configs_known = m
             .get_joint_config()
             .iter()
-            .all(|c| !c.is_empty() && c.is_subset(&voters));
+            .all(|c| c.is_subset(&voters) && keeps_majority(c));
         let learners_known = m
             .learner_ids()
             .all(|id| self.roster.by_id(id).is_some_and(|l| !l.voter));
@@ -298,15 +306,23 @@ mod tests {
         let learner_voting = BTreeSet::from([1, 2, 3, 4, 5]);
         let outsider_learner = BTreeSet::from([1, 2, 3, 4, 9]);
         let outsider_voter = BTreeSet::from([1, 2, 3, 9]);
-        let foreign: [Membership<NodeId, BasicNode>; 4] = [
+        let minority = BTreeSet::from([1, 2]);
+        let foreign: [Membership<NodeId, BasicNode>; 5] = [
             Membership::new(vec![BTreeSet::new()], None),
             Membership::new(vec![learner_voting], None),
             Membership::new(vec![voters.clone()], outsider_learner),
-            Membership::new(vec![voters, outsider_voter], None),
+            Membership::new(vec![voters.clone(), outsider_voter], None),
+            Membership::new(vec![voters.clone(), minority.clone()], None),
         ];
         for m in foreign {
             assert!(inbound.check_membership(&m).is_err(), "{m:?}");
         }
+        // Once the chain took node 4 out of force, two of the three voters
+        // left are a majority.
+        let retired = inbound.roster.by_id(4).expect("node 4").key;
+        inbound.roster.retire_unless(|k| *k != retired);
+        let two_of_three: Membership<NodeId, BasicNode> = Membership::new(vec![minority], None);
+        assert_eq!(inbound.check_membership(&two_of_three), Ok(()));
         let entry = Entry {
             log_id: LogId::new(CommittedLeaderId::new(TERM, 1), 3),
             payload: EntryPayload::Membership(Membership::new(vec![BTreeSet::from([1, 9])], None)),
