@@ -7,7 +7,6 @@
 //! the error reported is always the first problem in chain order.
 
 use std::collections::hash_map::Entry;
-
 use std::fmt;
 use std::sync::Arc;
 

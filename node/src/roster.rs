@@ -7,7 +7,7 @@
 //! are closed, its messages refused, and the leader takes it out of the
 //! Raft membership. Clones share one view of who is retired.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
@@ -105,11 +105,5 @@ impl Roster {
         }
         *current = retired;
         true
-    }
-
-    /// How many distinct organisations run a node.
-    pub fn orgs(&self) -> usize {
-        let orgs: BTreeMap<&OrgId, ()> = self.members.iter().map(|m| (&m.org, ())).collect();
-        orgs.len()
     }
 }
