@@ -140,7 +140,8 @@ def key_id(name, sig_type, public_key):
 
 def parse_vkey(vkey):
     """<name>+<hex key id>+<base64(type || key)>; the id must be the key's."""
-    parts = vkey.split("+")
+    # A name holds no '+', but base64 may: only the first two split.
+    parts = vkey.split("+", 2)
     if len(parts) != 3:
         raise Malformed(f"vkey {vkey!r}: not name+id+key")
     name, id_hex, key_b64 = parts

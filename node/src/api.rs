@@ -57,6 +57,8 @@ pub struct Api {
     pub net: Net,
     pub roster: Roster,
     pub org: fundtrail_ledger::types::OrgId,
+    /// Signs the checkpoints this node serves.
+    pub node_key: Arc<fundtrail_ledger::crypto::Keypair>,
     pub metrics: Arc<Metrics>,
     /// Authenticates, bounds and scopes every request (docs/API.md "Access").
     pub gate: Arc<Gate>,
@@ -75,6 +77,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/blocks", get(block_stream))
         .route("/v1/head", get(head))
         .route("/v1/membership", get(membership))
+        .route("/v1/checkpoint", get(checkpoint))
         .route("/v1/lookup/payout/{claim}/{tier}", get(lookup_payout))
         .route(
             "/v1/lookup/clearing/{year}/{month}/{from}/{to}",
@@ -596,6 +599,31 @@ async fn block_stream(State(api): State<Api>, Params(q): Params<StreamQuery>) ->
         .header(header::CONTENT_TYPE, "application/x-ndjson")
         .body(Body::from_stream(stream))
         .unwrap_or_else(|e| internal(e).into_response())
+}
+
+#[derive(Deserialize)]
+struct CheckpointQuery {
+    size: Option<u64>,
+}
+
+/// This node's signed checkpoint at `size` (default: its head), as a
+/// C2SP signed note (docs/API.md, "Checkpoints").
+async fn checkpoint(State(api): State<Api>, Params(q): Params<CheckpointQuery>) -> Response {
+    let size = q.size.unwrap_or(api.chain.head().height.0);
+    let signed = tokio::task::block_in_place(|| {
+        crate::checkpoint::sign(api.chain.store(), size, &api.node_key, &api.org)
+    });
+    match signed {
+        Ok(signed) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            signed.to_string(),
+        )
+            .into_response(),
+        Err(e @ crate::checkpoint::CheckpointFailure::BeyondHead { .. }) => {
+            ApiError(StatusCode::NOT_FOUND, e.to_string()).into_response()
+        }
+        Err(e) => internal(e).into_response(),
+    }
 }
 
 /// The consortium in force after the head (docs/API.md, "Membership").

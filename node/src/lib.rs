@@ -6,6 +6,7 @@
 //! - [`wire`]: every message nodes exchange and the bounded frames carrying them.
 //! - [`chain`]: the store plus block production, admission and snapshot install.
 //! - [`consortium`]: the membership in force, as the API shows it.
+//! - [`checkpoint`]: this node's signed checkpoints, and the vkeys of a genesis.
 //! - [`p2p`]: the permissioned libp2p swarm; [`refusals`]: refused peer
 //!   messages, counted and logged.
 //! - [`raft`]: openraft's log store, state machine and network adapter.
@@ -20,6 +21,7 @@ pub mod access;
 pub mod access_log;
 pub mod api;
 pub mod chain;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod consortium;

@@ -179,6 +179,7 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         net: net.clone(),
         roster: roster.clone(),
         org: me.org.clone(),
+        node_key: node_key.clone(),
         metrics,
     };
     let tls = api_tls(&config)?;

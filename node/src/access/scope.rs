@@ -29,8 +29,8 @@ pub enum Route {
     Fund,
     /// Blocks and the chain file.
     Chain,
-    /// The head, the membership and equivocation evidence (no
-    /// person-level data).
+    /// The head, the membership, checkpoints and equivocation evidence
+    /// (no person-level data).
     Head,
     /// The node's access log and its head.
     AccessLog,
@@ -57,7 +57,9 @@ impl Route {
             ("GET", "/v1/lookup/clearing/{year}/{month}/{from}/{to}") => Route::ClearingLookup,
             ("GET", "/v1/funds/{fund}") => Route::Fund,
             ("GET", "/v1/blocks/{height}" | "/v1/blocks" | "/v1/chain") => Route::Chain,
-            ("GET", "/v1/head" | "/v1/evidence" | "/v1/membership") => Route::Head,
+            ("GET", "/v1/head" | "/v1/evidence" | "/v1/membership" | "/v1/checkpoint") => {
+                Route::Head
+            }
             ("GET", "/v1/access-log" | "/v1/access-log/head") => Route::AccessLog,
             ("POST", "/v1/vault") => Route::Deposit,
             ("POST", "/v1/disclosures/{id}/fetch") => Route::DisclosureFetch,

@@ -186,6 +186,17 @@ impl NodeClient {
         read_json(self.send(Method::GET, path, Vec::new(), None).await?).await
     }
 
+    /// GETs an API path that answers plain text (e.g. `/v1/checkpoint`).
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        let response = self.send(Method::GET, path, Vec::new(), None).await?;
+        let status = response.status();
+        let text = response.text().await.context("reading the response")?;
+        if !status.is_success() {
+            bail!("{status}: {}", error_message(text));
+        }
+        Ok(text)
+    }
+
     /// POSTs JSON to an API path.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         let body = serde_json::to_vec(body)?;

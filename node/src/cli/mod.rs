@@ -3,6 +3,7 @@
 
 pub mod access_log;
 pub mod bench;
+pub mod checkpoint;
 pub mod client;
 pub mod demo;
 pub mod devnet;
@@ -89,8 +90,19 @@ pub enum Command {
         /// Also prove that this older export is a prefix of the chain.
         #[arg(long)]
         consistent_with: Option<PathBuf>,
+        /// A signed checkpoint (from `checkpoint get`): the chain must
+        /// reach its size and hold its blocks, or it is stale, truncated
+        /// or forked.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+    },
+    /// Signed checkpoints (C2SP): get one from the nodes, print a
+    /// genesis's verifier keys, check one's signatures.
+    Checkpoint {
+        #[command(subcommand)]
+        action: checkpoint::CheckpointAction,
     },
     /// Membership changes approved by a quorum of organisations: propose,
     /// sign (each officer, offline), status, submit; and show the
@@ -296,8 +308,18 @@ pub fn run(cli: Cli) -> Result<()> {
             path,
             quorum,
             consistent_with,
+            checkpoint,
             json,
-        } => verify::verify(&path, quorum, consistent_with.as_deref(), json),
+        } => verify::verify(
+            &path,
+            quorum,
+            verify::Against {
+                older: consistent_with.as_deref(),
+                checkpoint: checkpoint.as_deref(),
+            },
+            json,
+        ),
+        Command::Checkpoint { action } => runtime()?.block_on(checkpoint::run(action)),
         Command::Audit {
             action: AuditAction::Report { chain, out, quorum },
         } => verify::report(&chain, &out, quorum),

@@ -19,6 +19,7 @@ use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::QuorumRule;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::checkpoint::{self, CheckpointCheck};
 use crate::evidence::EvidenceJson;
 
 /// A chain file to read, exported first if the path is a data directory.
@@ -132,17 +133,29 @@ fn progress(blocks: u64, quiet: bool) -> ProgressBar {
     )
 }
 
+/// What `fundtrail verify` also checks a chain against.
+pub struct Against<'a> {
+    /// An older export that must be a prefix.
+    pub older: Option<&'a Path>,
+    /// A signed checkpoint the chain must reach and agree with.
+    pub checkpoint: Option<&'a Path>,
+}
+
 /// `fundtrail verify`.
-pub fn verify(
-    path: &Path,
-    quorum: Option<usize>,
-    consistent_with: Option<&Path>,
-    json: bool,
-) -> Result<()> {
-    let older = consistent_with.map(older_head).transpose()?;
+pub fn verify(path: &Path, quorum: Option<usize>, against: Against, json: bool) -> Result<()> {
+    let older = against.older.map(older_head).transpose()?;
     let watch: Vec<Height> = older.iter().map(|(h, _)| *h).collect();
+    let signed = against.checkpoint.map(checkpoint::read).transpose()?;
+    let mut check = signed.as_ref().map(CheckpointCheck::new);
+    let mut tree_error = None;
     let source = ChainSource::open(path)?;
-    let audited = audit(&source, quorum, json, &watch, |_| {})?;
+    let audited = audit(&source, quorum, json, &watch, |entry| {
+        if let Some(c) = check.as_mut() {
+            if let Err(e) = c.push(&entry.block.hash()) {
+                tree_error.get_or_insert(e);
+            }
+        }
+    })?;
     let prefix = older.map(|(h, hash)| prefix_check(&audited, h, hash));
     print_verification(&audited, prefix.as_ref(), json)?;
     if let Some(e) = &audited.error {
@@ -153,6 +166,21 @@ pub fn verify(
     }
     if let Some(Err(msg)) = prefix {
         bail!("{msg}");
+    }
+    if let (Some(signed), Some(check)) = (&signed, &check) {
+        if let Some(e) = tree_error {
+            return Err(e.context("building the checkpoint tree"));
+        }
+        let signers = checkpoint::check_signatures(signed, &audited.genesis, None)?;
+        let verdict = check
+            .verdict(audited.report.head_height)
+            .map_err(|msg| anyhow::anyhow!(msg))?;
+        let line = format!("checkpoint: {verdict}; signed by {}", signers.join(", "));
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
     Ok(())
 }
