@@ -103,15 +103,22 @@ async fn fetch(client: &NodeClient, size: Option<u64>) -> Result<SignedCheckpoin
     })
 }
 
-async fn get(node: &NodeArgs, size: Option<u64>, also: &[String], out: &Path) -> Result<()> {
-    let mut signed = fetch(&node.client()?, size).await?;
+/// `first`'s checkpoint (of its head, or of `size` blocks) with the
+/// signatures of `others` at the same size added; an error names a node
+/// whose chain differs there.
+pub async fn gather(
+    first: &NodeClient,
+    others: &[NodeClient],
+    size: Option<u64>,
+) -> Result<SignedCheckpoint> {
+    let mut signed = fetch(first, size).await?;
     let size = signed.checkpoint().size();
-    let credentials = Credentials::load(node.ca.as_deref(), Some(&node.key))?;
-    for url in also {
-        let other = fetch(&NodeClient::new(url, &credentials)?, Some(size)).await?;
+    for client in others {
+        let other = fetch(client, Some(size)).await?;
         if other.checkpoint() != signed.checkpoint() {
             bail!(
-                "{url} holds a different chain at size {size}: its root is {}, not {}",
+                "{} holds a different chain at size {size}: its root is {}, not {}",
+                client.base(),
                 other.checkpoint().root(),
                 signed.checkpoint().root()
             );
@@ -120,6 +127,17 @@ async fn get(node: &NodeArgs, size: Option<u64>, also: &[String], out: &Path) ->
             signed.add_signature(line.clone())?;
         }
     }
+    Ok(signed)
+}
+
+async fn get(node: &NodeArgs, size: Option<u64>, also: &[String], out: &Path) -> Result<()> {
+    let credentials = Credentials::load(node.ca.as_deref(), Some(&node.key))?;
+    let others = also
+        .iter()
+        .map(|url| NodeClient::new(url, &credentials))
+        .collect::<Result<Vec<_>>>()?;
+    let signed = gather(&node.client()?, &others, size).await?;
+    let size = signed.checkpoint().size();
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use fundtrail_audit::report::{ReportBuilder, Verification};
 use fundtrail_ledger::block::Verdict;
+use fundtrail_ledger::tlog::SignedCheckpoint;
 use fundtrail_ledger::types::Role;
 use fundtrail_testkit::scenario::{self, outcome_matches, Scenario, ScenarioConfig, Submission};
 use fundtrail_testkit::Kit;
@@ -20,6 +21,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::checkpoint::{self, CheckpointCheck};
 use super::client::NodeClient;
 use super::devnet::{Devnet, Plan};
 use super::sign::{HttpLookup, Signed, Signer};
@@ -68,6 +70,10 @@ pub struct DemoSummary {
     pub verification: String,
     pub chain_file: PathBuf,
     pub report: PathBuf,
+    /// The final signed checkpoint (C2SP) and the organisations' node keys
+    /// that signed it.
+    pub checkpoint: PathBuf,
+    pub checkpoint_signers: Vec<String>,
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
@@ -349,10 +355,20 @@ async fn verify_export(args: &DemoArgs, clients: &[NodeClient], s: &mut DemoSumm
     println!("exported the chain to {}", file.display());
     let source = ChainSource::open(&file)?;
     let genesis = source.reader()?.genesis().clone();
+    let head = source.reader()?.header().to_height;
+    let signed = checkpoint::gather(&clients[0], &clients[1..], Some(head.0)).await?;
+    let mut check = CheckpointCheck::new(&signed);
+    let mut tree_error = None;
     let mut builder = ReportBuilder::new(&genesis);
     let audited = audit(&source, Some(4), false, &[], |e| {
-        builder.add_block(&e.block)
+        builder.add_block(&e.block);
+        if let Err(e) = check.push(&e.block.hash()) {
+            tree_error.get_or_insert(e);
+        }
     })?;
+    if let Some(e) = tree_error {
+        return Err(e.context("building the checkpoint tree"));
+    }
     let report_dir = args.dir.join("report");
     std::fs::create_dir_all(&report_dir)?;
     let verification = Verification::from_audit(&audited.report, audited.error.as_ref());
@@ -378,6 +394,33 @@ organisations and a full contract replay (state root {})",
         }
     }
     println!("audit report: {}", s.report.display());
+    report_checkpoint(args, &signed, &check, &genesis, head, s)
+}
+
+/// Writes the final checkpoint, checks its signatures and the exported
+/// chain against it, and prints it with its signers.
+fn report_checkpoint(
+    args: &DemoArgs,
+    signed: &SignedCheckpoint,
+    check: &CheckpointCheck,
+    genesis: &fundtrail_ledger::Genesis,
+    head: fundtrail_ledger::Height,
+    s: &mut DemoSummary,
+) -> Result<()> {
+    let file = args.dir.join("checkpoint.txt");
+    std::fs::write(&file, signed.to_string())
+        .with_context(|| format!("writing {}", file.display()))?;
+    let signers = checkpoint::check_signatures(signed, genesis, Some(4))?;
+    let verdict = check.verdict(head).map_err(|msg| anyhow::anyhow!(msg))?;
+    println!(
+        "final checkpoint ({}): {} blocks, root {}, signed by {}; the export is {verdict}",
+        file.display(),
+        signed.checkpoint().size(),
+        signed.checkpoint().root(),
+        signers.join(", ")
+    );
+    s.checkpoint = file;
+    s.checkpoint_signers = signers;
     Ok(())
 }
 
