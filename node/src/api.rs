@@ -78,6 +78,11 @@ pub fn router(api: Api) -> Router {
         .route("/v1/head", get(head))
         .route("/v1/membership", get(membership))
         .route("/v1/checkpoint", get(checkpoint))
+        .route("/v1/checkpoint/consistency", get(checkpoint_consistency))
+        .route(
+            "/v1/checkpoint/inclusion/{height}",
+            get(checkpoint_inclusion),
+        )
         .route("/v1/lookup/payout/{claim}/{tier}", get(lookup_payout))
         .route(
             "/v1/lookup/clearing/{year}/{month}/{from}/{to}",
@@ -619,10 +624,51 @@ async fn checkpoint(State(api): State<Api>, Params(q): Params<CheckpointQuery>) 
             signed.to_string(),
         )
             .into_response(),
-        Err(e @ crate::checkpoint::CheckpointFailure::BeyondHead { .. }) => {
-            ApiError(StatusCode::NOT_FOUND, e.to_string()).into_response()
-        }
-        Err(e) => internal(e).into_response(),
+        Err(e) => checkpoint_error(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQuery {
+    from: u64,
+    to: Option<u64>,
+}
+
+/// The consistency proof between the checkpoint trees of `from` and `to`
+/// blocks (default: the head).
+async fn checkpoint_consistency(
+    State(api): State<Api>,
+    Params(q): Params<ConsistencyQuery>,
+) -> ApiResult<fundtrail_ledger::tlog::ConsistencyProof> {
+    let to = q.to.unwrap_or(api.chain.head().height.0);
+    tokio::task::block_in_place(|| crate::checkpoint::consistency(api.chain.store(), q.from, to))
+        .map(Json)
+        .map_err(checkpoint_error)
+}
+
+/// The inclusion proof of the block at `height` in the checkpoint tree of
+/// `size` blocks (default: the head).
+async fn checkpoint_inclusion(
+    State(api): State<Api>,
+    Path(height): Path<u64>,
+    Params(q): Params<CheckpointQuery>,
+) -> ApiResult<fundtrail_ledger::merkle::InclusionProof> {
+    let size = q.size.unwrap_or(api.chain.head().height.0);
+    tokio::task::block_in_place(|| {
+        crate::checkpoint::inclusion(api.chain.store(), Height(height), size)
+    })
+    .map(Json)
+    .map_err(checkpoint_error)
+}
+
+/// Sizes beyond the head are not found; sizes that cannot be proven
+/// (an old size above the new, genesis as a leaf) are bad requests.
+fn checkpoint_error(e: crate::checkpoint::CheckpointFailure) -> ApiError {
+    use crate::checkpoint::CheckpointFailure as F;
+    match e {
+        F::BeyondHead { .. } => ApiError(StatusCode::NOT_FOUND, e.to_string()),
+        F::Consistency(_) | F::Inclusion(_) | F::Genesis => bad_request(e.to_string()),
+        other => internal(other),
     }
 }
 

@@ -1,14 +1,18 @@
 //! This node's signed checkpoints (docs/ENCODING.md §9): the checkpoint
 //! tree over its first `size` blocks, signed with its node key as an
-//! Ed25519 signed-note signature under the name `fundtrail/<chain>/<org>`,
-//! and the vkeys that check such signatures, read from a genesis.
+//! Ed25519 signed-note signature under the name `fundtrail/<chain>/<org>`;
+//! consistency proofs between two sizes and a block's inclusion proof; and
+//! the vkeys that check the signatures, read from a genesis.
 
 use fundtrail_ledger::block::Genesis;
 use fundtrail_ledger::crypto::Keypair;
+use fundtrail_ledger::hash::Hash32;
+use fundtrail_ledger::merkle::{self, InclusionProof, ProofError};
 use fundtrail_ledger::store::{Store, StoreError};
 use fundtrail_ledger::tlog::{
-    origin, Checkpoint, Ed25519Signer, Frontier, FrontierError, KeyName, KeyType, NoteError,
-    SignedCheckpoint, Vkey, VkeyError,
+    block_leaf, origin, prove_consistency, Checkpoint, ConsistencyError, ConsistencyProof,
+    Ed25519Signer, Frontier, FrontierError, KeyName, KeyType, NoteError, SignedCheckpoint, Vkey,
+    VkeyError,
 };
 use fundtrail_ledger::types::{ChainId, Height, KeyRole, OrgId};
 
@@ -16,6 +20,8 @@ use fundtrail_ledger::types::{ChainId, Height, KeyRole, OrgId};
 pub enum CheckpointFailure {
     #[error("the chain here ends at height {head}; no checkpoint of size {size}")]
     BeyondHead { size: u64, head: Height },
+    #[error("genesis is not a leaf of the checkpoint tree")]
+    Genesis,
     #[error("block {0} is missing from the store")]
     MissingBlock(Height),
     #[error(transparent)]
@@ -26,6 +32,10 @@ pub enum CheckpointFailure {
     Note(#[from] NoteError),
     #[error(transparent)]
     Vkey(#[from] VkeyError),
+    #[error(transparent)]
+    Consistency(#[from] ConsistencyError),
+    #[error(transparent)]
+    Inclusion(#[from] ProofError),
 }
 
 /// The name a node key of `org` signs checkpoints under.
@@ -33,20 +43,45 @@ pub fn key_name(chain_id: &ChainId, org: &OrgId) -> Result<KeyName, NoteError> {
     KeyName::new(format!("{}/{org}", origin(chain_id)))
 }
 
-/// The checkpoint tree over the first `size` blocks of `store`.
-pub fn tree(store: &Store, size: u64) -> Result<Frontier, CheckpointFailure> {
+/// The leaf hashes of the first `size` blocks of `store`.
+fn leaves(store: &Store, size: u64) -> Result<Vec<Hash32>, CheckpointFailure> {
     let head = store.head()?.height;
     if size > head.0 {
         return Err(CheckpointFailure::BeyondHead { size, head });
     }
-    let mut tree = Frontier::new();
-    for h in 1..=size {
-        let header = store
-            .header(Height(h))?
-            .ok_or(CheckpointFailure::MissingBlock(Height(h)))?;
-        tree.append_block(&header.hash())?;
-    }
-    Ok(tree)
+    (1..=size)
+        .map(|h| {
+            let header = store
+                .header(Height(h))?
+                .ok_or(CheckpointFailure::MissingBlock(Height(h)))?;
+            Ok(block_leaf(&header.hash()))
+        })
+        .collect()
+}
+
+/// The checkpoint tree over the first `size` blocks of `store`.
+pub fn tree(store: &Store, size: u64) -> Result<Frontier, CheckpointFailure> {
+    Ok(Frontier::from_leaves(&leaves(store, size)?)?)
+}
+
+/// The consistency proof from the tree of `old` blocks to that of `new`.
+pub fn consistency(
+    store: &Store,
+    old: u64,
+    new: u64,
+) -> Result<ConsistencyProof, CheckpointFailure> {
+    Ok(prove_consistency(&leaves(store, new)?, old)?)
+}
+
+/// The inclusion proof of the block at `height` in the tree of `size`
+/// blocks (leaf index `height - 1`).
+pub fn inclusion(
+    store: &Store,
+    height: Height,
+    size: u64,
+) -> Result<InclusionProof, CheckpointFailure> {
+    let index = height.0.checked_sub(1).ok_or(CheckpointFailure::Genesis)?;
+    Ok(merkle::prove(&leaves(store, size)?, index as usize)?)
 }
 
 /// The checkpoint of `store` at `size`, signed by `node_key` for `org`.

@@ -4,6 +4,9 @@
 //!   from the C2SP texts (`scripts/c2sp_checkpoint.py`) accepts it against
 //!   the vkeys `fundtrail checkpoint vkeys` prints from genesis, and
 //!   refuses it with one byte of the root changed;
+//! - `checkpoint consistency` accepts a later checkpoint as extending an
+//!   earlier one with a node's proof, and refuses them the other way
+//!   round; a node's inclusion proof of a block leads to a signed root;
 //! - a chain file exported at height N, checked against a checkpoint
 //!   cosigned at N + k, fails as stale or truncated; the export at N + k
 //!   passes, against that checkpoint and an older one.
@@ -87,6 +90,24 @@ impl Run<'_> {
             .await;
         assert!(output.status.success(), "{}", output_text(&output));
         out
+    }
+
+    /// `checkpoint consistency OLD NEW`, with node 1's proof.
+    async fn consistency(&self, old: &Path, new: &Path, genesis: &Path) -> Output {
+        let key = self.key();
+        self.fundtrail(&[
+            "checkpoint",
+            "consistency",
+            &old.to_string_lossy(),
+            &new.to_string_lossy(),
+            "--genesis",
+            &genesis.to_string_lossy(),
+            "--node",
+            self.cluster.api(1),
+            "--key",
+            &key.to_string_lossy(),
+        ])
+        .await
     }
 
     async fn verify(&self, chain: &Path, checkpoint: &Path) -> Output {
@@ -218,6 +239,13 @@ async fn cosigned_checkpoints_check_in_python_and_catch_a_stale_export() {
         "{}",
         output_text(&refused)
     );
+    let extends = run.consistency(&first, &later, &genesis).await;
+    assert!(extends.status.success(), "{}", output_text(&extends));
+    assert!(String::from_utf8_lossy(&extends.stdout).contains("CONSISTENT"));
+    let backwards = run.consistency(&later, &first, &genesis).await;
+    assert!(!backwards.status.success(), "{}", output_text(&backwards));
+    a_block_is_proven_in_the_checkpoint_tree(&cluster, &later).await;
+
     let current = run.export("current.ftc").await;
     for checkpoint in [&later, &first] {
         let passed = run.verify(&current, checkpoint).await;
@@ -234,4 +262,31 @@ fn tamper_root(text: &str) -> String {
     let first = if root.starts_with('A') { "B" } else { "A" };
     root.replace_range(0..1, first);
     lines.join("\n") + "\n"
+}
+
+/// The inclusion proof a node serves for block 2 leads to the signed root.
+async fn a_block_is_proven_in_the_checkpoint_tree(cluster: &TestCluster, checkpoint: &Path) {
+    use fundtrail_ledger::block::BlockHash;
+    use fundtrail_ledger::merkle::{self, InclusionProof};
+    use fundtrail_ledger::tlog::{block_leaf, SignedCheckpoint};
+    let signed = SignedCheckpoint::parse(&std::fs::read(checkpoint).expect("read")).expect("parse");
+    let size = signed.checkpoint().size();
+    let proof: InclusionProof = serde_json::from_value(
+        cluster
+            .http_get(2, &format!("/v1/checkpoint/inclusion/2?size={size}"))
+            .await
+            .expect("proof")
+            .json(),
+    )
+    .expect("an inclusion proof");
+    let block = cluster
+        .http_get(2, "/v1/blocks/2")
+        .await
+        .expect("block")
+        .json();
+    let hash: BlockHash = serde_json::from_value(block["hash"].clone()).expect("a block hash");
+    let root = signed.checkpoint().root();
+    assert!(merkle::verify(&proof, &block_leaf(&hash), root).is_ok());
+    let other = block_leaf(&BlockHash::from_hash(fundtrail_ledger::Hash32([9; 32])));
+    assert!(merkle::verify(&proof, &other, root).is_err());
 }

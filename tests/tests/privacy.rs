@@ -290,7 +290,10 @@ async fn demo_leaks_no_raw_identifier_and_rejects_exactly_the_injected_abuses() 
     assert_eq!(summary["not_committed"], 0, "{summary}");
     assert_eq!(summary["verification_ok"], true, "{summary}");
     let signers = summary["checkpoint_signers"].as_array().map_or(0, Vec::len);
-    assert_eq!(signers, 4, "every department signs the final checkpoint: {summary}");
+    assert_eq!(
+        signers, 4,
+        "every department signs the final checkpoint: {summary}"
+    );
     let scenario = generate(&ScenarioConfig {
         seed: SEED,
         people: PEOPLE,

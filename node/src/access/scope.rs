@@ -57,9 +57,15 @@ impl Route {
             ("GET", "/v1/lookup/clearing/{year}/{month}/{from}/{to}") => Route::ClearingLookup,
             ("GET", "/v1/funds/{fund}") => Route::Fund,
             ("GET", "/v1/blocks/{height}" | "/v1/blocks" | "/v1/chain") => Route::Chain,
-            ("GET", "/v1/head" | "/v1/evidence" | "/v1/membership" | "/v1/checkpoint") => {
-                Route::Head
-            }
+            (
+                "GET",
+                "/v1/head"
+                | "/v1/evidence"
+                | "/v1/membership"
+                | "/v1/checkpoint"
+                | "/v1/checkpoint/consistency"
+                | "/v1/checkpoint/inclusion/{height}",
+            ) => Route::Head,
             ("GET", "/v1/access-log" | "/v1/access-log/head") => Route::AccessLog,
             ("POST", "/v1/vault") => Route::Deposit,
             ("POST", "/v1/disclosures/{id}/fetch") => Route::DisclosureFetch,

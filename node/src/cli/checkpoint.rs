@@ -2,9 +2,10 @@
 //! `get` fetches one from a node and adds the signatures of other nodes
 //! at the same size, refusing a node whose chain differs there; `vkeys`
 //! prints the verifier keys of a genesis, for tools outside fundtrail;
-//! `verify` checks a checkpoint's signatures against a genesis. The check
-//! of a chain file against a checkpoint (`verify CHAIN --checkpoint`) is
-//! [`CheckpointCheck`].
+//! `verify` checks a checkpoint's signatures against a genesis;
+//! `consistency` checks with a node's proof that a later checkpoint
+//! extends an earlier one. The check of a chain file against a checkpoint
+//! (`verify CHAIN --checkpoint`) is [`CheckpointCheck`].
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,9 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use fundtrail_ledger::block::Genesis;
 use fundtrail_ledger::hash::Hash32;
-use fundtrail_ledger::tlog::{origin, Frontier, SignedCheckpoint, Vkey};
+use fundtrail_ledger::tlog::{
+    origin, verify_consistency, ConsistencyProof, Frontier, SignedCheckpoint, Vkey,
+};
 use fundtrail_ledger::types::{Height, KeyRole};
 
 use super::client::{Credentials, NodeArgs, NodeClient};
@@ -52,6 +55,17 @@ pub enum CheckpointAction {
         #[arg(long)]
         min: Option<usize>,
     },
+    /// Check that NEW extends OLD: both signed by a majority of genesis's
+    /// node organisations, and a node's consistency proof between their
+    /// sizes holds for their roots.
+    Consistency {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long)]
+        genesis: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
 }
 
 pub async fn run(action: CheckpointAction) -> Result<()> {
@@ -69,6 +83,12 @@ pub async fn run(action: CheckpointAction) -> Result<()> {
             }
             Ok(())
         }
+        CheckpointAction::Consistency {
+            old,
+            new,
+            genesis,
+            node,
+        } => consistency(&old, &new, &genesis, &node).await,
         CheckpointAction::Verify {
             checkpoint,
             genesis,
@@ -156,6 +176,49 @@ async fn get(node: &NodeArgs, size: Option<u64>, also: &[String], out: &Path) ->
         signed.checkpoint().root(),
         names.join(", "),
         out.display()
+    );
+    Ok(())
+}
+
+async fn consistency(old: &Path, new: &Path, genesis: &Path, node: &NodeArgs) -> Result<()> {
+    let genesis = crate::config::read_genesis(genesis)?;
+    let (old, new) = (read(old)?, read(new)?);
+    check_signatures(&old, &genesis, None).context("the older checkpoint")?;
+    check_signatures(&new, &genesis, None).context("the newer checkpoint")?;
+    let (old, new) = (old.checkpoint(), new.checkpoint());
+    if old.size() > new.size() {
+        bail!(
+            "the older checkpoint covers {} blocks, more than the newer's {}",
+            old.size(),
+            new.size()
+        );
+    }
+    let path = format!(
+        "/v1/checkpoint/consistency?from={}&to={}",
+        old.size(),
+        new.size()
+    );
+    let proof: ConsistencyProof = serde_json::from_value(node.client()?.get(&path).await?)
+        .context("the node's consistency proof")?;
+    // A proof binds sizes only with their roots: they must be these.
+    if (proof.old_size, proof.new_size) != (old.size(), new.size()) {
+        bail!(
+            "the node proved sizes {} to {}, not those asked",
+            proof.old_size,
+            proof.new_size
+        );
+    }
+    verify_consistency(&proof, old.root(), new.root()).map_err(|e| {
+        anyhow::anyhow!(
+            "NOT CONSISTENT: the checkpoint of {} blocks does not extend that of {}: {e}",
+            new.size(),
+            old.size()
+        )
+    })?;
+    println!(
+        "CONSISTENT: the checkpoint of {} blocks extends that of {}",
+        new.size(),
+        old.size()
     );
     Ok(())
 }
