@@ -59,6 +59,8 @@ pub struct Api {
     pub org: fundtrail_ledger::types::OrgId,
     /// Signs the checkpoints this node serves.
     pub node_key: Arc<fundtrail_ledger::crypto::Keypair>,
+    /// Cosigns checkpoints submitted to `/witness/add-checkpoint`.
+    pub witness: Arc<crate::witness::Witness>,
     pub metrics: Arc<Metrics>,
     /// Authenticates, bounds and scopes every request (docs/API.md "Access").
     pub gate: Arc<Gate>,
@@ -83,6 +85,7 @@ pub fn router(api: Api) -> Router {
             "/v1/checkpoint/inclusion/{height}",
             get(checkpoint_inclusion),
         )
+        .route("/witness/add-checkpoint", post(add_checkpoint))
         .route("/v1/lookup/payout/{claim}/{tier}", get(lookup_payout))
         .route(
             "/v1/lookup/clearing/{year}/{month}/{from}/{to}",
@@ -625,6 +628,37 @@ async fn checkpoint(State(api): State<Api>, Params(q): Params<CheckpointQuery>) 
         )
             .into_response(),
         Err(e) => checkpoint_error(e).into_response(),
+    }
+}
+
+/// The tlog-witness `add-checkpoint` call (docs/API.md, "Witness").
+async fn add_checkpoint(State(api): State<Api>, body: axum::body::Bytes) -> Response {
+    use crate::witness::WitnessAnswer as A;
+    if body.len() > crate::witness::MAX_BODY_BYTES {
+        return ApiError(StatusCode::PAYLOAD_TOO_LARGE, "body too large".into()).into_response();
+    }
+    let now = crate::access::now_s();
+    let answer = tokio::task::block_in_place(|| api.witness.add_checkpoint(&body, now));
+    let text = |status: StatusCode, body: String| {
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    };
+    match answer {
+        A::Cosigned(lines) => text(StatusCode::OK, lines),
+        A::Conflict(size) => (
+            StatusCode::CONFLICT,
+            [(header::CONTENT_TYPE, "text/x.tlog.size")],
+            format!("{size}\n"),
+        )
+            .into_response(),
+        A::BadRequest(e) => text(StatusCode::BAD_REQUEST, e + "\n"),
+        A::Forbidden(e) => text(StatusCode::FORBIDDEN, e + "\n"),
+        A::UnknownOrigin => text(StatusCode::NOT_FOUND, "unknown origin\n".into()),
+        A::Unprocessable(e) => text(StatusCode::UNPROCESSABLE_ENTITY, e + "\n"),
     }
 }
 

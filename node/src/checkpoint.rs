@@ -59,6 +59,11 @@ fn leaves(store: &Store, size: u64) -> Result<Vec<Hash32>, CheckpointFailure> {
         .collect()
 }
 
+/// The name a node of `org` cosigns checkpoints under as a witness.
+pub fn witness_name(chain_id: &ChainId, org: &OrgId) -> Result<KeyName, NoteError> {
+    KeyName::new(format!("{}/{org}/witness", origin(chain_id)))
+}
+
 /// The checkpoint tree over the first `size` blocks of `store`.
 pub fn tree(store: &Store, size: u64) -> Result<Frontier, CheckpointFailure> {
     Ok(Frontier::from_leaves(&leaves(store, size)?)?)
@@ -99,11 +104,21 @@ pub fn sign(
 
 /// A vkey for every node key `genesis` lists, named for its organisation.
 pub fn genesis_vkeys(genesis: &Genesis) -> Result<Vec<Vkey>, CheckpointFailure> {
+    node_vkeys(genesis, KeyType::Ed25519, key_name)
+}
+
+/// The vkey of every genesis node key's witness cosignatures.
+pub fn genesis_witness_vkeys(genesis: &Genesis) -> Result<Vec<Vkey>, CheckpointFailure> {
+    node_vkeys(genesis, KeyType::CosignatureV1, witness_name)
+}
+
+fn node_vkeys(
+    genesis: &Genesis,
+    key_type: KeyType,
+    name: fn(&ChainId, &OrgId) -> Result<KeyName, NoteError>,
+) -> Result<Vec<Vkey>, CheckpointFailure> {
     genesis
         .keys_with_role(KeyRole::Node)
-        .map(|(org, key)| {
-            let name = key_name(&genesis.chain_id, org)?;
-            Ok(Vkey::new(name, KeyType::Ed25519, *key)?)
-        })
+        .map(|(org, key)| Ok(Vkey::new(name(&genesis.chain_id, org)?, key_type, *key)?))
         .collect()
 }

@@ -6,7 +6,8 @@
 //! - [`wire`]: every message nodes exchange and the bounded frames carrying them.
 //! - [`chain`]: the store plus block production, admission and snapshot install.
 //! - [`consortium`]: the membership in force, as the API shows it.
-//! - [`checkpoint`]: this node's signed checkpoints, and the vkeys of a genesis.
+//! - [`checkpoint`]: this node's signed checkpoints, and the vkeys of a genesis;
+//!   [`witness`]: a tlog-witness cosigning the chain's checkpoints.
 //! - [`p2p`]: the permissioned libp2p swarm; [`refusals`]: refused peer
 //!   messages, counted and logged.
 //! - [`raft`]: openraft's log store, state machine and network adapter.
@@ -42,6 +43,7 @@ pub mod tls;
 pub mod vault;
 pub mod verified;
 pub mod wire;
+pub mod witness;
 
 /// The whole `fundtrail` command: parse arguments, start logging, run.
 /// (The end-to-end tests build a copy of the binary from this.)

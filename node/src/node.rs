@@ -180,6 +180,12 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         roster: roster.clone(),
         org: me.org.clone(),
         node_key: node_key.clone(),
+        witness: Arc::new(crate::witness::Witness::open(
+            &config.data_dir,
+            chain.genesis(),
+            node_key.clone(),
+            &me.org,
+        )?),
         metrics,
     };
     let tls = api_tls(&config)?;

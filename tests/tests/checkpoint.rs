@@ -9,7 +9,11 @@
 //!   round; a node's inclusion proof of a block leads to a signed root;
 //! - a chain file exported at height N, checked against a checkpoint
 //!   cosigned at N + k, fails as stale or truncated; the export at N + k
-//!   passes, against that checkpoint and an older one.
+//!   passes, against that checkpoint and an older one;
+//! - a node's tlog-witness, called without credentials as an outside log
+//!   would, cosigns the first checkpoint (the Python verifier accepts the
+//!   cosignature), then the later one with a consistency proof, and after
+//!   a `kill -9` and restart still answers 409 with the later size.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -18,7 +22,7 @@ use std::time::Duration;
 use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::types::{Category, Role};
 use fundtrail_testkit::bodies::grant;
-use fundtrail_tests::cluster::{committed, serial, TestCluster};
+use fundtrail_tests::cluster::{committed, http, serial, Http, TestCluster};
 use fundtrail_tests::output_text;
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
@@ -246,12 +250,16 @@ async fn cosigned_checkpoints_check_in_python_and_catch_a_stale_export() {
     assert!(!backwards.status.success(), "{}", output_text(&backwards));
     a_block_is_proven_in_the_checkpoint_tree(&cluster, &later).await;
 
+    let resubmitted = a_node_witnesses_the_checkpoints(&run, &first, &later, &vkeys).await;
+
     let current = run.export("current.ftc").await;
     for checkpoint in [&later, &first] {
         let passed = run.verify(&current, checkpoint).await;
         assert!(passed.status.success(), "{}", output_text(&passed));
         assert!(String::from_utf8_lossy(&passed.stdout).contains("consistent with the checkpoint"));
     }
+    let mut cluster = cluster;
+    the_witness_state_survives_a_kill(&mut cluster, &resubmitted.0, &resubmitted.1).await;
     cluster.stop().await;
 }
 
@@ -289,4 +297,134 @@ async fn a_block_is_proven_in_the_checkpoint_tree(cluster: &TestCluster, checkpo
     assert!(merkle::verify(&proof, &block_leaf(&hash), root).is_ok());
     let other = block_leaf(&BlockHash::from_hash(fundtrail_ledger::Hash32([9; 32])));
     assert!(merkle::verify(&proof, &other, root).is_err());
+}
+
+const WITNESS: usize = 3;
+
+/// POSTs an `add-checkpoint` body to node `i`'s witness, unsigned.
+async fn add_checkpoint(cluster: &TestCluster, i: usize, body: String) -> Http {
+    http(
+        &cluster.client(i).unsigned(),
+        reqwest::Method::POST,
+        "/witness/add-checkpoint",
+        Some("text/plain"),
+        body.into_bytes(),
+    )
+    .await
+    .expect("the witness answers")
+}
+
+/// Submits both checkpoints to the witness; returns the second
+/// submission, to be sent again after a restart, and the size it holds.
+async fn a_node_witnesses_the_checkpoints(
+    run: &Run<'_>,
+    first: &Path,
+    later: &Path,
+    vkeys: &Path,
+) -> (String, String) {
+    let read = |p: &Path| std::fs::read_to_string(p).expect("read checkpoint");
+    let size_of = |text: &str| text.lines().nth(1).expect("size line").to_string();
+    let (first_text, later_text) = (read(first), read(later));
+    let (first_size, later_size) = (size_of(&first_text), size_of(&later_text));
+
+    let cosigned = add_checkpoint(run.cluster, WITNESS, format!("old 0\n\n{first_text}")).await;
+    assert_eq!(cosigned.status, 200, "{cosigned:?}");
+    assert!(cosigned.text.starts_with('\u{2014}'), "{cosigned:?}");
+    let witnessed = run.path("witnessed.cp");
+    std::fs::write(&witnessed, format!("{first_text}{}", cosigned.text)).expect("write");
+    let genesis = run.cluster.devnet.dir.join("genesis.json");
+    let printed = run
+        .fundtrail(&[
+            "checkpoint",
+            "vkeys",
+            "--witness",
+            "--genesis",
+            &genesis.to_string_lossy(),
+        ])
+        .await;
+    let all_keys = run.path("all-vkeys");
+    let mut keys = std::fs::read(vkeys).expect("vkeys");
+    keys.extend(&printed.stdout);
+    std::fs::write(&all_keys, keys).expect("write");
+    if let Some(out) = python(&[
+        &witnessed,
+        Path::new("--keys"),
+        &all_keys,
+        Path::new("--min"),
+        Path::new("5"),
+    ]) {
+        assert!(out.status.success(), "{}", output_text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("cosignature"),
+            "{}",
+            output_text(&out)
+        );
+    }
+
+    let again = add_checkpoint(run.cluster, WITNESS, format!("old 0\n\n{later_text}")).await;
+    assert_eq!(
+        (again.status, again.text.as_str()),
+        (409, format!("{first_size}\n").as_str())
+    );
+    assert_eq!(again.content_type, "text/x.tlog.size");
+    let proof = run
+        .cluster
+        .http_get(
+            0,
+            &format!("/v1/checkpoint/consistency?from={first_size}&to={later_size}"),
+        )
+        .await
+        .expect("proof")
+        .json();
+    let lines: String = proof["path"]
+        .as_array()
+        .expect("a path")
+        .iter()
+        .map(|h| {
+            let hex = h.as_str().expect("hex");
+            let bytes = hex::decode(hex).expect("hex hash");
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes) + "\n"
+        })
+        .collect();
+    let next = add_checkpoint(
+        run.cluster,
+        WITNESS,
+        format!("old {first_size}\n{lines}\n{later_text}"),
+    )
+    .await;
+    assert_eq!(next.status, 200, "{next:?}");
+
+    (
+        format!("old {first_size}\n{lines}\n{later_text}"),
+        later_size,
+    )
+}
+
+/// After a `kill -9` and restart, the witness still holds the later size.
+async fn the_witness_state_survives_a_kill(cluster: &mut TestCluster, body: &str, size: &str) {
+    cluster.kill9(WITNESS);
+    cluster.restart(WITNESS).expect("restart");
+    let start = std::time::Instant::now();
+    let after = loop {
+        let client = cluster.client(WITNESS).unsigned();
+        let sent = http(
+            &client,
+            reqwest::Method::POST,
+            "/witness/add-checkpoint",
+            Some("text/plain"),
+            body.as_bytes().to_vec(),
+        )
+        .await;
+        match sent {
+            Ok(answer) => break answer,
+            Err(_) if start.elapsed() < Duration::from_secs(60) => {
+                tokio::time::sleep(Duration::from_millis(300)).await
+            }
+            Err(e) => panic!("the witness did not come back: {e:#}"),
+        }
+    };
+    assert_eq!(
+        (after.status, after.text.as_str()),
+        (409, format!("{size}\n").as_str())
+    );
 }

@@ -1,5 +1,5 @@
-//! Who may call the API: every request but `/healthz` (and `/metrics`
-//! when configured public) is signed by a key the chain enrols
+//! Who may call the API: every request but `/healthz`, the witness's
+//! `add-checkpoint` (and `/metrics` when configured public) is signed by a key the chain enrols
 //! ([`signature`]), fresh and not replayed, within its key's rate, and
 //! inside the scope of its organisation and key role ([`scope`]). The
 //! [`guard`] middleware applies all of it before a handler runs, hands
@@ -348,8 +348,13 @@ pub async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) 
     }
 }
 
+/// Routes any caller may use: health, metrics when configured so, and
+/// the witness, which like every tlog-witness trusts only the signatures
+/// on the checkpoint it is sent.
 fn is_public(gate: &Gate, template: &str) -> bool {
-    template == "/healthz" || (template == "/metrics" && gate.config.public_metrics)
+    template == "/healthz"
+        || template == "/witness/add-checkpoint"
+        || (template == "/metrics" && gate.config.public_metrics)
 }
 
 /// The handler's answer, or a 503 when it takes longer than allowed.

@@ -19,7 +19,7 @@ use fundtrail_ledger::tlog::{
 use fundtrail_ledger::types::{Height, KeyRole};
 
 use super::client::{Credentials, NodeArgs, NodeClient};
-use crate::checkpoint::genesis_vkeys;
+use crate::checkpoint::{genesis_vkeys, genesis_witness_vkeys};
 
 #[derive(Subcommand)]
 pub enum CheckpointAction {
@@ -44,6 +44,9 @@ pub enum CheckpointAction {
     Vkeys {
         #[arg(long)]
         genesis: PathBuf,
+        /// The keys of the nodes' witness cosignatures (type 0x04) instead.
+        #[arg(long)]
+        witness: bool,
     },
     /// Check a signed checkpoint against the node keys of a genesis.
     Verify {
@@ -76,9 +79,14 @@ pub async fn run(action: CheckpointAction) -> Result<()> {
             also,
             out,
         } => get(&node, size, &also, &out).await,
-        CheckpointAction::Vkeys { genesis } => {
+        CheckpointAction::Vkeys { genesis, witness } => {
             let genesis = crate::config::read_genesis(&genesis)?;
-            for vkey in genesis_vkeys(&genesis)? {
+            let vkeys = if witness {
+                genesis_witness_vkeys(&genesis)?
+            } else {
+                genesis_vkeys(&genesis)?
+            };
+            for vkey in vkeys {
                 println!("{vkey}");
             }
             Ok(())
