@@ -40,11 +40,7 @@ impl Run<'_> {
     /// The audit office's officer key, which may read the whole chain.
     fn key(&self) -> PathBuf {
         let org = &self.cluster.kit.org(Role::Auditor).id;
-        self.cluster
-            .devnet
-            .dir
-            .join("keys")
-            .join(format!("{org}-officer-1.key"))
+        self.cluster.devnet.key_file(org, "officer-1")
     }
 
     async fn fundtrail(&self, args: &[&str]) -> Output {

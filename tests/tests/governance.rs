@@ -40,15 +40,9 @@ struct Governance<'a> {
 
 impl Governance<'_> {
     fn key(&self, role: Role, name: &str) -> PathBuf {
-        self.org_key(&self.cluster.kit.org(role).id.to_string(), name)
-    }
-
-    fn org_key(&self, org: &str, name: &str) -> PathBuf {
         self.cluster
             .devnet
-            .dir
-            .join("keys")
-            .join(format!("{org}-{name}.key"))
+            .key_file(&self.cluster.kit.org(role).id, name)
     }
 
     async fn run(&self, args: &[&OsStr]) -> Output {
@@ -364,7 +358,9 @@ async fn the_leaders_node_removed_under_load_loses_nothing_and_the_rest_keep_com
         via: others[0],
     };
     let org = cluster.devnet.nodes[removed].org.to_string();
-    let node_key = gov.org_key(&org, "node");
+    let node_key = cluster
+        .devnet
+        .key_file(&cluster.devnet.nodes[removed].org, "node");
     let proposal = gov
         .propose(
             "remove-node.json",
