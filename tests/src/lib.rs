@@ -4,12 +4,30 @@
 //! [`hostile`] speaks to a node as a peer that holds a genesis node key
 //! but lies. [`data_tempdir`] is a temporary data directory a node accepts;
 //! [`health_claim`] a claim the health department signed, with its raw bill;
-//! [`officer_fetch`] an officer's fetch under a disclosure; [`output_text`]
+//! [`officer_fetch`] an officer's fetch under a disclosure;
+//! [`eligibility_grant`] a civil-affairs record for load; [`output_text`]
 //! a finished command's exit status and output, for assertion messages.
 
 pub mod cluster;
 pub mod edge_sig;
 pub mod hostile;
+
+/// Civil affairs' dibao grant for 2026 to person `n`, signed with its
+/// submitter key under `nonce`.
+pub fn eligibility_grant(
+    kit: &fundtrail_testkit::Kit,
+    n: u64,
+    nonce: u64,
+) -> fundtrail_ledger::record::SignedRecord {
+    use fundtrail_ledger::types::{Category, Role};
+    let body = fundtrail_testkit::bodies::grant(
+        kit.person(n),
+        Category::Dibao,
+        "2026-01-01",
+        "2026-12-31",
+    );
+    kit.sign(Role::CivilAffairs, body, nonce, 0)
+}
 
 /// A finished command's exit status, stdout and stderr, for a failed
 /// assertion to show.

@@ -20,8 +20,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use fundtrail_ledger::record::SignedRecord;
-use fundtrail_ledger::types::{Category, Role};
-use fundtrail_testkit::bodies::grant;
+use fundtrail_ledger::types::Role;
 use fundtrail_tests::cluster::{committed, http, serial, Http, TestCluster};
 use fundtrail_tests::output_text;
 
@@ -117,13 +116,7 @@ impl Run<'_> {
 }
 
 fn civil_record(cluster: &TestCluster, n: u64) -> SignedRecord {
-    let body = grant(
-        cluster.kit.person(n),
-        Category::Dibao,
-        "2026-01-01",
-        "2026-12-31",
-    );
-    cluster.kit.sign(Role::CivilAffairs, body, 70_000 + n, 0)
+    fundtrail_tests::eligibility_grant(&cluster.kit, n, 70_000 + n)
 }
 
 /// Commits `n` records, then waits until every node holds the head and

@@ -19,10 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fundtrail_ledger::record::{RecordId, SignedRecord};
-use fundtrail_ledger::types::{Category, Height, Role};
+use fundtrail_ledger::types::{Height, Role};
 use fundtrail_node::api::SubmitLine;
 use fundtrail_node::wire::Receipt;
-use fundtrail_testkit::bodies::grant;
 use fundtrail_tests::cluster::{committed, record_ids, serial, TestCluster};
 use fundtrail_tests::output_text;
 
@@ -101,16 +100,8 @@ fn refs(args: &[std::ffi::OsString]) -> Vec<&OsStr> {
     args.iter().map(|a| a.as_os_str()).collect()
 }
 
-/// A civil-affairs eligibility grant for person `n`, signed with its
-/// submitter key.
 fn civil_record(cluster: &TestCluster, n: u64) -> SignedRecord {
-    let body = grant(
-        cluster.kit.person(n),
-        Category::Dibao,
-        "2026-01-01",
-        "2026-12-31",
-    );
-    cluster.kit.sign(Role::CivilAffairs, body, 90_000 + n, 0)
+    fundtrail_tests::eligibility_grant(&cluster.kit, n, 90_000 + n)
 }
 
 async fn submit_one(cluster: &TestCluster, record: SignedRecord) -> SubmitLine {
