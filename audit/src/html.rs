@@ -120,8 +120,17 @@ fn verdict(v: &Verification) -> String {
 
 fn verification_scope(v: &Verification) -> String {
     let attestations = v.attestation_quorum;
+    let checkpoint = v.checkpoint.as_ref().map_or(String::new(), |c| {
+        format!(
+            " Checked against the checkpoint of {} blocks (root {}) signed by {}: {}.",
+            count(c.size),
+            c.root,
+            c.signers.join(", "),
+            c.verdict
+        )
+    });
     format!(
-        "{} blocks and {} records checked up to height {}; {attestations}.",
+        "{} blocks and {} records checked up to height {}; {attestations}.{checkpoint}",
         count(v.blocks),
         count(v.records),
         count(v.head_height.0),

@@ -66,6 +66,22 @@ pub struct Verification {
     pub min_attesting_orgs: Option<usize>,
     /// The first problem found, when `ok` is false.
     pub error: Option<String>,
+    /// The signed checkpoint the chain was checked against, if any.
+    pub checkpoint: Option<CheckpointSeen>,
+}
+
+/// A signed checkpoint (docs/ENCODING.md §9) and how the chain stands
+/// against it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointSeen {
+    pub size: u64,
+    pub root: Hash32,
+    /// The key names of the node keys whose signatures verified.
+    pub signers: Vec<String>,
+    /// Whether the chain reaches the checkpoint and holds its blocks.
+    pub consistent: bool,
+    /// The verdict in words: consistent, stale or truncated, inconsistent.
+    pub verdict: String,
 }
 
 impl Verification {
@@ -87,6 +103,7 @@ impl Verification {
             attestation_quorum: seen.attestations.required,
             min_attesting_orgs: seen.attestations.min_orgs,
             error: error.map(|e| e.to_string()),
+            checkpoint: None,
         }
     }
 }

@@ -242,6 +242,7 @@ async fn cosigned_checkpoints_check_in_python_and_catch_a_stale_export() {
         assert!(passed.status.success(), "{}", output_text(&passed));
         assert!(String::from_utf8_lossy(&passed.stdout).contains("consistent with the checkpoint"));
     }
+    the_report_shows_the_checkpoint(&run, &current, &stale, &later).await;
     let mut cluster = cluster;
     the_witness_state_survives_a_kill(&mut cluster, &resubmitted.0, &resubmitted.1).await;
     cluster.stop().await;
@@ -411,4 +412,46 @@ async fn the_witness_state_survives_a_kill(cluster: &mut TestCluster, body: &str
         (after.status, after.text.as_str()),
         (409, format!("{size}\n").as_str())
     );
+}
+
+/// `audit report --checkpoint` shows the checkpoint and its signers, and
+/// reports a stale export against it as not verified.
+async fn the_report_shows_the_checkpoint(run: &Run<'_>, current: &Path, stale: &Path, cp: &Path) {
+    let report = |chain: &Path, name: &str| {
+        let out = run.path(name);
+        let args = [
+            "audit".to_string(),
+            "report".into(),
+            "--chain".into(),
+            chain.to_string_lossy().into_owned(),
+            "--out".into(),
+            out.to_string_lossy().into_owned(),
+            "--checkpoint".into(),
+            cp.to_string_lossy().into_owned(),
+        ];
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = run.fundtrail(&refs).await;
+            let json: serde_json::Value = std::fs::read(out.join("report.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            (output, json["verification"].clone())
+        }
+    };
+    let (ok, verification) = report(current, "report-current").await;
+    assert!(ok.status.success(), "{}", output_text(&ok));
+    let seen = &verification["checkpoint"];
+    assert_eq!(seen["consistent"], true, "{verification}");
+    assert_eq!(
+        seen["signers"].as_array().map_or(0, Vec::len),
+        4,
+        "{verification}"
+    );
+    let (refused, verification) = report(stale, "report-stale").await;
+    assert!(!refused.status.success(), "{}", output_text(&refused));
+    assert_eq!(verification["ok"], false, "{verification}");
+    assert!(verification["checkpoint"]["verdict"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("STALE OR TRUNCATED")));
 }

@@ -162,7 +162,7 @@ fn verify_and_the_audit_report_show_the_evidence_a_data_directory_holds() {
     );
 
     let out = tempfile::tempdir().expect("tempdir");
-    report(dir.path(), out.path(), Some(QUORUM)).expect("report");
+    report(dir.path(), out.path(), Some(QUORUM), None).expect("report");
     let json = report_json(out.path());
     let listed = &json["equivocations"]["listed"];
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
@@ -207,7 +207,7 @@ fn a_chain_without_evidence_shows_none() {
     assert!(audited.equivocations.is_empty());
 
     let out = tempfile::tempdir().expect("tempdir");
-    report(dir.path(), out.path(), Some(QUORUM)).expect("report");
+    report(dir.path(), out.path(), Some(QUORUM), None).expect("report");
     let json = report_json(out.path());
     assert_eq!(json["equivocations"]["listed"], serde_json::json!([]));
     assert_eq!(json["equivocations"]["omitted"], 0);

@@ -18,6 +18,8 @@ use fundtrail_ledger::tlog::{
 };
 use fundtrail_ledger::types::{Height, KeyRole};
 
+use fundtrail_audit::report::CheckpointSeen;
+
 use super::client::{Credentials, NodeArgs, NodeClient};
 use crate::checkpoint::{genesis_vkeys, genesis_witness_vkeys};
 
@@ -274,6 +276,57 @@ pub fn check_signatures(
         );
     }
     Ok(signers)
+}
+
+/// A signed checkpoint a chain being read is held to.
+pub struct HeldCheckpoint {
+    signed: SignedCheckpoint,
+    check: CheckpointCheck,
+    tree_error: Option<anyhow::Error>,
+}
+
+impl HeldCheckpoint {
+    pub fn new(signed: SignedCheckpoint) -> HeldCheckpoint {
+        HeldCheckpoint {
+            check: CheckpointCheck::new(&signed),
+            signed,
+            tree_error: None,
+        }
+    }
+
+    pub fn read(path: &Path) -> Result<HeldCheckpoint> {
+        Ok(HeldCheckpoint::new(read(path)?))
+    }
+
+    pub fn signed(&self) -> &SignedCheckpoint {
+        &self.signed
+    }
+
+    /// Takes the next block of the chain being read.
+    pub fn push(&mut self, block_hash: &fundtrail_ledger::block::BlockHash) {
+        if let Err(e) = self.check.push(block_hash) {
+            self.tree_error.get_or_insert(e);
+        }
+    }
+
+    /// Once the chain has been read to `head`: the checkpoint's signatures
+    /// checked against `genesis` (an error if they fall short), and the
+    /// chain's standing against it.
+    pub fn conclude(self, genesis: &Genesis, head: Height) -> Result<CheckpointSeen> {
+        if let Some(e) = self.tree_error {
+            return Err(e.context("building the checkpoint tree"));
+        }
+        let signers = check_signatures(&self.signed, genesis, None)?;
+        let verdict = self.check.verdict(head);
+        let cp = self.signed.checkpoint();
+        Ok(CheckpointSeen {
+            size: cp.size(),
+            root: *cp.root(),
+            signers,
+            consistent: verdict.is_ok(),
+            verdict: verdict.unwrap_or_else(|e| e),
+        })
+    }
 }
 
 /// A chain read block by block, checked against a checkpoint: the chain

@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use fundtrail_audit::report::{ReportBuilder, Verification};
+use fundtrail_audit::report::{CheckpointSeen, ReportBuilder, Verification};
 use fundtrail_ledger::block::Verdict;
-use fundtrail_ledger::tlog::SignedCheckpoint;
 use fundtrail_ledger::types::Role;
 use fundtrail_testkit::scenario::{self, outcome_matches, Scenario, ScenarioConfig, Submission};
 use fundtrail_testkit::Kit;
@@ -21,7 +20,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::checkpoint::{self, CheckpointCheck};
+use super::checkpoint::{self, HeldCheckpoint};
 use super::client::NodeClient;
 use super::devnet::{Devnet, Plan};
 use super::sign::{HttpLookup, Signed, Signer};
@@ -357,21 +356,20 @@ async fn verify_export(args: &DemoArgs, clients: &[NodeClient], s: &mut DemoSumm
     let genesis = source.reader()?.genesis().clone();
     let head = source.reader()?.header().to_height;
     let signed = checkpoint::gather(&clients[0], &clients[1..], Some(head.0)).await?;
-    let mut check = CheckpointCheck::new(&signed);
-    let mut tree_error = None;
+    s.checkpoint = args.dir.join("checkpoint.txt");
+    std::fs::write(&s.checkpoint, signed.to_string())
+        .with_context(|| format!("writing {}", s.checkpoint.display()))?;
+    let mut held = HeldCheckpoint::new(signed);
     let mut builder = ReportBuilder::new(&genesis);
     let audited = audit(&source, Some(4), false, &[], |e| {
         builder.add_block(&e.block);
-        if let Err(e) = check.push(&e.block.hash()) {
-            tree_error.get_or_insert(e);
-        }
+        held.push(&e.block.hash());
     })?;
-    if let Some(e) = tree_error {
-        return Err(e.context("building the checkpoint tree"));
-    }
+    let seen = held.conclude(&genesis, head)?;
     let report_dir = args.dir.join("report");
     std::fs::create_dir_all(&report_dir)?;
-    let verification = Verification::from_audit(&audited.report, audited.error.as_ref());
+    let mut verification = Verification::from_audit(&audited.report, audited.error.as_ref());
+    super::verify::hold_to(&mut verification, seen.clone());
     fundtrail_audit::write_report(&report_dir, &builder.finish(verification))?;
     s.chain_file = file;
     s.report = report_dir.join(fundtrail_audit::HTML_FILE);
@@ -394,33 +392,29 @@ organisations and a full contract replay (state root {})",
         }
     }
     println!("audit report: {}", s.report.display());
-    report_checkpoint(args, &signed, &check, &genesis, head, s)
+    print_checkpoint(&seen, s)
 }
 
-/// Writes the final checkpoint, checks its signatures and the exported
-/// chain against it, and prints it with its signers.
-fn report_checkpoint(
-    args: &DemoArgs,
-    signed: &SignedCheckpoint,
-    check: &CheckpointCheck,
-    genesis: &fundtrail_ledger::Genesis,
-    head: fundtrail_ledger::Height,
-    s: &mut DemoSummary,
-) -> Result<()> {
-    let file = args.dir.join("checkpoint.txt");
-    std::fs::write(&file, signed.to_string())
-        .with_context(|| format!("writing {}", file.display()))?;
-    let signers = checkpoint::check_signatures(signed, genesis, Some(4))?;
-    let verdict = check.verdict(head).map_err(|msg| anyhow::anyhow!(msg))?;
+/// Prints the final checkpoint with its signers, which must be all four
+/// departments, and how the export stands against it.
+fn print_checkpoint(seen: &CheckpointSeen, s: &mut DemoSummary) -> Result<()> {
+    if seen.signers.len() < 4 || !seen.consistent {
+        s.verification_ok = false;
+        bail!(
+            "the final checkpoint is signed by {} of 4 departments, and the export is {}",
+            seen.signers.len(),
+            seen.verdict
+        );
+    }
     println!(
-        "final checkpoint ({}): {} blocks, root {}, signed by {}; the export is {verdict}",
-        file.display(),
-        signed.checkpoint().size(),
-        signed.checkpoint().root(),
-        signers.join(", ")
+        "final checkpoint ({}): {} blocks, root {}, signed by {}; the export is {}",
+        s.checkpoint.display(),
+        seen.size,
+        seen.root,
+        seen.signers.join(", "),
+        seen.verdict
     );
-    s.checkpoint = file;
-    s.checkpoint_signers = signers;
+    s.checkpoint_signers = seen.signers.clone();
     Ok(())
 }
 

@@ -241,6 +241,10 @@ pub enum AuditAction {
         out: PathBuf,
         #[arg(long)]
         quorum: Option<usize>,
+        /// A signed checkpoint the chain must reach and agree with; the
+        /// report shows it and its signers.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
     },
 }
 
@@ -321,8 +325,14 @@ pub fn run(cli: Cli) -> Result<()> {
         ),
         Command::Checkpoint { action } => runtime()?.block_on(checkpoint::run(action)),
         Command::Audit {
-            action: AuditAction::Report { chain, out, quorum },
-        } => verify::report(&chain, &out, quorum),
+            action:
+                AuditAction::Report {
+                    chain,
+                    out,
+                    quorum,
+                    checkpoint,
+                },
+        } => verify::report(&chain, &out, quorum, checkpoint.as_deref()),
         Command::Run { config } => {
             let config = crate::config::NodeConfig::load(&config)?;
             runtime()?.block_on(crate::node::run(config))

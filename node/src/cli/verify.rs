@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use fundtrail_audit::report::{ReportBuilder, Verification};
+use fundtrail_audit::report::{CheckpointSeen, ReportBuilder, Verification};
 use fundtrail_contracts::{AuditError, AuditReport, Auditor};
 use fundtrail_ledger::block::Genesis;
 use fundtrail_ledger::chainfile::{BlockEntry, ChainFileError, ChainReader};
@@ -19,7 +19,7 @@ use fundtrail_ledger::types::Height;
 use fundtrail_ledger::verify::QuorumRule;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::checkpoint::{self, CheckpointCheck};
+use super::checkpoint::HeldCheckpoint;
 use crate::evidence::EvidenceJson;
 
 /// A chain file to read, exported first if the path is a data directory.
@@ -145,15 +145,11 @@ pub struct Against<'a> {
 pub fn verify(path: &Path, quorum: Option<usize>, against: Against, json: bool) -> Result<()> {
     let older = against.older.map(older_head).transpose()?;
     let watch: Vec<Height> = older.iter().map(|(h, _)| *h).collect();
-    let signed = against.checkpoint.map(checkpoint::read).transpose()?;
-    let mut check = signed.as_ref().map(CheckpointCheck::new);
-    let mut tree_error = None;
+    let mut held = against.checkpoint.map(HeldCheckpoint::read).transpose()?;
     let source = ChainSource::open(path)?;
     let audited = audit(&source, quorum, json, &watch, |entry| {
-        if let Some(c) = check.as_mut() {
-            if let Err(e) = c.push(&entry.block.hash()) {
-                tree_error.get_or_insert(e);
-            }
+        if let Some(h) = held.as_mut() {
+            h.push(&entry.block.hash());
         }
     })?;
     let prefix = older.map(|(h, hash)| prefix_check(&audited, h, hash));
@@ -167,15 +163,16 @@ pub fn verify(path: &Path, quorum: Option<usize>, against: Against, json: bool) 
     if let Some(Err(msg)) = prefix {
         bail!("{msg}");
     }
-    if let (Some(signed), Some(check)) = (&signed, &check) {
-        if let Some(e) = tree_error {
-            return Err(e.context("building the checkpoint tree"));
+    if let Some(held) = held {
+        let seen = held.conclude(&audited.genesis, audited.report.head_height)?;
+        if !seen.consistent {
+            bail!("{}", seen.verdict);
         }
-        let signers = checkpoint::check_signatures(signed, &audited.genesis, None)?;
-        let verdict = check
-            .verdict(audited.report.head_height)
-            .map_err(|msg| anyhow::anyhow!(msg))?;
-        let line = format!("checkpoint: {verdict}; signed by {}", signers.join(", "));
+        let line = format!(
+            "checkpoint: {}; signed by {}",
+            seen.verdict,
+            seen.signers.join(", ")
+        );
         if json {
             eprintln!("{line}");
         } else {
@@ -309,12 +306,30 @@ pub fn equivocation_lines(genesis: &Genesis, evidence: &[Equivocation]) -> Vec<S
 }
 
 /// `fundtrail audit report`: verification plus the report, in one pass.
-pub fn report(path: &Path, out: &Path, quorum: Option<usize>) -> Result<()> {
+pub fn report(
+    path: &Path,
+    out: &Path,
+    quorum: Option<usize>,
+    checkpoint: Option<&Path>,
+) -> Result<()> {
     let source = ChainSource::open(path)?;
     let genesis = source.reader()?.genesis().clone();
     let mut builder = ReportBuilder::new(&genesis);
-    let audited = audit(&source, quorum, false, &[], |e| builder.add_block(&e.block))?;
-    let verification = Verification::from_audit(&audited.report, audited.error.as_ref());
+    let mut held = checkpoint.map(HeldCheckpoint::read).transpose()?;
+    let audited = audit(&source, quorum, false, &[], |e| {
+        builder.add_block(&e.block);
+        if let Some(h) = held.as_mut() {
+            h.push(&e.block.hash());
+        }
+    })?;
+    let mut verification = Verification::from_audit(&audited.report, audited.error.as_ref());
+    if let Some(held) = held {
+        hold_to(
+            &mut verification,
+            held.conclude(&genesis, audited.report.head_height)?,
+        );
+    }
+    let failed = (!verification.ok).then(|| verification.error.clone().unwrap_or_default());
     builder.add_equivocations(&audited.equivocations);
     let report = builder.finish(verification);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -324,8 +339,18 @@ pub fn report(path: &Path, out: &Path, quorum: Option<usize>) -> Result<()> {
     for line in equivocation_lines(&genesis, &audited.equivocations) {
         println!("{line}");
     }
-    match &audited.error {
+    match failed {
         None => Ok(()),
         Some(e) => bail!("the chain did not verify (the report says where): {e}"),
     }
+}
+
+/// Records the checkpoint in the verification; a chain that is stale,
+/// truncated or forked against it did not verify.
+pub fn hold_to(verification: &mut Verification, seen: CheckpointSeen) {
+    if !seen.consistent && verification.ok {
+        verification.ok = false;
+        verification.error = Some(seen.verdict.clone());
+    }
+    verification.checkpoint = Some(seen);
 }
