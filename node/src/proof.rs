@@ -1,6 +1,6 @@
 //! `fundtrail prove` and `fundtrail verify-proof`: an inclusion proof of
 //! one record and its outcome, checked offline against a block header that
-//! the consortium's nodes attested.
+//! the consortium's nodes attested, or that a signed checkpoint holds.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -10,6 +10,7 @@ use fundtrail_ledger::block::{Attestation, Block, BlockHeader, Genesis, Outcome,
 use fundtrail_ledger::codec;
 use fundtrail_ledger::crypto::verify_one;
 use fundtrail_ledger::merkle::{self, InclusionProof};
+use fundtrail_ledger::tlog::{block_leaf, Checkpoint};
 use fundtrail_ledger::types::KeyRole;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,10 @@ pub struct ProofFile {
     pub outcome: Outcome,
     pub outcome_proof: InclusionProof,
     pub attestations: Vec<Attestation>,
+    /// The block's audit path in a checkpoint tree (docs/ENCODING.md §9),
+    /// when the proof was made against a checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_in_checkpoint: Option<InclusionProof>,
 }
 
 impl ProofFile {
@@ -38,12 +43,39 @@ impl ProofFile {
             outcome: block.outcomes[index].clone(),
             outcome_proof: merkle::prove(&leaves, index)?,
             attestations,
+            block_in_checkpoint: None,
         })
     }
 
     /// Checks both inclusions and counts the organisations whose node
     /// keys (from `genesis`) validly attested the header.
     pub fn verify(&self, genesis: &Genesis) -> Result<usize> {
+        self.verify_contents()?;
+        Ok(self.attesting_orgs(genesis))
+    }
+
+    /// Checks both inclusions and that the block is the one `checkpoint`
+    /// holds at its height.
+    pub fn verify_in(&self, checkpoint: &Checkpoint) -> Result<()> {
+        self.verify_contents()?;
+        let path = self.block_in_checkpoint.as_ref().context(
+            "the proof carries no path to a checkpoint (make it with prove --checkpoint)",
+        )?;
+        let height = self.header.height.0;
+        if path.size != checkpoint.size() || path.index.checked_add(1) != Some(height) {
+            bail!(
+                "the proof's path is for block {} of {} blocks, not block {height} of the checkpoint's {}",
+                path.index + 1,
+                path.size,
+                checkpoint.size()
+            );
+        }
+        merkle::verify(path, &block_leaf(&self.header.hash()), checkpoint.root())
+            .context("the block is not the one the checkpoint holds at its height")
+    }
+
+    /// The record in `records_root` and its outcome in `outcomes_root`.
+    fn verify_contents(&self) -> Result<()> {
         self.record
             .verify(&self.header)
             .context("the record is not in the block")?;
@@ -52,8 +84,7 @@ impl ProofFile {
         }
         let leaf = merkle::leaf_hash(&codec::encode(&self.outcome));
         merkle::verify(&self.outcome_proof, &leaf, &self.header.outcomes_root)
-            .context("the outcome is not in the block")?;
-        Ok(self.attesting_orgs(genesis))
+            .context("the outcome is not in the block")
     }
 
     fn attesting_orgs(&self, genesis: &Genesis) -> usize {

@@ -7,6 +7,9 @@
 //! - `checkpoint consistency` accepts a later checkpoint as extending an
 //!   earlier one with a node's proof, and refuses them the other way
 //!   round; a node's inclusion proof of a block leads to a signed root;
+//! - `prove --checkpoint` and `verify-proof --checkpoint` prove a record
+//!   against a checkpoint alone, and fail against one that ends before
+//!   its block;
 //! - a chain file exported at height N, checked against a checkpoint
 //!   cosigned at N + k, fails as stale or truncated; the export at N + k
 //!   passes, against that checkpoint and an older one;
@@ -243,6 +246,7 @@ async fn cosigned_checkpoints_check_in_python_and_catch_a_stale_export() {
         assert!(String::from_utf8_lossy(&passed.stdout).contains("consistent with the checkpoint"));
     }
     the_report_shows_the_checkpoint(&run, &current, &stale, &later).await;
+    a_record_is_proven_against_a_checkpoint(&run, &first, &later).await;
     let mut cluster = cluster;
     the_witness_state_survives_a_kill(&mut cluster, &resubmitted.0, &resubmitted.1).await;
     cluster.stop().await;
@@ -454,4 +458,47 @@ async fn the_report_shows_the_checkpoint(run: &Run<'_>, current: &Path, stale: &
     assert!(verification["checkpoint"]["verdict"]
         .as_str()
         .is_some_and(|v| v.starts_with("STALE OR TRUNCATED")));
+}
+
+/// A record committed between the two checkpoints is proven against the
+/// later one, and the earlier one, which ends before its block, refuses it.
+async fn a_record_is_proven_against_a_checkpoint(run: &Run<'_>, first: &Path, later: &Path) {
+    let record = civil_record(run.cluster, 100).id().to_hex();
+    let proof = run.path("record.proof");
+    let key = run.key();
+    let made = run
+        .fundtrail(&[
+            "prove",
+            &record,
+            "--node",
+            run.cluster.api(1),
+            "--key",
+            &key.to_string_lossy(),
+            "--checkpoint",
+            &later.to_string_lossy(),
+            "--out",
+            &proof.to_string_lossy(),
+        ])
+        .await;
+    assert!(made.status.success(), "{}", output_text(&made));
+    let genesis = run.cluster.devnet.dir.join("genesis.json");
+    let check = |cp: &Path| {
+        let args = [
+            "verify-proof".to_string(),
+            proof.to_string_lossy().into_owned(),
+            "--checkpoint".into(),
+            cp.to_string_lossy().into_owned(),
+            "--genesis".into(),
+            genesis.to_string_lossy().into_owned(),
+        ];
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            run.fundtrail(&refs).await
+        }
+    };
+    let held = check(later).await;
+    assert!(held.status.success(), "{}", output_text(&held));
+    assert!(String::from_utf8_lossy(&held.stdout).contains("is in the checkpoint"));
+    let before = check(first).await;
+    assert!(!before.status.success(), "{}", output_text(&before));
 }

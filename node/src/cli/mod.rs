@@ -184,15 +184,23 @@ pub enum Command {
         record_id: String,
         #[command(flatten)]
         from: ChainAccess,
+        /// Also prove the block in this signed checkpoint's tree, so the
+        /// proof can be checked against the checkpoint alone.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
-    /// Check a proof file offline against the genesis node keys: the record
-    /// and outcome are in the block, and enough organisations attested it.
+    /// Check a proof file offline: the record and outcome are in the
+    /// block, and either enough organisations attested it (--genesis) or a
+    /// signed checkpoint holds it (--checkpoint; with --genesis too, the
+    /// checkpoint's signatures are checked as well).
     VerifyProof {
         proof: PathBuf,
+        #[arg(long, required_unless_present = "checkpoint")]
+        genesis: Option<PathBuf>,
         #[arg(long)]
-        genesis: PathBuf,
+        checkpoint: Option<PathBuf>,
         /// Organisations that must have attested (default: a majority of
         /// the organisations running nodes).
         #[arg(long)]
@@ -357,14 +365,22 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prove {
             record_id,
             from,
+            checkpoint,
             out,
-        } => runtime()?.block_on(prove(&record_id, from, &out)),
+        } => runtime()?.block_on(prove(&record_id, from, checkpoint.as_deref(), &out)),
         Command::VerifyProof {
             proof,
             genesis,
+            checkpoint,
             quorum,
             json,
-        } => verify_proof(&proof, &genesis, quorum, json),
+        } => match checkpoint {
+            Some(cp) => verify_proof_in(&proof, &cp, genesis.as_deref(), json),
+            None => {
+                let genesis = genesis.context("--genesis or --checkpoint is required")?;
+                verify_proof(&proof, &genesis, quorum, json)
+            }
+        },
         Command::Export { from, out } => runtime()?.block_on(export(from, out)),
     }
 }
@@ -487,16 +503,37 @@ async fn export(from: ChainAccess, out: PathBuf) -> Result<()> {
     Ok(())
 }
 
-async fn prove(record_id: &str, from: ChainAccess, out: &std::path::Path) -> Result<()> {
+async fn prove(
+    record_id: &str,
+    from: ChainAccess,
+    checkpoint: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> Result<()> {
+    let size = checkpoint
+        .map(checkpoint::read)
+        .transpose()?
+        .map(|signed| signed.checkpoint().size());
     let proof = match (&from.node, &from.data_dir) {
         (Some(url), _) => {
-            let value = from
-                .client(url)?
+            let client = from.client(url)?;
+            let value = client
                 .get(&format!("/v1/records/{record_id}/proof"))
                 .await?;
-            serde_json::from_value(value).context("the node's proof is malformed")?
+            let mut proof: crate::proof::ProofFile =
+                serde_json::from_value(value).context("the node's proof is malformed")?;
+            if let Some(size) = size {
+                let path = format!(
+                    "/v1/checkpoint/inclusion/{}?size={size}",
+                    proof.header.height
+                );
+                proof.block_in_checkpoint = Some(
+                    serde_json::from_value(client.get(&path).await?)
+                        .context("the node's block inclusion proof is malformed")?,
+                );
+            }
+            proof
         }
-        (None, Some(dir)) => proof_from_store(dir, record_id)?,
+        (None, Some(dir)) => proof_from_store(dir, record_id, size)?,
         (None, None) => anyhow::bail!("give --node URL or --data-dir DIR"),
     };
     crate::proof::write(out, &proof)?;
@@ -508,7 +545,11 @@ async fn prove(record_id: &str, from: ChainAccess, out: &std::path::Path) -> Res
     Ok(())
 }
 
-fn proof_from_store(dir: &std::path::Path, record_id: &str) -> Result<crate::proof::ProofFile> {
+fn proof_from_store(
+    dir: &std::path::Path,
+    record_id: &str,
+    checkpoint_size: Option<u64>,
+) -> Result<crate::proof::ProofFile> {
     let id = fundtrail_ledger::RecordId::from_hex(record_id).context("record id must be hex")?;
     let store = fundtrail_ledger::store::Store::open(dir)
         .with_context(|| format!("opening {} (is its node stopped?)", dir.display()))?;
@@ -516,11 +557,53 @@ fn proof_from_store(dir: &std::path::Path, record_id: &str) -> Result<crate::pro
     let block = store
         .block(entry.height)?
         .context("block missing from the store")?;
-    crate::proof::ProofFile::build(
+    let mut proof = crate::proof::ProofFile::build(
         &block,
         entry.index as usize,
         store.attestations(entry.height)?,
-    )
+    )?;
+    if let Some(size) = checkpoint_size {
+        proof.block_in_checkpoint = Some(crate::checkpoint::inclusion(&store, entry.height, size)?);
+    }
+    Ok(proof)
+}
+
+/// `verify-proof --checkpoint`: the record in its block, and the block in
+/// the checkpoint's tree; with `genesis`, the checkpoint's signatures too.
+fn verify_proof_in(
+    path: &std::path::Path,
+    checkpoint: &std::path::Path,
+    genesis: Option<&std::path::Path>,
+    json: bool,
+) -> Result<()> {
+    let proof = crate::proof::read(path)?;
+    let signed = checkpoint::read(checkpoint)?;
+    let signers = match genesis {
+        Some(g) => checkpoint::check_signatures(&signed, &crate::config::read_genesis(g)?, None)?,
+        None => Vec::new(),
+    };
+    let cp = signed.checkpoint();
+    proof.verify_in(cp)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": true, "record_id": proof.record.record_id(), "height": proof.header.height,
+                "outcome": proof.outcome, "checkpoint_size": cp.size(), "checkpoint_root": cp.root(),
+                "checkpoint_signers": signers,
+            })
+        );
+    } else {
+        println!(
+            "record {} is in block {} with outcome {:?}; the block is in the checkpoint of {} blocks (root {})",
+            proof.record.record_id().to_hex(),
+            proof.header.height,
+            proof.outcome.verdict,
+            cp.size(),
+            cp.root()
+        );
+    }
+    Ok(())
 }
 
 fn verify_proof(
