@@ -11,8 +11,8 @@ use fundtrail_ledger::merkle::{self, InclusionProof, ProofError};
 use fundtrail_ledger::store::{Store, StoreError};
 use fundtrail_ledger::tlog::{
     block_leaf, origin, prove_consistency, Checkpoint, ConsistencyError, ConsistencyProof,
-    Ed25519Signer, Frontier, FrontierError, KeyName, KeyType, NoteError, SignedCheckpoint, Vkey,
-    VkeyError,
+    Ed25519Signer, Frontier, FrontierError, KeyName, KeyType, NoteError, OpenError,
+    SignedCheckpoint, Vkey, VkeyError,
 };
 use fundtrail_ledger::types::{ChainId, Height, KeyRole, OrgId};
 
@@ -36,6 +36,14 @@ pub enum CheckpointFailure {
     Consistency(#[from] ConsistencyError),
     #[error(transparent)]
     Inclusion(#[from] ProofError),
+    #[error("the checkpoint's signatures do not check: {0}")]
+    Signatures(#[from] OpenError),
+    #[error("signed by {signed} consortium organisations ({names}), {required} required")]
+    TooFewSigners {
+        signed: usize,
+        names: String,
+        required: usize,
+    },
 }
 
 /// The name a node key of `org` signs checkpoints under.
@@ -100,6 +108,29 @@ pub fn sign(
     let checkpoint = Checkpoint::of_chain(chain_id, &tree(store, size)?);
     let signer = Ed25519Signer::new(key_name(chain_id, org)?, node_key);
     Ok(SignedCheckpoint::sign(checkpoint, &signer)?)
+}
+
+/// The names of the trusted keys that signed `signed`, once every
+/// signature by a trusted key verified and at least `required` did.
+pub fn trusted_signers(
+    signed: &SignedCheckpoint,
+    trusted: &[Vkey],
+    required: usize,
+) -> Result<Vec<String>, CheckpointFailure> {
+    let signers: Vec<String> = signed
+        .open(trusted)?
+        .verified
+        .iter()
+        .map(|v| v.name.as_str().to_string())
+        .collect();
+    if signers.len() < required {
+        return Err(CheckpointFailure::TooFewSigners {
+            signed: signers.len(),
+            names: signers.join(", "),
+            required,
+        });
+    }
+    Ok(signers)
 }
 
 /// A vkey for every node key `genesis` lists, named for its organisation.

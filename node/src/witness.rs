@@ -15,13 +15,12 @@ use fundtrail_ledger::crypto::Keypair;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::merkle::empty_root;
 use fundtrail_ledger::tlog::{
-    origin, verify_consistency, ConsistencyProof, Cosigner, KeyName, OpenError, SignedCheckpoint,
-    Vkey,
+    origin, verify_consistency, ConsistencyProof, Cosigner, KeyName, SignedCheckpoint, Vkey,
 };
-use fundtrail_ledger::types::{KeyRole, OrgId};
+use fundtrail_ledger::types::OrgId;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{genesis_vkeys, witness_name, CheckpointFailure};
+use crate::checkpoint::{genesis_vkeys, trusted_signers, witness_name, CheckpointFailure};
 
 /// At most this many consistency proof lines (the spec's limit).
 const MAX_PROOF_LINES: usize = 63;
@@ -83,15 +82,11 @@ impl Witness {
             },
             Err(e) => return Err(e.into()),
         };
-        let node_orgs: std::collections::BTreeSet<_> = genesis
-            .keys_with_role(KeyRole::Node)
-            .map(|(o, _)| o)
-            .collect();
         let name = witness_name(&genesis.chain_id, org).map_err(CheckpointFailure::from)?;
         Ok(Witness {
             origin: origin(&genesis.chain_id),
             trusted: genesis_vkeys(genesis)?,
-            required: node_orgs.len() / 2 + 1,
+            required: crate::proof::default_quorum(genesis),
             name,
             key,
             state_file,
@@ -147,18 +142,9 @@ impl Witness {
     }
 
     fn check_signatures(&self, signed: &SignedCheckpoint) -> Result<(), String> {
-        let opened = signed.open(&self.trusted).map_err(|e| match e {
-            OpenError::NoTrustedSignature => "no signature by a consortium node key".to_string(),
-            other => other.to_string(),
-        })?;
-        if opened.verified.len() < self.required {
-            return Err(format!(
-                "signed by {} consortium organisations, {} required",
-                opened.verified.len(),
-                self.required
-            ));
-        }
-        Ok(())
+        trusted_signers(signed, &self.trusted, self.required)
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     /// Writes the state to a new file, syncs it, and renames it over the

@@ -421,27 +421,27 @@ async fn the_witness_state_survives_a_kill(cluster: &mut TestCluster, body: &str
 /// `audit report --checkpoint` shows the checkpoint and its signers, and
 /// reports a stale export against it as not verified.
 async fn the_report_shows_the_checkpoint(run: &Run<'_>, current: &Path, stale: &Path, cp: &Path) {
-    let report = |chain: &Path, name: &str| {
+    let cp_arg = cp.to_string_lossy();
+    let report = async |chain: &Path, name: &str| {
         let out = run.path(name);
-        let args = [
-            "audit".to_string(),
-            "report".into(),
-            "--chain".into(),
-            chain.to_string_lossy().into_owned(),
-            "--out".into(),
-            out.to_string_lossy().into_owned(),
-            "--checkpoint".into(),
-            cp.to_string_lossy().into_owned(),
-        ];
-        async move {
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            let output = run.fundtrail(&refs).await;
-            let json: serde_json::Value = std::fs::read(out.join("report.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            (output, json["verification"].clone())
-        }
+        let (chain, out_arg) = (chain.to_string_lossy(), out.to_string_lossy());
+        let output = run
+            .fundtrail(&[
+                "audit",
+                "report",
+                "--chain",
+                &chain,
+                "--out",
+                &out_arg,
+                "--checkpoint",
+                &cp_arg,
+            ])
+            .await;
+        let json: serde_json::Value = std::fs::read(out.join("report.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        (output, json["verification"].clone())
     };
     let (ok, verification) = report(current, "report-current").await;
     assert!(ok.status.success(), "{}", output_text(&ok));
@@ -482,19 +482,18 @@ async fn a_record_is_proven_against_a_checkpoint(run: &Run<'_>, first: &Path, la
         .await;
     assert!(made.status.success(), "{}", output_text(&made));
     let genesis = run.cluster.devnet.dir.join("genesis.json");
-    let check = |cp: &Path| {
-        let args = [
-            "verify-proof".to_string(),
-            proof.to_string_lossy().into_owned(),
-            "--checkpoint".into(),
-            cp.to_string_lossy().into_owned(),
-            "--genesis".into(),
-            genesis.to_string_lossy().into_owned(),
-        ];
-        async move {
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            run.fundtrail(&refs).await
-        }
+    let (proof_arg, genesis_arg) = (proof.to_string_lossy(), genesis.to_string_lossy());
+    let check = async |cp: &Path| {
+        let cp = cp.to_string_lossy();
+        run.fundtrail(&[
+            "verify-proof",
+            &proof_arg,
+            "--checkpoint",
+            &cp,
+            "--genesis",
+            &genesis_arg,
+        ])
+        .await
     };
     let held = check(later).await;
     assert!(held.status.success(), "{}", output_text(&held));

@@ -14,14 +14,14 @@ use clap::Subcommand;
 use fundtrail_ledger::block::Genesis;
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::tlog::{
-    origin, verify_consistency, ConsistencyProof, Frontier, SignedCheckpoint, Vkey,
+    origin, verify_consistency, ConsistencyProof, Frontier, SignedCheckpoint,
 };
-use fundtrail_ledger::types::{Height, KeyRole};
+use fundtrail_ledger::types::Height;
 
 use fundtrail_audit::report::CheckpointSeen;
 
 use super::client::{Credentials, NodeArgs, NodeClient};
-use crate::checkpoint::{genesis_vkeys, genesis_witness_vkeys};
+use crate::checkpoint::{genesis_vkeys, genesis_witness_vkeys, trusted_signers};
 
 #[derive(Subcommand)]
 pub enum CheckpointAction {
@@ -254,28 +254,8 @@ pub fn check_signatures(
             origin(&genesis.chain_id)
         );
     }
-    let vkeys: Vec<Vkey> = genesis_vkeys(genesis)?;
-    let opened = signed
-        .open(&vkeys)
-        .context("the checkpoint's signatures do not check")?;
-    let signers: Vec<String> = opened
-        .verified
-        .iter()
-        .map(|v| v.name.as_str().to_string())
-        .collect();
-    let node_orgs: std::collections::BTreeSet<_> = genesis
-        .keys_with_role(KeyRole::Node)
-        .map(|(org, _)| org)
-        .collect();
-    let required = min.unwrap_or(node_orgs.len() / 2 + 1);
-    if signers.len() < required {
-        bail!(
-            "signed by {} organisations ({}), {required} required",
-            signers.len(),
-            signers.join(", ")
-        );
-    }
-    Ok(signers)
+    let required = min.unwrap_or_else(|| crate::proof::default_quorum(genesis));
+    Ok(trusted_signers(signed, &genesis_vkeys(genesis)?, required)?)
 }
 
 /// A signed checkpoint a chain being read is held to.
