@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use fundtrail_ledger::block::Attestation;
-use fundtrail_ledger::crypto::Keypair;
+use fundtrail_ledger::crypto::{Keypair, PublicKey};
 use fundtrail_ledger::types::Height;
 use libp2p::{Multiaddr, PeerId};
 use openraft::BasicNode;
@@ -67,22 +67,13 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     let genesis = config.load_genesis()?;
     let node_key = Arc::new(crate::keys::read(&config.node_key)?);
     let roster = Roster::from_genesis(&genesis)?;
-    let me = roster
-        .by_key(&node_key.public())
-        .context("this node's key is not a node key in genesis")?
-        .clone();
-    if me.org != config.org {
-        bail!(
-            "node key belongs to {}, config says org {}",
-            me.org,
-            config.org
-        );
-    }
     let vault_keys = load_vault_keys(&config)?;
     let chain = Arc::new(
         Chain::open(&config.data_dir, &genesis)
             .with_context(|| format!("opening data directory {}", config.data_dir.display()))?,
     );
+    roster.learn(&chain.membership());
+    let me = this_node(&config, &node_key.public(), &roster)?;
     tracing::info!(org = %me.org, node_id = me.id, height = %chain.head().height, "chain opened");
 
     let services: Arc<OnceLock<Services>> = Arc::new(OnceLock::new());
@@ -153,7 +144,7 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         config.clone(),
         roster.clone(),
     ));
-    tokio::spawn(crate::raft::membership::retire_out_of_force(
+    tokio::spawn(crate::raft::membership::follow_chain(
         chain.clone(),
         roster.clone(),
         net.clone(),
@@ -249,6 +240,35 @@ async fn shutdown_signal() {
     ctrl_c.await.ok();
 }
 
+/// This node as the roster knows it, or, for a node key the chain has not
+/// enrolled yet (a node joining a running consortium), as it will: it
+/// waits, without voting, for the leader to add it once the chain does.
+fn this_node(config: &NodeConfig, key: &PublicKey, roster: &Roster) -> Result<Member> {
+    let Some(me) = roster.by_key(key) else {
+        tracing::info!(
+            org = %config.org,
+            "this node key is not enrolled on the chain held here: joining as a learner, \
+             to be added by the leader once the chain enrols the key"
+        );
+        return Ok(Member {
+            id: roster::joined_id(key),
+            key: *key,
+            org: config.org.clone(),
+            peer: roster::peer_id(key)?,
+            voter: false,
+            founding: false,
+        });
+    };
+    if me.org != config.org {
+        bail!(
+            "node key belongs to {}, config says org {}",
+            me.org,
+            config.org
+        );
+    }
+    Ok(me)
+}
+
 fn libp2p_keypair(key: &Keypair) -> Result<libp2p::identity::Keypair> {
     libp2p::identity::Keypair::ed25519_from_bytes(key.secret_bytes())
         .context("node key is not a valid ed25519 secret")
@@ -269,9 +289,9 @@ fn start_network(
             .parse()
             .with_context(|| format!("peer address {}", p.address))?;
         if roster.by_key(&p.node_key).is_none() {
-            bail!(
-                "configured peer {} is not a node key in genesis",
-                p.node_key.short()
+            tracing::info!(
+                peer = %p.node_key.short(),
+                "configured peer is not a node key of this chain yet; dialled once the chain enrols it"
             );
         }
         peers.push((roster::peer_id(&p.node_key)?, addr));
@@ -310,7 +330,7 @@ fn serve(services: Arc<OnceLock<Services>>, peer: PeerId, request: WireRequest) 
         let Some(sender) = s.roster.by_peer(&peer).filter(|m| s.roster.in_force(m)) else {
             return WireResponse::Refused("not a consortium node in force".into());
         };
-        match s.serve_from(sender, request).await {
+        match s.serve_from(&sender, request).await {
             Ok(response) => response,
             Err(refusal) => {
                 s.refusals.refuse(
@@ -441,7 +461,7 @@ fn voter_addresses(
     roster: &Roster,
 ) -> Result<BTreeMap<NodeId, BasicNode>> {
     let mut out = BTreeMap::new();
-    for v in roster.voters() {
+    for v in roster.voters().iter().filter(|v| v.founding) {
         let addr = if v.id == me.id {
             config.listen.clone()
         } else {

@@ -1,5 +1,5 @@
 //! The permissioned libp2p network: TCP + noise + yamux, a connection
-//! allowlist of the genesis node keys, a request-response protocol for
+//! allowlist of the chain's node keys in force, a request-response protocol for
 //! Raft RPCs, record forwarding and attestation repair, a second one for
 //! snapshot messages (which may take minutes to answer), and gossipsub for
 //! attestations. The swarm runs in its own task; the rest of the node talks
@@ -357,14 +357,16 @@ impl SwarmTask {
     fn member_in_force(&self, peer: &PeerId) -> bool {
         self.roster
             .by_peer(peer)
-            .is_some_and(|m| self.roster.in_force(m))
+            .is_some_and(|m| self.roster.in_force(&m))
     }
 
     fn sync_allowlist(&mut self) {
         for m in self.roster.members() {
             let allow = &mut self.swarm.behaviour_mut().allow;
-            if self.roster.in_force(m) {
-                allow.allow_peer(m.peer);
+            if self.roster.in_force(&m) {
+                if allow.allow_peer(m.peer) {
+                    tracing::info!(org = %m.org, node = m.id, "node key enrolled: connections allowed");
+                }
             } else if allow.disallow_peer(m.peer) {
                 tracing::warn!(org = %m.org, node = m.id, "node key out of force: connections closed");
             }

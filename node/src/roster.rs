@@ -1,35 +1,48 @@
-//! The consortium's nodes as the network and Raft see them: each genesis
-//! node key gets a stable Raft node id and a libp2p peer id. Nodes of
-//! auditor organisations are learners: they replicate but do not vote.
+//! The consortium's nodes as the network and Raft see them: each node key
+//! gets a stable Raft node id and a libp2p peer id. Nodes of auditor
+//! organisations are learners: they replicate but do not vote.
+//!
+//! Genesis node keys take ids 1, 2, … in genesis order. A node key that a
+//! `member` record enrols later takes an id derived from the key itself
+//! ([`joined_id`]), so every node names it alike without asking anyone;
+//! the roster learns it as its chain reaches the record. In Raft's
+//! membership such a node's address carries its key ([`bound_address`]),
+//! so a node whose chain has not reached the record yet can still check
+//! that the id belongs to that key.
 //!
 //! A node key that a `member` record took out of force is retired: it
 //! keeps its id (entries it created stay checkable) but its connections
 //! are closed, its messages refused, and the leader takes it out of the
-//! Raft membership. Clones share one view of who is retired.
+//! Raft membership. Clones share one view of the members and of who is
+//! retired.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
 use fundtrail_ledger::crypto::PublicKey;
+use fundtrail_ledger::hash::hash_domain;
+use fundtrail_ledger::membership::Membership;
 use fundtrail_ledger::types::{KeyRole, OrgId, Role};
 use fundtrail_ledger::Genesis;
 use libp2p::PeerId;
 
 use crate::entry::NodeId;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
     pub id: NodeId,
     pub key: PublicKey,
     pub org: OrgId,
     pub peer: PeerId,
     pub voter: bool,
+    /// Listed in genesis, so its id is its place there.
+    pub founding: bool,
 }
 
 #[derive(Clone, Debug)]
 pub struct Roster {
-    members: Vec<Member>,
+    members: Arc<RwLock<Vec<Member>>>,
     retired: Arc<RwLock<BTreeSet<PublicKey>>>,
 }
 
@@ -40,8 +53,39 @@ pub fn peer_id(key: &PublicKey) -> Result<PeerId> {
     Ok(libp2p::identity::PublicKey::from(ed).to_peer_id())
 }
 
+/// Ids of node keys enrolled after genesis start here, far above any
+/// genesis id, and stay below 2^53 so JSON readers keep them exact.
+const JOINED_IDS: NodeId = 1 << 40;
+
+/// The Raft node id of a node key enrolled after genesis: 40 bits of its
+/// hash above [`JOINED_IDS`].
+pub fn joined_id(key: &PublicKey) -> NodeId {
+    let hash = hash_domain("fundtrail/node-id/v1", &key.0);
+    let mut low = [0u8; 8];
+    low[3..].copy_from_slice(&hash.0[..5]);
+    JOINED_IDS | NodeId::from_be_bytes(low)
+}
+
+/// The address Raft's membership carries for a node enrolled after
+/// genesis: its node key, `@`, then where it listens (may be empty).
+pub fn bound_address(key: &PublicKey, address: &str) -> String {
+    format!("{}@{address}", key.to_hex())
+}
+
+/// The node key a [`bound_address`] names, if `id` is that key's id.
+pub fn key_bound_to(id: NodeId, address: &str) -> Option<PublicKey> {
+    let (hex, _) = address.split_once('@')?;
+    let key = PublicKey::from_hex(hex).ok()?;
+    (joined_id(&key) == id).then_some(key)
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Roster {
-    /// Node ids follow genesis order (orgs, then their node keys), from 1.
+    /// The founding nodes, ids in genesis order (orgs, then their node
+    /// keys), from 1.
     pub fn from_genesis(genesis: &Genesis) -> Result<Roster> {
         let mut members = Vec::new();
         for org in &genesis.orgs {
@@ -52,49 +96,91 @@ impl Roster {
                     org: org.id.clone(),
                     peer: peer_id(&k.key)?,
                     voter: org.role != Role::Auditor,
+                    founding: true,
                 });
             }
         }
         Ok(Roster {
-            members,
+            members: Arc::new(RwLock::new(members)),
             retired: Arc::default(),
         })
     }
 
-    pub fn members(&self) -> &[Member] {
-        &self.members
+    /// Adds every node key `membership` has given a term that the roster
+    /// does not hold yet; returns whether it added any.
+    pub fn learn(&self, membership: &Membership) -> bool {
+        let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
+        let mut added = false;
+        for term in membership.terms() {
+            if members.iter().any(|m| m.key == term.key) {
+                continue;
+            }
+            let id = joined_id(&term.key);
+            if members.iter().any(|m| m.id == id) {
+                tracing::error!(
+                    id,
+                    "two node keys share a Raft node id; the later is ignored"
+                );
+                continue;
+            }
+            let Ok(peer) = peer_id(&term.key) else {
+                continue;
+            };
+            let voter = membership
+                .orgs()
+                .get(&term.org)
+                .is_some_and(|role| *role != Role::Auditor);
+            tracing::info!(org = %term.org, node = id, voter, "node key enrolled by the chain");
+            members.push(Member {
+                id,
+                key: term.key,
+                org: term.org.clone(),
+                peer,
+                voter,
+                founding: false,
+            });
+            added = true;
+        }
+        added
     }
 
-    pub fn by_key(&self, key: &PublicKey) -> Option<&Member> {
-        self.members.iter().find(|m| &m.key == key)
+    pub fn members(&self) -> Vec<Member> {
+        read(&self.members).clone()
     }
 
-    pub fn by_id(&self, id: NodeId) -> Option<&Member> {
-        self.members.iter().find(|m| m.id == id)
+    fn find(&self, pick: impl Fn(&Member) -> bool) -> Option<Member> {
+        read(&self.members).iter().find(|m| pick(m)).cloned()
     }
 
-    pub fn by_peer(&self, peer: &PeerId) -> Option<&Member> {
-        self.members.iter().find(|m| &m.peer == peer)
+    pub fn by_key(&self, key: &PublicKey) -> Option<Member> {
+        self.find(|m| &m.key == key)
     }
 
-    pub fn voters(&self) -> impl Iterator<Item = &Member> {
-        self.members.iter().filter(|m| m.voter)
+    pub fn by_id(&self, id: NodeId) -> Option<Member> {
+        self.find(|m| m.id == id)
+    }
+
+    pub fn by_peer(&self, peer: &PeerId) -> Option<Member> {
+        self.find(|m| &m.peer == peer)
+    }
+
+    pub fn voters(&self) -> Vec<Member> {
+        read(&self.members)
+            .iter()
+            .filter(|m| m.voter)
+            .cloned()
+            .collect()
     }
 
     /// Whether `member`'s node key is still in force.
     pub fn in_force(&self, member: &Member) -> bool {
-        !self
-            .retired
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&member.key)
+        !read(&self.retired).contains(&member.key)
     }
 
     /// Retires the members whose node keys `in_force` refuses; returns
     /// whether that changed who is retired.
     pub fn retire_unless(&self, in_force: impl Fn(&PublicKey) -> bool) -> bool {
-        let retired: BTreeSet<PublicKey> = self
-            .members
+        let retired: BTreeSet<PublicKey> = read(&self.members)
             .iter()
             .map(|m| m.key)
             .filter(|k| !in_force(k))

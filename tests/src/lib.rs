@@ -2,7 +2,9 @@
 //! drive (see tests/README.md), [`cluster`] starts real multi-node
 //! networks for them, [`edge_sig`] crafts edge-case signatures, and
 //! [`hostile`] speaks to a node as a peer that holds a genesis node key
-//! but lies. [`data_tempdir`] is a temporary data directory a node accepts;
+//! but lies, [`governance`] runs the governance CLI against a cluster,
+//! and [`joining`] adds a node genesis does not list.
+//! [`data_tempdir`] is a temporary data directory a node accepts;
 //! [`health_claim`] a claim the health department signed, with its raw bill;
 //! [`officer_fetch`] an officer's fetch under a disclosure;
 //! [`eligibility_grant`] a civil-affairs record for load; [`output_text`]
@@ -10,7 +12,9 @@
 
 pub mod cluster;
 pub mod edge_sig;
+pub mod governance;
 pub mod hostile;
+pub mod joining;
 
 /// Civil affairs' dibao grant for 2026 to person `n`, signed with its
 /// submitter key under `nonce`.

@@ -11,9 +11,6 @@
 //!   connections, the leader takes it out of the Raft voters, they keep
 //!   committing, and every acknowledged record is on the chain once.
 
-use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,82 +20,13 @@ use fundtrail_ledger::types::{Height, Role};
 use fundtrail_node::api::SubmitLine;
 use fundtrail_node::wire::Receipt;
 use fundtrail_tests::cluster::{committed, record_ids, serial, TestCluster};
+use fundtrail_tests::governance::{refs, Governance};
 use fundtrail_tests::output_text;
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
 /// The rules version the cluster starts with; the test schedules the next.
 const FIRST_RULES: u32 = 2;
 const NEXT_RULES: u32 = 3;
-
-struct Governance<'a> {
-    cluster: &'a TestCluster,
-    dir: PathBuf,
-    /// The node the commands call.
-    via: usize,
-}
-
-impl Governance<'_> {
-    fn key(&self, role: Role, name: &str) -> PathBuf {
-        self.cluster
-            .devnet
-            .key_file(&self.cluster.kit.org(role).id, name)
-    }
-
-    async fn run(&self, args: &[&OsStr]) -> Output {
-        tokio::process::Command::new(EXE)
-            .arg("governance")
-            .args(args)
-            .output()
-            .await
-            .expect("run fundtrail governance")
-    }
-
-    /// `--node` and `--key` as insurance's submitter, which proposes and
-    /// submits every proposal here.
-    fn node_args(&self) -> Vec<std::ffi::OsString> {
-        vec![
-            "--node".into(),
-            self.cluster.api(self.via).into(),
-            "--key".into(),
-            self.key(Role::Insurance, "submitter").into(),
-        ]
-    }
-
-    async fn propose(&self, name: &str, action: &[&str]) -> PathBuf {
-        let out = self.dir.join(name);
-        let mut args: Vec<std::ffi::OsString> = vec!["propose".into()];
-        args.extend(self.node_args());
-        args.extend(["--out".into(), out.clone().into()]);
-        args.extend(action.iter().map(Into::into));
-        let output = self.run(&refs(&args)).await;
-        assert!(output.status.success(), "{}", output_text(&output));
-        out
-    }
-
-    async fn sign(&self, proposal: &Path, role: Role) -> Output {
-        let key = self.key(role, "officer-1");
-        let output = self
-            .run(&[
-                "sign".as_ref(),
-                proposal.as_os_str(),
-                "--key".as_ref(),
-                key.as_os_str(),
-            ])
-            .await;
-        assert!(output.status.success(), "{}", output_text(&output));
-        output
-    }
-
-    async fn with_proposal(&self, verb: &str, proposal: &Path) -> Output {
-        let mut args: Vec<std::ffi::OsString> = vec![verb.into(), proposal.into()];
-        args.extend(self.node_args());
-        self.run(&refs(&args)).await
-    }
-}
-
-fn refs(args: &[std::ffi::OsString]) -> Vec<&OsStr> {
-    args.iter().map(|a| a.as_os_str()).collect()
-}
 
 fn civil_record(cluster: &TestCluster, n: u64) -> SignedRecord {
     fundtrail_tests::eligibility_grant(&cluster.kit, n, 90_000 + n)

@@ -8,8 +8,8 @@
 //!   Learners never lead and never ask for votes.
 //! - Every batch entry must be signed by the node key of the leader that
 //!   created it (the node its log id names), and a membership entry must
-//!   be the consortium's: configurations of genesis voters, and learners
-//!   among genesis non-voters.
+//!   be the consortium's: configurations of voters it knows, and learners
+//!   it knows (see [`Inbound::check_membership`]).
 
 use std::collections::BTreeSet;
 
@@ -18,7 +18,7 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{BasicNode, EntryPayload, Membership, Vote};
 
 use crate::entry::{NodeId, TypeConfig};
-use crate::roster::{Member, Roster};
+use crate::roster::{joined_id, key_bound_to, Member, Roster};
 
 /// Why an inbound message was refused. The label names the kind for
 /// metrics; the message is for the log and the refused peer.
@@ -102,12 +102,8 @@ impl Inbound {
             EntryPayload::Membership(m) => self.check_membership(m),
             EntryPayload::Normal(batch) => {
                 let leader = entry.log_id.leader_id.node_id;
-                let member = self
-                    .roster
-                    .by_id(leader)
-                    .filter(|m| m.voter)
-                    .ok_or(Refusal::UnknownProposer { index, leader })?;
-                if member.key != batch.proposer {
+                let key = self.proposer_key(index, leader, batch)?;
+                if key != batch.proposer {
                     return Err(Refusal::WrongProposer {
                         index,
                         leader,
@@ -121,29 +117,59 @@ impl Inbound {
         }
     }
 
-    /// A membership is the consortium's when its learners are genesis
-    /// non-voters and each of its configurations (two while a change is
-    /// joint) is genesis voters that include a majority of the voters
-    /// this node holds in force. Dropping voters the chain took out of
-    /// force is how removals reach Raft (`super::membership`); a node key
-    /// alone cannot shrink the voters to a minority of its choosing.
+    /// The node key of `leader`, the node that created entry `index`: a
+    /// voter of the roster, or, for a node the chain here has not enrolled
+    /// yet, the key the batch names if the id derives from it. Whether
+    /// that key may propose is the chain's to decide when the entry is
+    /// applied, identically on every node.
+    fn proposer_key(
+        &self,
+        index: u64,
+        leader: NodeId,
+        batch: &crate::entry::Batch,
+    ) -> Result<fundtrail_ledger::crypto::PublicKey, Refusal> {
+        match self.roster.by_id(leader) {
+            Some(m) if m.voter => Ok(m.key),
+            Some(_) => Err(Refusal::UnknownProposer { index, leader }),
+            None if joined_id(&batch.proposer) == leader => Ok(batch.proposer),
+            None => Err(Refusal::UnknownProposer { index, leader }),
+        }
+    }
+
+    /// A membership is the consortium's when every node in it is known:
+    /// a member of the roster, or a node enrolled after genesis whose
+    /// address names the key its id derives from (the chain here may not
+    /// have reached its enrolment yet). Known non-voters are only
+    /// learners, and each configuration (two while a change is joint)
+    /// includes a majority of the voters this node holds in force.
+    /// Dropping voters the chain took out of force is how removals reach
+    /// Raft (`super::membership`); a node key alone cannot shrink the
+    /// voters to a minority of its choosing.
     pub fn check_membership(&self, m: &Membership<NodeId, BasicNode>) -> Result<(), Refusal> {
-        let voters: BTreeSet<NodeId> = self.roster.voters().map(|v| v.id).collect();
         let in_force: BTreeSet<NodeId> = self
             .roster
             .voters()
+            .iter()
             .filter(|v| self.roster.in_force(v))
             .map(|v| v.id)
             .collect();
         let keeps_majority =
             |c: &BTreeSet<NodeId>| c.intersection(&in_force).count() * 2 > in_force.len();
+        let may_vote = |id: &NodeId| match self.roster.by_id(*id) {
+            Some(member) => member.voter,
+            None => m
+                .get_node(id)
+                .is_some_and(|n| key_bound_to(*id, &n.addr).is_some()),
+        };
         let configs_known = m
             .get_joint_config()
             .iter()
-            .all(|c| c.is_subset(&voters) && keeps_majority(c));
-        let learners_known = m
-            .learner_ids()
-            .all(|id| self.roster.by_id(id).is_some_and(|l| !l.voter));
+            .all(|c| !c.is_empty() && c.iter().all(may_vote) && keeps_majority(c));
+        let learners_known = m.learner_ids().all(|id| {
+            self.roster.by_id(id).is_some()
+                || m.get_node(&id)
+                    .is_some_and(|n| key_bound_to(id, &n.addr).is_some())
+        });
         if configs_known && learners_known {
             Ok(())
         } else {
@@ -203,7 +229,7 @@ mod tests {
     }
 
     fn member(inbound: &Inbound, id: NodeId) -> Member {
-        inbound.roster.by_id(id).expect("member").clone()
+        inbound.roster.by_id(id).expect("member")
     }
 
     fn batch_entry(leader: NodeId, batch: Batch) -> Entry<TypeConfig> {
@@ -332,5 +358,57 @@ mod tests {
             inbound.check_append(&leader, &append(1, vec![entry])),
             Err(Refusal::ForeignMembership(_))
         ));
+    }
+
+    /// A node enrolled after genesis, seen by a node whose chain has not
+    /// reached its enrolment: its membership entries and the entries it
+    /// proposes are taken when its id derives from the key they name.
+    #[test]
+    fn a_node_enrolled_later_is_known_by_the_key_its_id_derives_from() {
+        let (inbound, _) = consortium();
+        let joining = Keypair::from_seed([0x5e; 32]);
+        let id = crate::roster::joined_id(&joining.public());
+        let bound = BasicNode {
+            addr: crate::roster::bound_address(&joining.public(), "/ip4/10.0.0.5/tcp/7005"),
+        };
+        let founding = |n: NodeId| (n, BasicNode::default());
+        let nodes = |extra: (NodeId, BasicNode)| {
+            (1..=4)
+                .map(founding)
+                .chain([extra])
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let voters = BTreeSet::from([1, 2, 3, 4]);
+        let five = BTreeSet::from([1, 2, 3, 4, id]);
+        let as_learner = Membership::new(vec![voters.clone()], nodes((id, bound.clone())));
+        assert_eq!(inbound.check_membership(&as_learner), Ok(()));
+        let as_voter = Membership::new(vec![five.clone()], nodes((id, bound.clone())));
+        assert_eq!(inbound.check_membership(&as_voter), Ok(()));
+
+        let other = Keypair::from_seed([0x5f; 32]);
+        let wrong_key = BasicNode {
+            addr: crate::roster::bound_address(&other.public(), ""),
+        };
+        for m in [
+            Membership::new(vec![five.clone()], nodes((id, wrong_key))),
+            Membership::new(vec![five], nodes((id, BasicNode::default()))),
+        ] {
+            assert!(inbound.check_membership(&m).is_err(), "{m:?}");
+        }
+
+        let leader = member(&inbound, 1);
+        let by_joined = batch_entry(id, signed_by(&inbound, &joining));
+        assert_eq!(
+            inbound.check_append(&leader, &append(1, vec![by_joined])),
+            Ok(())
+        );
+        let posing = batch_entry(id, signed_by(&inbound, &other));
+        assert_eq!(
+            inbound.check_append(&leader, &append(1, vec![posing])),
+            Err(Refusal::UnknownProposer {
+                index: 7,
+                leader: id
+            })
+        );
     }
 }

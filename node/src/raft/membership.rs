@@ -1,7 +1,10 @@
 //! Raft membership and the network follow the chain's membership. When a
-//! block takes a node key out of force, every node retires it in the
-//! roster and closes its connections; the leader then replaces Raft's
-//! voters with the voting members in force, by openraft's joint consensus.
+//! block enrols a node key, every node adds it to the roster and allows
+//! its connections; the leader adds it as a learner and, once it has
+//! caught up, as a voter if its organisation votes. When a block takes a
+//! node key out of force, every node retires it in the roster and closes
+//! its connections; the leader then takes it out of Raft. Voters change
+//! by openraft's joint consensus (`ReplaceAllVoters`).
 //!
 //! The leader reconciles rather than reacts: every few seconds it compares
 //! Raft's membership with the chain's and proposes the difference. A
@@ -21,16 +24,19 @@ use crate::chain::Chain;
 use crate::config::NodeConfig;
 use crate::entry::NodeId;
 use crate::p2p::Net;
-use crate::roster::Roster;
+use crate::roster::{bound_address, Roster};
 
 const RECONCILE_EVERY: Duration = Duration::from_secs(2);
 
-/// Retires in `roster` every node key the chain took out of force, and
-/// closes their connections, each time the head moves.
-pub async fn retire_out_of_force(chain: Arc<Chain>, roster: Roster, net: Net) {
+/// Each time the head moves: adds to `roster` the node keys the chain
+/// enrolled, retires those it took out of force, and lets the network
+/// allow and close connections to match.
+pub async fn follow_chain(chain: Arc<Chain>, roster: Roster, net: Net) {
     let mut heads = chain.subscribe();
     loop {
-        if roster.retire_unless(|key| chain.node_key_in_force(key)) {
+        let learned = roster.learn(&chain.membership());
+        let retired = roster.retire_unless(|key| chain.node_key_in_force(key));
+        if learned || retired {
             net.sync_allowlist();
         }
         if heads.changed().await.is_err() {
@@ -39,8 +45,13 @@ pub async fn retire_out_of_force(chain: Arc<Chain>, roster: Roster, net: Net) {
     }
 }
 
-/// While this node leads: makes every configured learner in force a
-/// learner, and keeps Raft's voters equal to the voting members in force.
+/// A learner this close to the leader's last log index has caught up and
+/// may vote.
+const CAUGHT_UP_ENTRIES: u64 = 64;
+
+/// While this node leads: makes every node in force a learner first, and
+/// keeps Raft's voters equal to the voting members in force that are
+/// voters already or learners that have caught up.
 pub async fn reconcile(raft: Raft, config: NodeConfig, roster: Roster) {
     loop {
         tokio::time::sleep(RECONCILE_EVERY).await;
@@ -50,11 +61,7 @@ pub async fn reconcile(raft: Raft, config: NodeConfig, roster: Roster) {
         }
         let membership = metrics.membership_config.membership().clone();
         add_learners(&raft, &config, &roster, &membership).await;
-        let desired: BTreeSet<NodeId> = roster
-            .voters()
-            .filter(|m| roster.in_force(m))
-            .map(|m| m.id)
-            .collect();
+        let desired = desired_voters(&roster, &membership, &metrics);
         let configs = membership.get_joint_config();
         let settled = configs.len() == 1 && configs[0] == desired;
         if !settled && !desired.is_empty() {
@@ -62,6 +69,29 @@ pub async fn reconcile(raft: Raft, config: NodeConfig, roster: Roster) {
         }
         remove_retired_learners(&raft, &roster, &membership).await;
     }
+}
+
+fn desired_voters(
+    roster: &Roster,
+    membership: &Membership,
+    metrics: &openraft::RaftMetrics<NodeId, BasicNode>,
+) -> BTreeSet<NodeId> {
+    let voting: BTreeSet<NodeId> = membership.voter_ids().collect();
+    let last = metrics.last_log_index.unwrap_or(0);
+    let caught_up = |id: NodeId| {
+        let matched = metrics
+            .replication
+            .as_ref()
+            .and_then(|r| r.get(&id).cloned().flatten());
+        matched.is_some_and(|log_id| log_id.index + CAUGHT_UP_ENTRIES >= last)
+    };
+    roster
+        .voters()
+        .iter()
+        .filter(|m| roster.in_force(m))
+        .filter(|m| voting.contains(&m.id) || caught_up(m.id))
+        .map(|m| m.id)
+        .collect()
 }
 
 async fn change_voters(raft: &Raft, voters: BTreeSet<NodeId>) {
@@ -76,28 +106,40 @@ async fn change_voters(raft: &Raft, voters: BTreeSet<NodeId>) {
 
 type Membership = openraft::Membership<NodeId, BasicNode>;
 
+/// Adds every member in force that Raft does not hold yet as a learner,
+/// with the address `peers` gives it, if any.
 async fn add_learners(raft: &Raft, config: &NodeConfig, roster: &Roster, membership: &Membership) {
     let known: BTreeSet<NodeId> = membership.nodes().map(|(id, _)| *id).collect();
-    for peer in &config.peers {
-        let Some(m) = roster.by_key(&peer.node_key) else {
-            continue;
-        };
-        if m.voter || !roster.in_force(m) || known.contains(&m.id) {
+    for m in roster.members() {
+        if known.contains(&m.id) || !roster.in_force(&m) || m.id == raft_id(raft) {
             continue;
         }
-        let node = BasicNode {
-            addr: peer.address.clone(),
+        let address = config
+            .peers
+            .iter()
+            .find(|p| p.node_key == m.key)
+            .map(|p| p.address.as_str())
+            .unwrap_or_default();
+        let addr = if m.founding {
+            address.to_string()
+        } else {
+            bound_address(&m.key, address)
         };
-        if let Err(e) = raft.add_learner(m.id, node, false).await {
+        tracing::info!(org = %m.org, node = m.id, "adding a learner");
+        if let Err(e) = raft.add_learner(m.id, BasicNode { addr }, false).await {
             tracing::warn!(learner = m.id, error = %e, "adding learner failed");
         }
     }
 }
 
+fn raft_id(raft: &Raft) -> NodeId {
+    raft.metrics().borrow().id
+}
+
 async fn remove_retired_learners(raft: &Raft, roster: &Roster, membership: &Membership) {
     let retired: BTreeSet<NodeId> = membership
         .learner_ids()
-        .filter(|id| roster.by_id(*id).is_some_and(|m| !roster.in_force(m)))
+        .filter(|id| roster.by_id(*id).is_some_and(|m| !roster.in_force(&m)))
         .collect();
     if retired.is_empty() {
         return;

@@ -80,8 +80,8 @@ impl Vault {
         let height = self.accepted_fetch_of(&disclosure, &fetch)?.height;
         let holder = roster
             .members()
-            .iter()
-            .find(|m| m.org == granted.holder)
+            .into_iter()
+            .find(|m| m.org == granted.holder && roster.in_force(m))
             .ok_or(FetchError::NoHolderNode)?;
         let request = WireRequest::Disclose(DisclosureRequest { fetch, height });
         match net.request(holder.peer, request, HOLDER_TIMEOUT).await? {
