@@ -23,7 +23,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// The consortium's genesis document (JSON, from `fundtrail genesis`).
     pub genesis: PathBuf,
-    /// This node's key file; its public key must be a genesis node key.
+    /// This node's key file: a genesis node key, or one a `member` record
+    /// enrols (the node then joins a running consortium).
     pub node_key: PathBuf,
     /// The organisation this node serves.
     pub org: OrgId,
@@ -109,7 +110,8 @@ pub struct VaultConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
-    /// The peer's node public key (hex), as listed in genesis.
+    /// The peer's node public key (hex), as genesis or a `member` record
+    /// enrols it; a key the chain has not enrolled yet is dialled once it is.
     pub node_key: PublicKey,
     /// Its libp2p address, e.g. `/ip4/10.0.0.2/tcp/7001`.
     pub address: String,
