@@ -7,6 +7,7 @@
 //! - [`chain`]: the store plus block production, admission and snapshot install.
 //! - [`consortium`]: the membership in force, as the API shows it.
 //! - [`checkpoint`]: this node's signed checkpoints, and the vkeys of a genesis;
+//!   [`cosigned`]: the checkpoints the nodes sign together and gossip;
 //!   [`witness`]: a tlog-witness cosigning the chain's checkpoints.
 //! - [`p2p`]: the permissioned libp2p swarm; [`refusals`]: refused peer
 //!   messages, counted and logged.
@@ -26,6 +27,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod consortium;
+pub mod cosigned;
 pub mod entry;
 pub mod evidence;
 pub mod keys;

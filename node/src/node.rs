@@ -16,6 +16,7 @@ use openraft::BasicNode;
 use crate::api::{self, Api};
 use crate::chain::Chain;
 use crate::config::{ApiTransport, NodeConfig};
+use crate::cosigned::Cosigned;
 use crate::entry::NodeId;
 use crate::metrics::Metrics;
 use crate::p2p::{self, Net, NetConfig, Reply};
@@ -79,6 +80,7 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     let services: Arc<OnceLock<Services>> = Arc::new(OnceLock::new());
     let metrics = Arc::new(Metrics::default());
     let refusals = Refusals::new(metrics.clone());
+    let (checkpoint_tx, checkpoint_rx) = tokio::sync::mpsc::unbounded_channel();
     let (net, net_task) = start_network(
         &config,
         &node_key,
@@ -86,7 +88,14 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         &chain,
         &refusals,
         services.clone(),
+        checkpoint_tx,
     )?;
+    let cosigned = Arc::new(Cosigned::new(
+        chain.clone(),
+        node_key.clone(),
+        me.org.clone(),
+    ));
+    tokio::spawn(cosign(cosigned.clone(), net.clone(), checkpoint_rx));
     let (attest_tx, mut attest_rx) = tokio::sync::mpsc::unbounded_channel::<Attestation>();
     let state_machine = StateMachine::new(
         chain.clone(),
@@ -171,6 +180,7 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         roster: roster.clone(),
         org: me.org.clone(),
         node_key: node_key.clone(),
+        cosigned,
         witness: Arc::new(crate::witness::Witness::open(
             &config.data_dir,
             chain.genesis(),
@@ -281,6 +291,7 @@ fn start_network(
     chain: &Arc<Chain>,
     refusals: &Refusals,
     services: Arc<OnceLock<Services>>,
+    checkpoints: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
 ) -> Result<(Net, tokio::task::JoinHandle<()>)> {
     let mut peers = Vec::new();
     for p in &config.peers {
@@ -305,6 +316,7 @@ fn start_network(
         peers,
         roster: roster.clone(),
         topic: format!("fundtrail/{}/attestations", chain.genesis().chain_id),
+        checkpoint_topic: format!("fundtrail/{}/checkpoints", chain.genesis().chain_id),
         // The last message waits for the install; a minute more for the
         // transfer of the chunk itself.
         snapshot_deadline: Duration::from_millis(config.raft.snapshot_install_timeout_ms)
@@ -319,7 +331,40 @@ fn start_network(
             tracing::warn!(error = %e, "storing a gossiped attestation failed");
         }
     });
-    p2p::spawn(net_config, handler, on_attestation)
+    let on_checkpoint: p2p::CheckpointSink = Arc::new(move |note| {
+        // The cosigning task stops only with the node.
+        let _ = checkpoints.send(note);
+    });
+    p2p::spawn(net_config, handler, (on_attestation, on_checkpoint))
+}
+
+/// Signs the head's checkpoint every few seconds and cosigns the peers'
+/// (`crate::cosigned`), gossiping each new signature.
+async fn cosign(
+    cosigned: Arc<Cosigned>,
+    net: Net,
+    mut received: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let mut tick = tokio::time::interval(crate::cosigned::SIGN_EVERY);
+    loop {
+        let signed = tokio::select! {
+            _ = tick.tick() => {
+                let c = cosigned.clone();
+                tokio::task::spawn_blocking(move || c.sign_head()).await
+            }
+            note = received.recv() => {
+                let Some(note) = note else { return };
+                let c = cosigned.clone();
+                tokio::task::spawn_blocking(move || c.receive(&note)).await
+            }
+        };
+        match signed {
+            Ok(Ok(Some(note))) => net.publish_checkpoint(note),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cosigning a checkpoint failed"),
+            Err(e) => tracing::warn!(error = %e, "the cosigning task failed"),
+        }
+    }
 }
 
 fn serve(services: Arc<OnceLock<Services>>, peer: PeerId, request: WireRequest) -> Reply {

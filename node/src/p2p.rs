@@ -2,7 +2,7 @@
 //! allowlist of the chain's node keys in force, a request-response protocol for
 //! Raft RPCs, record forwarding and attestation repair, a second one for
 //! snapshot messages (which may take minutes to answer), and gossipsub for
-//! attestations. The swarm runs in its own task; the rest of the node talks
+//! attestations and cosigned checkpoints (`crate::cosigned`). The swarm runs in its own task; the rest of the node talks
 //! to it through [`Net`].
 //!
 //! Inbound requests are bounded: frames by type (`crate::wire`), streams
@@ -58,6 +58,8 @@ pub type Reply = Pin<Box<dyn Future<Output = WireResponse> + Send>>;
 pub type Handler = Arc<dyn Fn(PeerId, WireRequest) -> Reply + Send + Sync>;
 /// Receives a gossiped attestation.
 pub type AttestationSink = Arc<dyn Fn(Attestation) + Send + Sync>;
+/// Receives a gossiped checkpoint note.
+pub type CheckpointSink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
 
 /// Which request-response protocol a message travels on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +90,7 @@ enum Command {
         response: WireResponse,
     },
     Publish(Attestation),
+    PublishCheckpoint(String),
     Connected(oneshot::Sender<Vec<PeerId>>),
     /// The roster's retired set changed: allow only members in force.
     SyncAllowlist,
@@ -123,6 +126,10 @@ impl Net {
 
     pub fn publish(&self, attestation: Attestation) {
         let _ = self.commands.send(Command::Publish(attestation));
+    }
+
+    pub fn publish_checkpoint(&self, note: String) {
+        let _ = self.commands.send(Command::PublishCheckpoint(note));
     }
 
     /// Closes the connections of retired members and refuses them from
@@ -164,6 +171,7 @@ pub struct NetConfig {
     pub peers: Vec<(PeerId, Multiaddr)>,
     pub roster: Roster,
     pub topic: String,
+    pub checkpoint_topic: String,
     /// How long a snapshot message may take to answer: the last one is
     /// answered once the whole chain is verified and installed.
     pub snapshot_deadline: Duration,
@@ -174,18 +182,21 @@ pub struct NetConfig {
 pub fn spawn(
     config: NetConfig,
     handler: Handler,
-    on_attestation: AttestationSink,
+    sinks: (AttestationSink, CheckpointSink),
 ) -> Result<(Net, tokio::task::JoinHandle<()>)> {
     let mut swarm = build_swarm(&config)?;
     swarm
         .listen_on(config.listen.clone())
         .with_context(|| format!("listening on {}", config.listen))?;
     let topic = gossipsub::IdentTopic::new(config.topic.clone());
-    swarm
-        .behaviour_mut()
-        .gossip
-        .subscribe(&topic)
-        .context("subscribing to the attestation topic")?;
+    let checkpoint_topic = gossipsub::IdentTopic::new(config.checkpoint_topic.clone());
+    for t in [&topic, &checkpoint_topic] {
+        swarm
+            .behaviour_mut()
+            .gossip
+            .subscribe(t)
+            .with_context(|| format!("subscribing to {t}"))?;
+    }
     for (peer, addr) in &config.peers {
         swarm.add_peer_address(*peer, addr.clone());
     }
@@ -197,8 +208,10 @@ pub fn spawn(
         refusals: config.refusals,
         in_hand: HashMap::new(),
         topic,
+        checkpoint_topic,
         handler,
-        on_attestation,
+        on_attestation: sinks.0,
+        on_checkpoint: sinks.1,
         commands: tx.clone(),
         pending: HashMap::new(),
     };
@@ -276,8 +289,10 @@ struct SwarmTask {
     /// Requests each peer has in hand here.
     in_hand: HashMap<PeerId, usize>,
     topic: gossipsub::IdentTopic,
+    checkpoint_topic: gossipsub::IdentTopic,
     handler: Handler,
     on_attestation: AttestationSink,
+    on_checkpoint: CheckpointSink,
     commands: mpsc::UnboundedSender<Command>,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<WireResponse, NetError>>>,
 }
@@ -346,6 +361,15 @@ impl SwarmTask {
                     .gossip
                     .publish(topic, codec::encode(&a));
             }
+            Command::PublishCheckpoint(note) => {
+                let topic = self.checkpoint_topic.clone();
+                // As for attestations: a node signs its head again soon.
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossip
+                    .publish(topic, note.into_bytes());
+            }
             Command::Connected(tx) => {
                 let _ = tx.send(self.swarm.connected_peers().copied().collect());
             }
@@ -381,7 +405,9 @@ impl SwarmTask {
                 message,
                 ..
             })) => {
-                if let Ok(a) = codec::decode::<Attestation>("attestation", &message.data) {
+                if message.topic == self.checkpoint_topic.hash() {
+                    (self.on_checkpoint)(message.data);
+                } else if let Ok(a) = codec::decode::<Attestation>("attestation", &message.data) {
                     (self.on_attestation)(a);
                 }
             }

@@ -13,6 +13,8 @@
 //! - a chain file exported at height N, checked against a checkpoint
 //!   cosigned at N + k, fails as stale or truncated; the export at N + k
 //!   passes, against that checkpoint and an older one;
+//! - the nodes sign and gossip checkpoints of their head on their own, and
+//!   each serves the latest with every department's signature it holds;
 //! - a node's tlog-witness, called without credentials as an outside log
 //!   would, cosigns the first checkpoint (the Python verifier accepts the
 //!   cosignature), then the later one with a consistency proof, and after
@@ -240,7 +242,8 @@ async fn cosigned_checkpoints_check_in_python_and_catch_a_stale_export() {
     let resubmitted = a_node_witnesses_the_checkpoints(&run, &first, &later, &vkeys).await;
 
     let current = run.export("current.ftc").await;
-    for checkpoint in [&later, &first] {
+    let gossiped = the_nodes_cosign_their_head_on_their_own(&run, &vkeys, &genesis).await;
+    for checkpoint in [&later, &first, &gossiped] {
         let passed = run.verify(&current, checkpoint).await;
         assert!(passed.status.success(), "{}", output_text(&passed));
         assert!(String::from_utf8_lossy(&passed.stdout).contains("consistent with the checkpoint"));
@@ -250,6 +253,67 @@ async fn cosigned_checkpoints_check_in_python_and_catch_a_stale_export() {
     let mut cluster = cluster;
     the_witness_state_survives_a_kill(&mut cluster, &resubmitted.0, &resubmitted.1).await;
     cluster.stop().await;
+}
+
+/// With no one asking, the nodes sign and gossip checkpoints of their
+/// head: node 2 soon serves one at the head with all four departments'
+/// signatures, which the Python verifier and `checkpoint verify` accept.
+async fn the_nodes_cosign_their_head_on_their_own(
+    run: &Run<'_>,
+    vkeys: &Path,
+    genesis: &Path,
+) -> PathBuf {
+    let head = run.cluster.height(2).await.expect("height");
+    let start = std::time::Instant::now();
+    let note = loop {
+        let got = run
+            .cluster
+            .http_get(2, "/v1/checkpoint/cosigned")
+            .await
+            .expect("cosigned checkpoint");
+        let signatures = got
+            .text
+            .lines()
+            .filter(|l| l.starts_with("\u{2014} "))
+            .count();
+        if got.status == 200
+            && got.text.lines().nth(1) == Some(&head.to_string())
+            && signatures == 4
+        {
+            break got.text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no checkpoint of the head {head} with four signatures: {} {}",
+            got.status,
+            got.text
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let path = run.path("gossiped.cp");
+    std::fs::write(&path, &note).expect("write checkpoint");
+    if let Some(out) = python(&[
+        &path,
+        Path::new("--keys"),
+        vkeys,
+        Path::new("--min"),
+        Path::new("4"),
+    ]) {
+        assert!(out.status.success(), "{}", output_text(&out));
+    }
+    let ours = run
+        .fundtrail(&[
+            "checkpoint",
+            "verify",
+            &path.to_string_lossy(),
+            "--genesis",
+            &genesis.to_string_lossy(),
+            "--min",
+            "4",
+        ])
+        .await;
+    assert!(ours.status.success(), "{}", output_text(&ours));
+    path
 }
 
 /// The checkpoint with the first character of its root line changed.

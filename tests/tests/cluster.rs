@@ -238,13 +238,14 @@ async fn outsider_cannot_connect_or_get_a_record_in() {
             peers: vec![(target.peer, cluster.devnet.nodes[0].p2p.parse().unwrap())],
             roster,
             topic: "outsider".into(),
+            checkpoint_topic: "outsider-checkpoints".into(),
             snapshot_deadline: Duration::from_secs(60),
             refusals: fundtrail_node::refusals::Refusals::new(Arc::default()),
         },
         Arc::new(|_, _| {
             Box::pin(async { fundtrail_node::wire::WireResponse::Refused("x".into()) })
         }),
-        Arc::new(|_| {}),
+        (Arc::new(|_| {}), Arc::new(|_| {})),
     )
     .unwrap();
     let kit = Kit::new(7);

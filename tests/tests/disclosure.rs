@@ -112,6 +112,7 @@ fn endpoint(
             peers,
             roster,
             topic: "disclosure-test".into(),
+            checkpoint_topic: "disclosure-test-checkpoints".into(),
             snapshot_deadline: Duration::from_secs(60),
             refusals: fundtrail_node::refusals::Refusals::new(Arc::default()),
         },
@@ -119,7 +120,7 @@ fn endpoint(
             let response = answer(request);
             Box::pin(async move { response })
         }),
-        Arc::new(|_| {}),
+        (Arc::new(|_| {}), Arc::new(|_| {})),
     )
     .unwrap()
 }

@@ -63,6 +63,7 @@ impl Route {
                 | "/v1/evidence"
                 | "/v1/membership"
                 | "/v1/checkpoint"
+                | "/v1/checkpoint/cosigned"
                 | "/v1/checkpoint/consistency"
                 | "/v1/checkpoint/inclusion/{height}",
             ) => Route::Head,
