@@ -111,7 +111,9 @@ pub struct VaultConfig {
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     /// The peer's node public key (hex), as genesis or a `member` record
-    /// enrols it; a key the chain has not enrolled yet is dialled once it is.
+    /// enrols it. A key the chain held here has not enrolled yet is trusted
+    /// as a voter, on this file's word, until the chain enrols or revokes
+    /// it: list only keys a member proposal enrols.
     pub node_key: PublicKey,
     /// Its libp2p address, e.g. `/ip4/10.0.0.2/tcp/7001`.
     pub address: String,

@@ -74,6 +74,7 @@ pub async fn run(config: NodeConfig) -> Result<()> {
             .with_context(|| format!("opening data directory {}", config.data_dir.display()))?,
     );
     roster.learn(&chain.membership());
+    roster.expect(config.peers.iter().map(|p| p.node_key))?;
     let me = this_node(&config, &node_key.public(), &roster)?;
     tracing::info!(org = %me.org, node_id = me.id, height = %chain.head().height, "chain opened");
 
@@ -299,10 +300,11 @@ fn start_network(
             .address
             .parse()
             .with_context(|| format!("peer address {}", p.address))?;
-        if roster.by_key(&p.node_key).is_none() {
-            tracing::info!(
+        if roster.members().iter().all(|m| m.key != p.node_key) {
+            tracing::warn!(
                 peer = %p.node_key.short(),
-                "configured peer is not a node key of this chain yet; dialled once the chain enrols it"
+                "configured peer is not a node key of the chain held here: trusted as a voter on \
+                 this configuration's word until the chain enrols or revokes it"
             );
         }
         peers.push((roster::peer_id(&p.node_key)?, addr));

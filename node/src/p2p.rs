@@ -221,7 +221,7 @@ pub fn spawn(
 
 fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>> {
     let mut allow = allow_block_list::Behaviour::<AllowedPeers>::default();
-    for member in config.roster.members() {
+    for member in config.roster.admitted() {
         allow.allow_peer(member.peer);
     }
     let lane = |protocol, deadline, streams| {
@@ -385,7 +385,7 @@ impl SwarmTask {
     }
 
     fn sync_allowlist(&mut self) {
-        for m in self.roster.members() {
+        for m in self.roster.admitted() {
             let allow = &mut self.swarm.behaviour_mut().allow;
             if self.roster.in_force(&m) {
                 if allow.allow_peer(m.peer) {

@@ -10,6 +10,12 @@
 //! so a node whose chain has not reached the record yet can still check
 //! that the id belongs to that key.
 //!
+//! A key listed in this node's `peers` that its chain has not enrolled is
+//! expected: trusted as a voter by this node alone, on its operator's
+//! word, until the chain enrols it (it becomes a member) or revokes it
+//! (retired). This is how a node that was down while a node joined, and
+//! restarts while that node leads, follows it and catches up.
+//!
 //! A node key that a `member` record took out of force is retired: it
 //! keeps its id (entries it created stay checkable) but its connections
 //! are closed, its messages refused, and the leader takes it out of the
@@ -43,8 +49,14 @@ pub struct Member {
 #[derive(Clone, Debug)]
 pub struct Roster {
     members: Arc<RwLock<Vec<Member>>>,
+    /// Configured peers the chain has not enrolled yet.
+    expected: Arc<RwLock<Vec<Member>>>,
     retired: Arc<RwLock<BTreeSet<PublicKey>>>,
 }
+
+/// The organisation an expected peer is shown under until the chain
+/// names its own.
+const UNENROLLED: &str = "unenrolled";
 
 /// The libp2p peer id of an ed25519 node key.
 pub fn peer_id(key: &PublicKey) -> Result<PeerId> {
@@ -102,8 +114,30 @@ impl Roster {
         }
         Ok(Roster {
             members: Arc::new(RwLock::new(members)),
+            expected: Arc::default(),
             retired: Arc::default(),
         })
+    }
+
+    /// Expects the configured peers' `keys` the roster does not hold.
+    pub fn expect(&self, keys: impl IntoIterator<Item = PublicKey>) -> Result<()> {
+        let org = OrgId::new(UNENROLLED).context("the unenrolled organisation's id")?;
+        let unknown: Vec<PublicKey> = keys
+            .into_iter()
+            .filter(|k| self.by_key(k).is_none())
+            .collect();
+        let mut expected = self.expected.write().unwrap_or_else(|p| p.into_inner());
+        for key in unknown {
+            expected.push(Member {
+                id: joined_id(&key),
+                key,
+                org: org.clone(),
+                peer: peer_id(&key)?,
+                voter: true,
+                founding: false,
+            });
+        }
+        Ok(())
     }
 
     /// Adds every node key `membership` has given a term that the roster
@@ -141,15 +175,32 @@ impl Roster {
             });
             added = true;
         }
+        drop(members);
+        if added {
+            let members = read(&self.members);
+            let mut expected = self.expected.write().unwrap_or_else(|p| p.into_inner());
+            expected.retain(|e| !members.iter().any(|m| m.key == e.key));
+        }
         added
     }
 
+    /// The node keys the chain has enrolled, in force or retired.
     pub fn members(&self) -> Vec<Member> {
         read(&self.members).clone()
     }
 
+    /// The members and the expected peers: everyone the network admits
+    /// while in force.
+    pub fn admitted(&self) -> Vec<Member> {
+        let mut all = self.members();
+        all.extend(read(&self.expected).iter().cloned());
+        all
+    }
+
+    /// A member, or else an expected peer, that `pick` accepts.
     fn find(&self, pick: impl Fn(&Member) -> bool) -> Option<Member> {
-        read(&self.members).iter().find(|m| pick(m)).cloned()
+        let found = read(&self.members).iter().find(|m| pick(m)).cloned();
+        found.or_else(|| read(&self.expected).iter().find(|m| pick(m)).cloned())
     }
 
     pub fn by_key(&self, key: &PublicKey) -> Option<Member> {
@@ -164,6 +215,7 @@ impl Roster {
         self.find(|m| &m.peer == peer)
     }
 
+    /// The enrolled members that vote.
     pub fn voters(&self) -> Vec<Member> {
         read(&self.members)
             .iter()
@@ -191,5 +243,64 @@ impl Roster {
         }
         *current = retired;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fundtrail_ledger::crypto::Keypair;
+    use fundtrail_ledger::record::MemberBody;
+    use fundtrail_ledger::types::Height;
+    use fundtrail_testkit::chain::ChainBuilder;
+
+    #[test]
+    fn an_expected_peer_is_admitted_until_the_chain_enrols_it_as_a_member() {
+        let genesis = ChainBuilder::new(1, 10).genesis;
+        let roster = Roster::from_genesis(&genesis).expect("roster");
+        let founding = roster.members();
+        let key = Keypair::from_seed([0x42; 32]).public();
+        roster.expect([key, founding[0].key]).expect("expect");
+        assert_eq!(roster.admitted().len(), founding.len() + 1);
+        assert_eq!(roster.by_key(&founding[0].key), Some(founding[0].clone()));
+        let expected = roster.by_key(&key).expect("expected");
+        assert_eq!(expected.id, joined_id(&key));
+        assert!(expected.voter && !expected.founding);
+        assert!(roster.members().iter().all(|m| m.key != key));
+        assert!(roster.voters().iter().all(|m| m.key != key));
+
+        let mut membership = Membership::from_genesis(&genesis).expect("membership");
+        let health = genesis
+            .orgs
+            .iter()
+            .find(|o| o.role == Role::Health)
+            .expect("a health department");
+        let enrol = MemberBody::AddKey {
+            org: health.id.clone(),
+            key,
+            key_role: KeyRole::Node,
+        };
+        membership.apply(Height(5), &enrol);
+        assert!(roster.learn(&membership));
+        let member = roster.by_key(&key).expect("a member");
+        assert_eq!(member.org, health.id);
+        assert_eq!(roster.admitted().len(), founding.len() + 1);
+        assert!(roster.voters().iter().any(|m| m.key == key));
+        assert!(!roster.learn(&membership), "learning again adds nothing");
+        assert!(roster.retire_unless(|k| *k != key));
+        assert!(!roster.in_force(&member));
+    }
+
+    #[test]
+    fn a_bound_address_names_only_the_key_its_id_derives_from() {
+        let key = Keypair::from_seed([0x43; 32]).public();
+        let other = Keypair::from_seed([0x44; 32]).public();
+        let id = joined_id(&key);
+        assert!(id > JOINED_IDS && id < 1 << 53);
+        let addr = bound_address(&key, "/ip4/10.0.0.5/tcp/7005");
+        assert_eq!(key_bound_to(id, &addr), Some(key));
+        assert_eq!(key_bound_to(joined_id(&other), &addr), None);
+        assert_eq!(key_bound_to(id, "/ip4/10.0.0.5/tcp/7005"), None);
+        assert_eq!(key_bound_to(id, "zz@/ip4/10.0.0.5/tcp/7005"), None);
     }
 }

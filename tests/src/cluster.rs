@@ -125,14 +125,22 @@ impl TestCluster {
         self.devnet.nodes.len()
     }
 
-    /// The index of the node that currently leads, as node 0 sees it.
+    /// The index of the node that currently leads, as the first running
+    /// node that knows a leader sees it.
     pub async fn leader(&self) -> Result<usize> {
+        let mut ids = Vec::new();
         for i in 0..self.node_count() {
-            if let Ok(head) = self.client(i).get("/v1/head").await {
-                if let Some(id) = head["raft"]["leader"].as_u64() {
-                    // Node ids follow genesis order, which is devnet order.
-                    return Ok(id as usize - 1);
+            let head = self.client(i).get("/v1/head").await.ok();
+            ids.push(head.as_ref().and_then(|h| h["raft"]["node_id"].as_u64()));
+            if let Some(leader) = head.and_then(|h| h["raft"]["leader"].as_u64()) {
+                for j in i + 1..self.node_count() {
+                    let head = self.client(j).get("/v1/head").await.ok();
+                    ids.push(head.and_then(|h| h["raft"]["node_id"].as_u64()));
                 }
+                if let Some(index) = ids.iter().position(|id| *id == Some(leader)) {
+                    return Ok(index);
+                }
+                bail!("the leader, node id {leader}, does not answer");
             }
         }
         bail!("no node reports a leader")

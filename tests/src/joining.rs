@@ -83,6 +83,20 @@ pub fn start_joining_node(
     Ok(index)
 }
 
+/// Adds node `peer` to node `i`'s `peers`, as its operator would once
+/// the chain enrols it; takes effect when node `i` restarts.
+pub fn add_peer(cluster: &TestCluster, i: usize, peer: usize) -> Result<()> {
+    let path = &cluster.devnet.nodes[i].config;
+    let mut config = NodeConfig::load(path)?;
+    let key_file = NodeConfig::load(&cluster.devnet.nodes[peer].config)?.node_key;
+    config.peers.push(PeerConfig {
+        node_key: fundtrail_node::keys::read(&key_file)?.public(),
+        address: cluster.devnet.nodes[peer].p2p.clone(),
+    });
+    std::fs::write(path, toml::to_string_pretty(&config)?)?;
+    Ok(())
+}
+
 fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("bind a free port")?;
     Ok(listener.local_addr()?.port())

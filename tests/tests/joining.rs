@@ -10,6 +10,7 @@
 //!   acknowledged record is lost.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ use fundtrail_node::roster::joined_id;
 use fundtrail_testkit::Kit;
 use fundtrail_tests::cluster::{committed, record_ids, serial, TestCluster};
 use fundtrail_tests::governance::Governance;
-use fundtrail_tests::joining::{attested_by, new_node_key, start_joining_node};
+use fundtrail_tests::joining::{add_peer, attested_by, new_node_key, start_joining_node};
 use fundtrail_tests::output_text;
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
@@ -239,89 +240,119 @@ async fn term_of_when_closed(cluster: &TestCluster, i: usize, key: &PublicKey) -
     (from, until.unwrap_or_default())
 }
 
+/// The insurance node's key, rotated through the CLI while `load` (if
+/// any) runs: the new node joins and votes, then the old key is revoked
+/// and leaves the voters.
+struct Rotation {
+    old: usize,
+    old_key: PublicKey,
+    joined: usize,
+    new_key: PublicKey,
+    new_id: u64,
+    /// The new key's term starts here; the old key's ends at `until`.
+    new_from: u64,
+    until: u64,
+}
+
+/// The insurance node and the others' indices.
+fn insurance_node(cluster: &TestCluster) -> (usize, Vec<usize>) {
+    let insurance = &cluster.kit.org(Role::Insurance).id;
+    let old = (0..4)
+        .find(|i| &cluster.devnet.nodes[*i].org == insurance)
+        .expect("an insurance node");
+    (old, (0..4).filter(|i| *i != old).collect())
+}
+
+async fn rotate_insurance_node(cluster: &mut TestCluster, dir: &Path, via: usize) -> Rotation {
+    let insurance = cluster.kit.org(Role::Insurance).id.clone();
+    let (old, _) = insurance_node(cluster);
+    let old_key = fundtrail_node::keys::read(&cluster.devnet.key_file(&insurance, "node"))
+        .expect("old node key")
+        .public();
+    let (new_file, new_key) = new_node_key(cluster, &insurance, "node-2").expect("new node key");
+    let signers = [Role::Health, Role::CivilAffairs];
+    let gov = Governance {
+        cluster,
+        dir: dir.to_path_buf(),
+        via,
+    };
+    let add = gov
+        .propose(
+            "rotate.json",
+            &[
+                "rotate-key",
+                "--org",
+                insurance.as_str(),
+                "--role",
+                "node",
+                "--old",
+                &old_key.to_hex(),
+                "--new",
+                &new_key.public().to_hex(),
+            ],
+        )
+        .await;
+    gov.pass(&add, &signers).await;
+    let (new_from, _) = term_of_when_shown(cluster, via, &new_key.public()).await;
+    let joined = start_joining_node(cluster, &insurance, &new_file).expect("the new node starts");
+    let new_id = joined_id(&new_key.public());
+    let old_id = old as u64 + 1;
+    let mut voters: BTreeSet<u64> = [1, 2, 3, 4, new_id].into();
+    wait_for_voters(
+        cluster,
+        via,
+        &voters,
+        "the new insurance node becomes a voter",
+    )
+    .await;
+
+    let gov = Governance {
+        cluster,
+        dir: dir.to_path_buf(),
+        via,
+    };
+    gov.pass(&dir.join("rotate-revoke.json"), &signers).await;
+    let (_, until) = term_of_when_closed(cluster, via, &old_key).await;
+    voters.remove(&old_id);
+    wait_for_voters(
+        cluster,
+        via,
+        &voters,
+        "the old insurance node leaves the voters",
+    )
+    .await;
+    Rotation {
+        old,
+        old_key,
+        joined,
+        new_key: new_key.public(),
+        new_id,
+        new_from,
+        until,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_insurance_node_key_is_rotated_under_load_without_losing_a_record() {
     let _serial = serial().await;
     let mut cluster = TestCluster::start(EXE.as_ref(), 4)
         .await
         .expect("cluster starts");
-    let insurance = cluster.kit.org(Role::Insurance).id.clone();
-    let old = (0..4)
-        .find(|i| cluster.devnet.nodes[*i].org == insurance)
-        .expect("an insurance node");
-    let old_file = cluster.devnet.key_file(&insurance, "node");
-    let old_key = fundtrail_node::keys::read(&old_file)
-        .expect("old node key")
-        .public();
-    let (new_file, new_key) = new_node_key(&cluster, &insurance, "node-2").expect("new node key");
-    let others: Vec<usize> = (0..4).filter(|i| *i != old).collect();
+    let (old, others) = insurance_node(&cluster);
     let dir = tempfile::tempdir().expect("temp dir");
-    let signers = [Role::Health, Role::CivilAffairs];
-
     let clients = others.iter().map(|i| cluster.client(*i)).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let loader = tokio::spawn(load(cluster.kit.clone(), clients, stop.clone()));
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let revoke = dir.path().join("rotate-revoke.json");
-    {
-        let gov = Governance {
-            cluster: &cluster,
-            dir: dir.path().to_path_buf(),
-            via: others[0],
-        };
-        let add = gov
-            .propose(
-                "rotate.json",
-                &[
-                    "rotate-key",
-                    "--org",
-                    insurance.as_str(),
-                    "--role",
-                    "node",
-                    "--old",
-                    &old_key.to_hex(),
-                    "--new",
-                    &new_key.public().to_hex(),
-                ],
-            )
-            .await;
-        gov.pass(&add, &signers).await;
-    }
-    let (new_from, _) = term_of_when_shown(&cluster, others[0], &new_key.public()).await;
-    let joined =
-        start_joining_node(&mut cluster, &insurance, &new_file).expect("the new node starts");
-    let new_id = joined_id(&new_key.public());
-    let old_id = old as u64 + 1;
-    let five: BTreeSet<u64> = [1, 2, 3, 4, new_id].into();
-    wait_for_voters(
-        &cluster,
-        others[0],
-        &five,
-        "the new insurance node becomes a voter",
-    )
-    .await;
-
-    {
-        let gov = Governance {
-            cluster: &cluster,
-            dir: dir.path().to_path_buf(),
-            via: others[0],
-        };
-        gov.pass(&revoke, &signers).await;
-    }
-    let (_, until) = term_of_when_closed(&cluster, others[0], &old_key).await;
-    let four: BTreeSet<u64> = [1, 2, 3, 4, new_id]
-        .into_iter()
-        .filter(|id| *id != old_id)
-        .collect();
-    wait_for_voters(
-        &cluster,
-        others[0],
-        &four,
-        "the old insurance node leaves the voters",
-    )
-    .await;
+    let Rotation {
+        old_key,
+        joined,
+        new_key,
+        new_from,
+        until,
+        ..
+    } = rotate_insurance_node(&mut cluster, dir.path(), others[0]).await;
 
     // The old node still runs, but no one takes its connections: it falls
     // behind while the others commit.
@@ -357,7 +388,7 @@ async fn the_insurance_node_key_is_rotated_under_load_without_losing_a_record() 
         old_attested.iter().all(|h| h.0 < until),
         "no attestation of the old key from its revocation ({until}) on counts: {old_attested:?}"
     );
-    let new_attested = attested_by(&bytes, &new_key.public()).expect("attestations");
+    let new_attested = attested_by(&bytes, &new_key).expect("attestations");
     assert!(
         !new_attested.is_empty() && new_attested.iter().all(|h| h.0 >= new_from),
         "the new key attests from {new_from} on: {new_attested:?}"
@@ -377,4 +408,79 @@ async fn the_insurance_node_key_is_rotated_under_load_without_losing_a_record() 
         acknowledged.len()
     );
     cluster.stop().await;
+}
+
+/// A node that was down while the new insurance node joined, restarted
+/// while that node leads: with its config as it was, it refuses the
+/// leader it does not know and stays behind; once its operator lists the
+/// new node in `peers`, it follows that leader and catches up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_down_during_a_rotation_catches_up_from_the_new_leader_it_is_told_of() {
+    let _serial = serial().await;
+    let mut cluster = TestCluster::start(EXE.as_ref(), 4)
+        .await
+        .expect("cluster starts");
+    let (_, others) = insurance_node(&cluster);
+    let (lagging, via) = (others[1], others[0]);
+    cluster.terminate(lagging);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Rotation {
+        old,
+        joined,
+        new_id,
+        ..
+    } = rotate_insurance_node(&mut cluster, dir.path(), via).await;
+    cluster.terminate(old);
+    let third = others[2];
+    lead_with(&mut cluster, joined, [via, third], new_id).await;
+    for n in 0..10 {
+        assert!(committed(&submit_one(&cluster, civil_record(&cluster, n)).await).is_some());
+    }
+    let head = cluster.height(via).await.expect("height");
+
+    cluster.restart(lagging).expect("restart");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let behind = cluster.height(lagging).await.expect("height");
+    assert!(
+        behind < head,
+        "without the new node in its peers it refuses the leader ({behind} < {head})"
+    );
+    assert_eq!(cluster.leader().await.expect("leader"), joined);
+
+    cluster.terminate(lagging);
+    add_peer(&cluster, lagging, joined).expect("add the new node to its peers");
+    cluster.restart(lagging).expect("restart");
+    cluster
+        .wait_for_height(lagging, head, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| {
+            let log = cluster.log(lagging);
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "it catches up from the new leader: {e:#}\n{}",
+                tail.join("\n")
+            )
+        });
+    let converged = cluster
+        .converge(Duration::from_secs(30))
+        .await
+        .expect("converge");
+    assert!(converged["height"].as_u64().expect("height") >= head);
+    cluster.stop().await;
+}
+
+/// Restarts the leader among `founding` until `joined` leads.
+async fn lead_with(cluster: &mut TestCluster, joined: usize, founding: [usize; 2], id: u64) {
+    for _ in 0..20 {
+        let leader = cluster.leader().await.ok();
+        if leader == Some(joined) {
+            return;
+        }
+        if let Some(leader) = leader.filter(|l| founding.contains(l)) {
+            cluster.terminate(leader);
+            cluster.restart(leader).expect("restart");
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    panic!("node {id} never led");
 }
