@@ -83,6 +83,8 @@ pub fn router(api: Api) -> Router {
         .route("/v1/membership", get(membership))
         .route("/v1/checkpoint", get(checkpoint))
         .route("/v1/checkpoint/cosigned", get(checkpoint_cosigned))
+        // Where transparency-log tools look for a log's latest checkpoint.
+        .route("/checkpoint", get(checkpoint_cosigned))
         .route("/v1/checkpoint/consistency", get(checkpoint_consistency))
         .route(
             "/v1/checkpoint/inclusion/{height}",

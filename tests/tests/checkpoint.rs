@@ -290,6 +290,17 @@ async fn the_nodes_cosign_their_head_on_their_own(
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    let at_the_usual_path = run
+        .cluster
+        .http_get(2, "/checkpoint")
+        .await
+        .expect("GET /checkpoint");
+    assert_eq!(at_the_usual_path.status, 200);
+    assert_eq!(
+        at_the_usual_path.text.lines().nth(1),
+        note.lines().nth(1),
+        "GET /checkpoint serves the same latest checkpoint"
+    );
     let path = run.path("gossiped.cp");
     std::fs::write(&path, &note).expect("write checkpoint");
     if let Some(out) = python(&[

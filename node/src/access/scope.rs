@@ -64,6 +64,7 @@ impl Route {
                 | "/v1/membership"
                 | "/v1/checkpoint"
                 | "/v1/checkpoint/cosigned"
+                | "/checkpoint"
                 | "/v1/checkpoint/consistency"
                 | "/v1/checkpoint/inclusion/{height}",
             ) => Route::Head,
