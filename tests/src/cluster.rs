@@ -146,6 +146,17 @@ impl TestCluster {
         bail!("no node reports a leader")
     }
 
+    /// Raft's voters as node `i` reports them (empty if it does not answer).
+    pub async fn voters(&self, i: usize) -> std::collections::BTreeSet<u64> {
+        let Ok(head) = self.client(i).get("/v1/head").await else {
+            return Default::default();
+        };
+        head["raft"]["voters"]
+            .as_array()
+            .map(|v| v.iter().filter_map(|x| x.as_u64()).collect())
+            .unwrap_or_default()
+    }
+
     pub fn kill9(&mut self, i: usize) {
         if let Some(pid) = self.devnet.nodes[i].pid.take() {
             signal(pid, "KILL");
@@ -296,6 +307,34 @@ pub fn record_ids(bytes: &[u8]) -> Result<Vec<fundtrail_ledger::RecordId>> {
         ids.extend(entry.block.outcomes.iter().map(|o| o.record_id));
     }
     Ok(ids)
+}
+
+/// Checks that a chain file holds no record twice and every one of the
+/// `acknowledged` records, of which there must be more than `at_least`.
+pub fn each_acknowledged_once(
+    bytes: &[u8],
+    acknowledged: &[fundtrail_ledger::RecordId],
+    at_least: usize,
+) -> Result<()> {
+    let ids = record_ids(bytes)?;
+    let on_chain: std::collections::BTreeSet<_> = ids.iter().copied().collect();
+    if on_chain.len() != ids.len() {
+        bail!(
+            "{} records are on the chain twice",
+            ids.len() - on_chain.len()
+        );
+    }
+    let lost = acknowledged
+        .iter()
+        .filter(|id| !on_chain.contains(id))
+        .count();
+    if lost > 0 {
+        bail!("{lost} of {} acknowledged records lost", acknowledged.len());
+    }
+    if acknowledged.len() <= at_least {
+        bail!("only {} records acknowledged", acknowledged.len());
+    }
+    Ok(())
 }
 
 /// Stops every node. A test that passed still fails here if a node panicked

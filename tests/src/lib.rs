@@ -7,7 +7,8 @@
 //! [`data_tempdir`] is a temporary data directory a node accepts;
 //! [`health_claim`] a claim the health department signed, with its raw bill;
 //! [`officer_fetch`] an officer's fetch under a disclosure;
-//! [`eligibility_grant`] a civil-affairs record for load; [`output_text`]
+//! [`eligibility_grant`] a civil-affairs record, and [`civil_load`] a
+//! stream of them until told to stop; [`output_text`]
 //! a finished command's exit status and output, for assertion messages.
 
 pub mod cluster;
@@ -120,4 +121,30 @@ pub fn officer_fetch(
 /// The body of `POST /v1/disclosures/{id}/fetch` naming `fetch`.
 pub fn fetch_request(fetch: &fundtrail_ledger::SignedRecord) -> serde_json::Value {
     serde_json::json!({ "fetch": fetch.id() })
+}
+
+/// Submits batches of civil-affairs grants through `clients` in turn until
+/// `stop`, returning the ids of those acknowledged as committed.
+pub async fn civil_load(
+    kit: fundtrail_testkit::Kit,
+    clients: Vec<fundtrail_node::cli::client::NodeClient>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<fundtrail_ledger::record::RecordId> {
+    let mut acknowledged = Vec::new();
+    let mut n = 10_000;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let batch: Vec<_> = (0..20)
+            .map(|k| eligibility_grant(&kit, n + k, 50_000 + n + k))
+            .collect();
+        n += 20;
+        let client = &clients[(n as usize / 20) % clients.len()];
+        if let Ok(lines) = client.submit(&batch).await {
+            for (record, line) in batch.iter().zip(&lines) {
+                if cluster::committed(line).is_some() {
+                    acknowledged.push(record.id());
+                }
+            }
+        }
+    }
+    acknowledged
 }

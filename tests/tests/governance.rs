@@ -15,13 +15,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fundtrail_ledger::record::{RecordId, SignedRecord};
+use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::types::{Height, Role};
 use fundtrail_node::api::SubmitLine;
 use fundtrail_node::wire::Receipt;
-use fundtrail_tests::cluster::{committed, record_ids, serial, TestCluster};
+use fundtrail_tests::cluster::{
+    committed, each_acknowledged_once, record_ids, serial, TestCluster,
+};
 use fundtrail_tests::governance::{refs, Governance};
-use fundtrail_tests::output_text;
+use fundtrail_tests::{civil_load, output_text};
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
 /// The rules version the cluster starts with; the test schedules the next.
@@ -221,54 +223,21 @@ async fn a_revoked_submitter_key_is_refused_from_the_next_block(gov: &Governance
     );
 }
 
-/// Submits civil-affairs records through `nodes` in turn until `stop`,
-/// returning the ids of those acknowledged as committed.
-async fn load(
-    cluster: Arc<TestCluster>,
-    nodes: Vec<usize>,
-    stop: Arc<AtomicBool>,
-) -> Vec<RecordId> {
-    let mut acknowledged = Vec::new();
-    let mut n = 10_000;
-    while !stop.load(Ordering::Relaxed) {
-        let batch: Vec<SignedRecord> = (0..20).map(|k| civil_record(&cluster, n + k)).collect();
-        n += 20;
-        let node = nodes[(n as usize / 20) % nodes.len()];
-        if let Ok(lines) = cluster.client(node).submit(&batch).await {
-            for (record, line) in batch.iter().zip(&lines) {
-                if committed(line).is_some() {
-                    acknowledged.push(record.id());
-                }
-            }
-        }
-    }
-    acknowledged
-}
-
-async fn voters(cluster: &TestCluster, i: usize) -> Vec<u64> {
-    let head = cluster.http_get(i, "/v1/head").await.expect("head").json();
-    head["raft"]["voters"]
-        .as_array()
-        .map(|v| v.iter().filter_map(|x| x.as_u64()).collect())
-        .unwrap_or_default()
-}
-
 /// The leading node is the one removed: the hardest case, since its
 /// own entries stop making blocks and the others must elect a new leader
 /// before Raft's voters can change.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_leaders_node_removed_under_load_loses_nothing_and_the_rest_keep_committing() {
     let _serial = serial().await;
-    let cluster = Arc::new(
-        TestCluster::start(EXE.as_ref(), 4)
-            .await
-            .expect("cluster starts"),
-    );
+    let mut cluster = TestCluster::start(EXE.as_ref(), 4)
+        .await
+        .expect("cluster starts");
     let removed = cluster.leader().await.expect("a leader");
     let others: Vec<usize> = (0..4).filter(|i| *i != removed).collect();
     let dir = tempfile::tempdir().expect("temp dir");
     let stop = Arc::new(AtomicBool::new(false));
-    let loader = tokio::spawn(load(cluster.clone(), others.clone(), stop.clone()));
+    let clients = others.iter().map(|i| cluster.client(*i)).collect();
+    let loader = tokio::spawn(civil_load(cluster.kit.clone(), clients, stop.clone()));
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let gov = Governance {
@@ -299,7 +268,7 @@ async fn the_leaders_node_removed_under_load_loses_nothing_and_the_rest_keep_com
     let removed_at = cluster.height(others[0]).await.expect("height");
 
     let start = Instant::now();
-    while voters(&cluster, others[0]).await.len() != 3 {
+    while cluster.voters(others[0]).await.len() != 3 {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "the leader takes the finance node out of the voters"
@@ -315,7 +284,6 @@ async fn the_leaders_node_removed_under_load_loses_nothing_and_the_rest_keep_com
         "the remaining nodes keep committing after the removal"
     );
 
-    let mut cluster = Arc::into_inner(cluster).expect("the load task is done");
     cluster.terminate(removed);
     cluster
         .converge(Duration::from_secs(30))
@@ -326,18 +294,6 @@ async fn the_leaders_node_removed_under_load_loses_nothing_and_the_rest_keep_com
         .await
         .expect("the chain verifies");
     assert!(summary.head_height.0 > removed_at);
-    let ids = record_ids(&bytes).expect("record ids");
-    let on_chain: std::collections::BTreeSet<RecordId> = ids.iter().copied().collect();
-    assert_eq!(on_chain.len(), ids.len(), "no record is on the chain twice");
-    let lost: Vec<&RecordId> = acknowledged
-        .iter()
-        .filter(|id| !on_chain.contains(id))
-        .collect();
-    assert!(lost.is_empty(), "{} acknowledged records lost", lost.len());
-    assert!(
-        acknowledged.len() > 100,
-        "{} acknowledged",
-        acknowledged.len()
-    );
+    each_acknowledged_once(&bytes, &acknowledged, 100).expect("nothing acknowledged is lost");
     cluster.stop().await;
 }

@@ -16,15 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fundtrail_ledger::crypto::PublicKey;
-use fundtrail_ledger::record::{RecordId, SignedRecord};
+use fundtrail_ledger::record::SignedRecord;
 use fundtrail_ledger::types::{Height, OrgId, Role};
-use fundtrail_node::cli::client::NodeClient;
 use fundtrail_node::roster::joined_id;
-use fundtrail_testkit::Kit;
-use fundtrail_tests::cluster::{committed, record_ids, serial, TestCluster};
+use fundtrail_tests::cluster::{committed, each_acknowledged_once, serial, TestCluster};
 use fundtrail_tests::governance::Governance;
 use fundtrail_tests::joining::{add_peer, attested_by, new_node_key, start_joining_node};
-use fundtrail_tests::output_text;
+use fundtrail_tests::{civil_load, output_text};
 
 const EXE: &str = env!("CARGO_BIN_EXE_fundtrail-e2e");
 
@@ -32,39 +30,9 @@ fn civil_record(cluster: &TestCluster, n: u64) -> SignedRecord {
     fundtrail_tests::eligibility_grant(&cluster.kit, n, 70_000 + n)
 }
 
-/// Submits civil-affairs records through `clients` in turn until `stop`,
-/// returning the ids of those acknowledged as committed.
-async fn load(kit: Kit, clients: Vec<NodeClient>, stop: Arc<AtomicBool>) -> Vec<RecordId> {
-    let mut acknowledged = Vec::new();
-    let mut n = 10_000;
-    while !stop.load(Ordering::Relaxed) {
-        let batch: Vec<SignedRecord> = (0..20)
-            .map(|k| fundtrail_tests::eligibility_grant(&kit, n + k, 70_000 + n + k))
-            .collect();
-        n += 20;
-        let client = &clients[(n as usize / 20) % clients.len()];
-        if let Ok(lines) = client.submit(&batch).await {
-            for (record, line) in batch.iter().zip(&lines) {
-                if committed(line).is_some() {
-                    acknowledged.push(record.id());
-                }
-            }
-        }
-    }
-    acknowledged
-}
-
-async fn voters(cluster: &TestCluster, i: usize) -> BTreeSet<u64> {
-    let head = cluster.http_get(i, "/v1/head").await.expect("head").json();
-    head["raft"]["voters"]
-        .as_array()
-        .map(|v| v.iter().filter_map(|x| x.as_u64()).collect())
-        .unwrap_or_default()
-}
-
 async fn wait_for_voters(cluster: &TestCluster, i: usize, want: &BTreeSet<u64>, what: &str) {
     let start = Instant::now();
-    while &voters(cluster, i).await != want {
+    while &cluster.voters(i).await != want {
         assert!(start.elapsed() < Duration::from_secs(90), "{what}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -342,7 +310,7 @@ async fn the_insurance_node_key_is_rotated_under_load_without_losing_a_record() 
     let dir = tempfile::tempdir().expect("temp dir");
     let clients = others.iter().map(|i| cluster.client(*i)).collect();
     let stop = Arc::new(AtomicBool::new(false));
-    let loader = tokio::spawn(load(cluster.kit.clone(), clients, stop.clone()));
+    let loader = tokio::spawn(civil_load(cluster.kit.clone(), clients, stop.clone()));
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let Rotation {
@@ -394,19 +362,7 @@ async fn the_insurance_node_key_is_rotated_under_load_without_losing_a_record() 
         "the new key attests from {new_from} on: {new_attested:?}"
     );
 
-    let ids = record_ids(&bytes).expect("record ids");
-    let on_chain: BTreeSet<RecordId> = ids.iter().copied().collect();
-    assert_eq!(on_chain.len(), ids.len(), "no record is on the chain twice");
-    let lost = acknowledged
-        .iter()
-        .filter(|id| !on_chain.contains(id))
-        .count();
-    assert_eq!(lost, 0, "acknowledged records lost");
-    assert!(
-        acknowledged.len() > 100,
-        "{} acknowledged",
-        acknowledged.len()
-    );
+    each_acknowledged_once(&bytes, &acknowledged, 100).expect("nothing acknowledged is lost");
     cluster.stop().await;
 }
 
