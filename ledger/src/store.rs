@@ -873,6 +873,24 @@ impl Store {
         Ok(true)
     }
 
+    /// The bytes each column family holds on disk, in SST and blob files
+    /// (not counting the write-ahead log or memtables).
+    pub fn family_bytes(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
+        cf::ALL
+            .iter()
+            .map(|name| {
+                let property = |p: &str| {
+                    self.db
+                        .property_int_value_cf(self.cf(name), p)
+                        .map(|v| v.unwrap_or(0))
+                };
+                let sst = property("rocksdb.total-sst-files-size")?;
+                let blob = property("rocksdb.total-blob-file-size")?;
+                Ok((*name, sst + blob))
+            })
+            .collect()
+    }
+
     /// How many conflicting attestations the store holds.
     pub fn conflicting_count(&self) -> Result<u64, StoreError> {
         match self.db.get_cf(self.cf(cf::META), META_CONFLICTING_COUNT)? {

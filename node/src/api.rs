@@ -1149,6 +1149,19 @@ async fn metrics(State(api): State<Api>) -> Response {
         m.equivocation_evidence
             .set(i64::try_from(held).unwrap_or(i64::MAX));
     }
+    match api.chain.store().family_bytes() {
+        Ok(families) => {
+            for (family, bytes) in families {
+                let label = crate::metrics::FamilyLabel {
+                    family: family.to_string(),
+                };
+                m.store_bytes
+                    .get_or_create(&label)
+                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the store's sizes failed"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         m.encode(),

@@ -1,6 +1,7 @@
 //! Prometheus metrics of one node: blocks and records committed, rejections
-//! by code, apply latency, submissions, equivocation evidence held, and
-//! Raft and peer gauges set at scrape time.
+//! by code, apply latency, submissions, equivocation evidence held, the
+//! store's bytes by column family, and Raft and peer gauges set at scrape
+//! time.
 
 use std::sync::Mutex;
 
@@ -15,6 +16,11 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabel {
     pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FamilyLabel {
+    pub family: String,
 }
 
 /// Why a peer's message was refused (`crate::refusals`).
@@ -40,6 +46,8 @@ pub struct Metrics {
     /// Equivocation evidence held in the store, set at scrape time: it
     /// survives restarts, which a counter of this process's finds would not.
     pub equivocation_evidence: Gauge,
+    /// Set at scrape time from RocksDB's properties.
+    pub store_bytes: Family<FamilyLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -60,6 +68,7 @@ impl Default for Metrics {
             peers_connected: Gauge::default(),
             peer_refusals: Family::default(),
             equivocation_evidence: Gauge::default(),
+            store_bytes: Family::default(),
         };
         m.register();
         m
@@ -130,6 +139,11 @@ impl Metrics {
             "Attestations of a block other than the chain's held as evidence, \
              at most one per height and node key",
             self.equivocation_evidence.clone(),
+        );
+        r.register(
+            "store_bytes",
+            "Bytes on disk of each column family, in SST and blob files",
+            self.store_bytes.clone(),
         );
     }
 

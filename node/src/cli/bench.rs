@@ -177,6 +177,7 @@ async fn cluster(b: ClusterBench) -> Result<()> {
     let mut devnet = Devnet::create(&dir, b.nodes, &plan, b.base_port)?;
     devnet.start().await?;
     let result = drive(&devnet, chunks, &b).await;
+    let stored = stored_bytes(&devnet).await;
     let exported = export_rss(&devnet).await;
     devnet.stop()?;
     let Driven {
@@ -211,6 +212,7 @@ async fn cluster(b: ClusterBench) -> Result<()> {
         pct(0.99).as_secs_f64() * 1e3
     );
     println!("ratio: committed / batch verify = {:.3}", rate / limit);
+    print_stored(&stored?, committed);
     let e = exported?;
     println!(
         "GET /v1/chain from node 1: {:.1} MB streamed; the node's RSS {:.1} MB before, at most {:.1} MB during (+{:.1} MB)",
@@ -220,6 +222,73 @@ async fn cluster(b: ClusterBench) -> Result<()> {
         e.rss_peak.saturating_sub(e.rss_before) as f64 / 1e6
     );
     Ok(())
+}
+
+/// Each node's bytes on disk: its whole data directory, and each column
+/// family's SST and blob files (`fundtrail_store_bytes`).
+struct Stored {
+    org: String,
+    data_dir: u64,
+    families: Vec<(String, u64)>,
+}
+
+async fn stored_bytes(devnet: &Devnet) -> Result<Vec<Stored>> {
+    let mut out = Vec::new();
+    for (i, client) in devnet.clients()?.iter().enumerate() {
+        let node = &devnet.nodes[i];
+        let families = store_bytes_in(&client.get_text("/metrics").await?);
+        let data = crate::config::NodeConfig::load(&node.config)?.data_dir;
+        out.push(Stored {
+            org: node.org.to_string(),
+            data_dir: dir_bytes(&data)?,
+            families,
+        });
+    }
+    Ok(out)
+}
+
+/// The `fundtrail_store_bytes` samples of a metrics page.
+fn store_bytes_in(metrics: &str) -> Vec<(String, u64)> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("fundtrail_store_bytes{family=\""))
+        .filter_map(|l| {
+            let (family, value) = l.split_once("\"} ")?;
+            Some((family.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn dir_bytes(dir: &std::path::Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+fn print_stored(stored: &[Stored], records: usize) {
+    let per = |bytes: u64| bytes as f64 / records.max(1) as f64;
+    for s in stored {
+        let mut families: Vec<&(String, u64)> = s.families.iter().filter(|(_, b)| *b > 0).collect();
+        families.sort_by_key(|(_, b)| std::cmp::Reverse(*b));
+        let listed: Vec<String> = families
+            .iter()
+            .map(|(f, b)| format!("{f} {:.0}", per(*b)))
+            .collect();
+        println!(
+            "bytes on disk per record, {}: data directory {:.0}; by family: {}",
+            s.org,
+            per(s.data_dir),
+            listed.join(", ")
+        );
+    }
 }
 
 /// A chain download and the serving node's memory around it.
@@ -362,4 +431,21 @@ async fn drive(
         bail!("no record was committed");
     }
     Ok(driven)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_sizes_are_read_from_a_metrics_page() {
+        let page = "# HELP fundtrail_store_bytes Bytes on disk\n\
+                    fundtrail_store_bytes{family=\"records\"} 1234\n\
+                    fundtrail_store_bytes{family=\"state\"} 0\n\
+                    fundtrail_head_height 7\n";
+        assert_eq!(
+            store_bytes_in(page),
+            vec![("records".to_string(), 1234), ("state".to_string(), 0)]
+        );
+    }
 }
