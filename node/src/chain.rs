@@ -528,7 +528,10 @@ impl Chain {
     /// quorum `fundtrail verify` requires, and the blocks we already hold
     /// being the same. Returns the chain's head height. A snapshot is
     /// installed only after this passed.
-    pub fn check_snapshot<R: Read>(&self, chain_file: R) -> Result<Height, ChainError> {
+    pub fn check_snapshot<R: Read>(
+        &self,
+        chain_file: R,
+    ) -> Result<(Height, Membership), ChainError> {
         let mut reader = ChainReader::new(chain_file).map_err(ChainCheckError::from)?;
         if reader.genesis().hash() != self.genesis().hash() {
             return Err(ChainError::Diverged(Height(0)));
@@ -552,7 +555,7 @@ impl Chain {
                 ours: ours.height,
             });
         }
-        Ok(summary.head_height)
+        Ok((summary.head_height, verifier.membership().clone()))
     }
 
     /// Whether `height` is attested here by a majority of the

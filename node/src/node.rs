@@ -120,16 +120,18 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         raft.clone(),
         Duration::from_millis(config.raft.election_timeout_max_ms),
     );
+    let inbound = Inbound::new(roster.clone(), chain.genesis().chain_id.clone());
     let snapshots = SnapshotReceiver::new(
         raft.clone(),
         chain.clone(),
+        inbound.clone(),
         config.data_dir.clone(),
         config.raft.snapshot_max_bytes,
     );
     let _ = services.set(Services {
         raft: raft.clone(),
         install_quiet,
-        inbound: Inbound::new(roster.clone(), chain.genesis().chain_id.clone()),
+        inbound,
         snapshots,
         refusals,
         submitter: submitter.clone(),

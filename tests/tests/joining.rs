@@ -7,7 +7,13 @@
 //! - the insurance node's key is rotated under client load: the new node
 //!   joins, the old key is revoked, the other nodes close the old node's
 //!   connections, its attestations stop at the revocation, and no
-//!   acknowledged record is lost.
+//!   acknowledged record is lost;
+//! - a node that was down during a rotation and restarts while the new
+//!   node leads stays behind until its operator lists the new node in its
+//!   `peers`, then catches up;
+//! - after two of the four founding nodes were replaced, a new
+//!   department's node starting from genesis still joins: it judges the
+//!   Raft membership it receives by the chain it receives with it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -30,12 +36,34 @@ fn civil_record(cluster: &TestCluster, n: u64) -> SignedRecord {
     fundtrail_tests::eligibility_grant(&cluster.kit, n, 70_000 + n)
 }
 
+/// Waits until node `i` reports `want` as Raft's voters; fails with
+/// `what` and what the nodes' logs say of learners, voters and refusals.
 async fn wait_for_voters(cluster: &TestCluster, i: usize, want: &BTreeSet<u64>, what: &str) {
     let start = Instant::now();
     while &cluster.voters(i).await != want {
-        assert!(start.elapsed() < Duration::from_secs(90), "{what}");
+        if start.elapsed() > Duration::from_secs(90) {
+            panic!("{what}:\n{}", membership_log(cluster));
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The nodes' log lines on learners, voters and refused messages (the
+/// first few of each node's), cut to a readable width.
+fn membership_log(cluster: &TestCluster) -> String {
+    let mut lines = Vec::new();
+    for k in 0..cluster.node_count() {
+        let log = cluster.log(k);
+        let refused = log.lines().filter(|l| l.contains("refus")).take(3);
+        let membership = log
+            .lines()
+            .filter(|l| l.contains("learner") || l.contains("voters"));
+        for line in membership.chain(refused) {
+            let cut: String = line.chars().take(400).collect();
+            lines.push(format!("[node {k}] {cut}"));
+        }
+    }
+    lines.join("\n")
 }
 
 /// Node `i`'s export, once `fundtrail verify` accepts it with its default
@@ -65,6 +93,54 @@ async fn verified_by_cli(cluster: &TestCluster, i: usize) -> Vec<u8> {
     }
 }
 
+/// Admits `org` as a health department with a submitter key and a node
+/// key, through node `via`; returns the node's key file and key.
+async fn admit_department(
+    cluster: &TestCluster,
+    org: &OrgId,
+    dir: &Path,
+    via: usize,
+) -> (std::path::PathBuf, fundtrail_ledger::crypto::Keypair) {
+    let (node_file, node_key) = new_node_key(cluster, org, "node").expect("node key");
+    let (_, submitter) = new_node_key(cluster, org, "submitter").expect("submitter key");
+    let gov = Governance {
+        cluster,
+        dir: dir.to_path_buf(),
+        via,
+    };
+    let signers = [Role::Health, Role::Finance, Role::CivilAffairs];
+    let org = org.as_str();
+    let submitter = submitter.public().to_hex();
+    let node = node_key.public().to_hex();
+    let steps: [(&str, Vec<&str>); 3] = [
+        (
+            "org.json",
+            vec!["add-org", "--org", org, "--role", "health"],
+        ),
+        (
+            "submitter.json",
+            vec![
+                "add-key",
+                "--org",
+                org,
+                "--role",
+                "submitter",
+                "--public",
+                &submitter,
+            ],
+        ),
+        (
+            "node.json",
+            vec!["add-node", "--org", org, "--public", &node],
+        ),
+    ];
+    for (file, action) in steps {
+        let proposal = gov.propose(file, &action).await;
+        gov.pass(&proposal, &signers).await;
+    }
+    (node_file, node_key)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fifth_department_joins_catches_up_votes_and_attests() {
     let _serial = serial().await;
@@ -75,48 +151,8 @@ async fn a_fifth_department_joins_catches_up_votes_and_attests() {
         assert!(committed(&submit_one(&cluster, civil_record(&cluster, n)).await).is_some());
     }
     let org = OrgId::new("gd-sz-health").expect("org id");
-    let (node_file, node_key) = new_node_key(&cluster, &org, "node").expect("node key");
-    let (_, submitter) = new_node_key(&cluster, &org, "submitter").expect("submitter key");
     let dir = tempfile::tempdir().expect("temp dir");
-    {
-        let gov = Governance {
-            cluster: &cluster,
-            dir: dir.path().to_path_buf(),
-            via: 0,
-        };
-        let signers = [Role::Health, Role::Finance, Role::CivilAffairs];
-        let admit = gov
-            .propose(
-                "org.json",
-                &["add-org", "--org", org.as_str(), "--role", "health"],
-            )
-            .await;
-        gov.pass(&admit, &signers).await;
-        let submitter_hex = submitter.public().to_hex();
-        let key = gov
-            .propose(
-                "submitter.json",
-                &[
-                    "add-key",
-                    "--org",
-                    org.as_str(),
-                    "--role",
-                    "submitter",
-                    "--public",
-                    &submitter_hex,
-                ],
-            )
-            .await;
-        gov.pass(&key, &signers).await;
-        let node_hex = node_key.public().to_hex();
-        let node = gov
-            .propose(
-                "node.json",
-                &["add-node", "--org", org.as_str(), "--public", &node_hex],
-            )
-            .await;
-        gov.pass(&node, &signers).await;
-    }
+    let (node_file, node_key) = admit_department(&cluster, &org, dir.path(), 0).await;
     let activation = Height(term_of_when_shown(&cluster, 0, &node_key.public()).await.0);
 
     let joined = start_joining_node(&mut cluster, &org, &node_file).expect("the new node starts");
@@ -208,9 +244,7 @@ async fn term_of_when_closed(cluster: &TestCluster, i: usize, key: &PublicKey) -
     (from, until.unwrap_or_default())
 }
 
-/// The insurance node's key, rotated through the CLI while `load` (if
-/// any) runs: the new node joins and votes, then the old key is revoked
-/// and leaves the voters.
+/// A node key rotated by [`rotate_node`].
 struct Rotation {
     old: usize,
     old_key: PublicKey,
@@ -222,23 +256,31 @@ struct Rotation {
     until: u64,
 }
 
-/// The insurance node and the others' indices.
-fn insurance_node(cluster: &TestCluster) -> (usize, Vec<usize>) {
-    let insurance = &cluster.kit.org(Role::Insurance).id;
-    let old = (0..4)
-        .find(|i| &cluster.devnet.nodes[*i].org == insurance)
-        .expect("an insurance node");
-    (old, (0..4).filter(|i| *i != old).collect())
+/// The index of `role`'s node and the others' indices.
+fn node_of(cluster: &TestCluster, role: Role) -> (usize, Vec<usize>) {
+    let org = &cluster.kit.org(role).id;
+    let node = (0..4)
+        .find(|i| &cluster.devnet.nodes[*i].org == org)
+        .expect("a node of the organisation");
+    (node, (0..4).filter(|i| *i != node).collect())
 }
 
-async fn rotate_insurance_node(cluster: &mut TestCluster, dir: &Path, via: usize) -> Rotation {
-    let insurance = cluster.kit.org(Role::Insurance).id.clone();
-    let (old, _) = insurance_node(cluster);
-    let old_key = fundtrail_node::keys::read(&cluster.devnet.key_file(&insurance, "node"))
+/// Rotates `role`'s node key through node `via`: the proposal, approved by
+/// two other departments' officers beside insurance's submitter, adds the
+/// new key; the new node joins and votes; then the old key is revoked and
+/// leaves the voters.
+async fn rotate_node(cluster: &mut TestCluster, role: Role, dir: &Path, via: usize) -> Rotation {
+    let org = cluster.kit.org(role).id.clone();
+    let (old, _) = node_of(cluster, role);
+    let old_key = fundtrail_node::keys::read(&cluster.devnet.key_file(&org, "node"))
         .expect("old node key")
         .public();
-    let (new_file, new_key) = new_node_key(cluster, &insurance, "node-2").expect("new node key");
-    let signers = [Role::Health, Role::CivilAffairs];
+    let (new_file, new_key) = new_node_key(cluster, &org, "node-2").expect("new node key");
+    let signers: Vec<Role> = [Role::Health, Role::CivilAffairs, Role::Finance]
+        .into_iter()
+        .filter(|r| *r != role)
+        .take(2)
+        .collect();
     let gov = Governance {
         cluster,
         dir: dir.to_path_buf(),
@@ -246,11 +288,11 @@ async fn rotate_insurance_node(cluster: &mut TestCluster, dir: &Path, via: usize
     };
     let add = gov
         .propose(
-            "rotate.json",
+            &format!("rotate-{org}.json"),
             &[
                 "rotate-key",
                 "--org",
-                insurance.as_str(),
+                org.as_str(),
                 "--role",
                 "node",
                 "--old",
@@ -262,33 +304,22 @@ async fn rotate_insurance_node(cluster: &mut TestCluster, dir: &Path, via: usize
         .await;
     gov.pass(&add, &signers).await;
     let (new_from, _) = term_of_when_shown(cluster, via, &new_key.public()).await;
-    let joined = start_joining_node(cluster, &insurance, &new_file).expect("the new node starts");
+    let joined = start_joining_node(cluster, &org, &new_file).expect("the new node starts");
     let new_id = joined_id(&new_key.public());
-    let old_id = old as u64 + 1;
-    let mut voters: BTreeSet<u64> = [1, 2, 3, 4, new_id].into();
-    wait_for_voters(
-        cluster,
-        via,
-        &voters,
-        "the new insurance node becomes a voter",
-    )
-    .await;
+    let mut voters = cluster.voters(via).await;
+    voters.insert(new_id);
+    wait_for_voters(cluster, via, &voters, "the new node becomes a voter").await;
 
     let gov = Governance {
         cluster,
         dir: dir.to_path_buf(),
         via,
     };
-    gov.pass(&dir.join("rotate-revoke.json"), &signers).await;
+    gov.pass(&dir.join(format!("rotate-{org}-revoke.json")), &signers)
+        .await;
     let (_, until) = term_of_when_closed(cluster, via, &old_key).await;
-    voters.remove(&old_id);
-    wait_for_voters(
-        cluster,
-        via,
-        &voters,
-        "the old insurance node leaves the voters",
-    )
-    .await;
+    voters.remove(&(old as u64 + 1));
+    wait_for_voters(cluster, via, &voters, "the old node leaves the voters").await;
     Rotation {
         old,
         old_key,
@@ -306,7 +337,7 @@ async fn the_insurance_node_key_is_rotated_under_load_without_losing_a_record() 
     let mut cluster = TestCluster::start(EXE.as_ref(), 4)
         .await
         .expect("cluster starts");
-    let (old, others) = insurance_node(&cluster);
+    let (old, others) = node_of(&cluster, Role::Insurance);
     let dir = tempfile::tempdir().expect("temp dir");
     let clients = others.iter().map(|i| cluster.client(*i)).collect();
     let stop = Arc::new(AtomicBool::new(false));
@@ -320,7 +351,7 @@ async fn the_insurance_node_key_is_rotated_under_load_without_losing_a_record() 
         new_from,
         until,
         ..
-    } = rotate_insurance_node(&mut cluster, dir.path(), others[0]).await;
+    } = rotate_node(&mut cluster, Role::Insurance, dir.path(), others[0]).await;
 
     // The old node still runs, but no one takes its connections: it falls
     // behind while the others commit.
@@ -376,7 +407,7 @@ async fn a_node_down_during_a_rotation_catches_up_from_the_new_leader_it_is_told
     let mut cluster = TestCluster::start(EXE.as_ref(), 4)
         .await
         .expect("cluster starts");
-    let (_, others) = insurance_node(&cluster);
+    let (_, others) = node_of(&cluster, Role::Insurance);
     let (lagging, via) = (others[1], others[0]);
     cluster.terminate(lagging);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -385,7 +416,7 @@ async fn a_node_down_during_a_rotation_catches_up_from_the_new_leader_it_is_told
         joined,
         new_id,
         ..
-    } = rotate_insurance_node(&mut cluster, dir.path(), via).await;
+    } = rotate_node(&mut cluster, Role::Insurance, dir.path(), via).await;
     cluster.terminate(old);
     let third = others[2];
     lead_with(&mut cluster, joined, [via, third], new_id).await;
@@ -439,4 +470,43 @@ async fn lead_with(cluster: &mut TestCluster, joined: usize, founding: [usize; 2
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
     panic!("node {id} never led");
+}
+
+/// Years on, two of the four founding nodes have been replaced. A fifth
+/// department's node starting from genesis knows only the founding nodes,
+/// two of which are gone, and receives the chain as a snapshot whose Raft
+/// membership is mostly nodes it does not know: it checks that membership
+/// against the voters in force at the head of the snapshot's chain, and
+/// joins.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_joins_after_most_founding_nodes_were_replaced() {
+    let _serial = serial().await;
+    let mut cluster = TestCluster::start(EXE.as_ref(), 4)
+        .await
+        .expect("cluster starts");
+    let (health, _) = node_of(&cluster, Role::Health);
+    let dir = tempfile::tempdir().expect("temp dir");
+    for role in [Role::Insurance, Role::CivilAffairs] {
+        let Rotation { old, .. } = rotate_node(&mut cluster, role, dir.path(), health).await;
+        cluster.terminate(old);
+    }
+    for n in 0..30 {
+        assert!(committed(&submit_one(&cluster, civil_record(&cluster, n)).await).is_some());
+    }
+    let org = OrgId::new("gd-sz-health").expect("org id");
+    let (node_file, node_key) = admit_department(&cluster, &org, dir.path(), health).await;
+    let joined = start_joining_node(&mut cluster, &org, &node_file).expect("the node starts");
+    let mut voters = cluster.voters(health).await;
+    voters.insert(joined_id(&node_key.public()));
+    wait_for_voters(&cluster, health, &voters, "the new department's node votes").await;
+    let head = cluster
+        .converge(Duration::from_secs(60))
+        .await
+        .expect("converge");
+    assert_eq!(
+        cluster.height(joined).await.expect("height"),
+        head["height"].as_u64().expect("height")
+    );
+    verified_by_cli(&cluster, joined).await;
+    cluster.stop().await;
 }

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeSet;
 
+use fundtrail_ledger::membership::Membership as ChainMembership;
 use fundtrail_ledger::ChainId;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{BasicNode, EntryPayload, Membership, Vote};
@@ -83,7 +84,10 @@ impl Inbound {
         r: &AppendEntriesRequest<TypeConfig>,
     ) -> Result<(), Refusal> {
         speaks_as_itself(sender, &r.vote, "append entries")?;
-        r.entries.iter().try_for_each(|e| self.check_entry(e))
+        let committed = r.leader_commit.map(|c| c.index);
+        r.entries
+            .iter()
+            .try_for_each(|e| self.check_entry(e, committed.is_some_and(|c| e.log_id.index <= c)))
     }
 
     pub fn check_snapshot(
@@ -92,13 +96,33 @@ impl Inbound {
         r: &InstallSnapshotRequest<TypeConfig>,
     ) -> Result<(), Refusal> {
         speaks_as_itself(sender, &r.vote, "send a snapshot")?;
-        self.check_membership(r.meta.last_membership.membership())
+        // A node far behind knows voters long replaced, and not yet their
+        // successors: here the nodes it does not know count as in force,
+        // and once the snapshot's chain is verified, its membership is
+        // checked against the voters in force at the chain's head
+        // (`super::snapshot_receive`).
+        let m = r.meta.last_membership.membership();
+        self.check_known(m)?;
+        let enrolled: BTreeSet<NodeId> = self.roster.members().iter().map(|m| m.id).collect();
+        let mut plausible = self.voters_in_force();
+        plausible.extend(m.voter_ids().filter(|id| !enrolled.contains(id)));
+        self.check_majority(m, &plausible)
     }
 
-    fn check_entry(&self, entry: &openraft::Entry<TypeConfig>) -> Result<(), Refusal> {
+    /// Checks one entry. A membership the leader says is `committed`
+    /// was taken by a majority already and is not this node's to weigh: a
+    /// node catching up may not yet know the voters it names, so only their
+    /// ids are checked. One still to be decided must keep a majority of the
+    /// voters this node holds in force.
+    fn check_entry(
+        &self,
+        entry: &openraft::Entry<TypeConfig>,
+        committed: bool,
+    ) -> Result<(), Refusal> {
         let index = entry.log_id.index;
         match &entry.payload {
             EntryPayload::Blank => Ok(()),
+            EntryPayload::Membership(m) if committed => self.check_known(m),
             EntryPayload::Membership(m) => self.check_membership(m),
             EntryPayload::Normal(batch) => {
                 let leader = entry.log_id.leader_id.node_id;
@@ -136,45 +160,90 @@ impl Inbound {
         }
     }
 
-    /// A membership is the consortium's when every node in it is known:
-    /// a member of the roster, or a node enrolled after genesis whose
-    /// address names the key its id derives from (the chain here may not
-    /// have reached its enrolment yet). Known non-voters are only
-    /// learners, and each configuration (two while a change is joint)
-    /// includes a majority of the voters this node holds in force.
-    /// Dropping voters the chain took out of force is how removals reach
-    /// Raft (`super::membership`); a node key alone cannot shrink the
-    /// voters to a minority of its choosing.
+    /// A membership is the consortium's when every node in it is known
+    /// ([`Inbound::check_known`]) and each configuration keeps a majority
+    /// of the voters this node holds in force ([`Inbound::check_majority`]).
     pub fn check_membership(&self, m: &Membership<NodeId, BasicNode>) -> Result<(), Refusal> {
-        let in_force: BTreeSet<NodeId> = self
-            .roster
+        self.check_known(m)?;
+        self.check_majority(m, &self.voters_in_force())
+    }
+
+    fn voters_in_force(&self) -> BTreeSet<NodeId> {
+        self.roster
             .voters()
             .iter()
             .filter(|v| self.roster.in_force(v))
             .map(|v| v.id)
-            .collect();
-        let keeps_majority =
-            |c: &BTreeSet<NodeId>| c.intersection(&in_force).count() * 2 > in_force.len();
+            .collect()
+    }
+
+    /// Every node in `m` is known: a member of the roster, or a node
+    /// enrolled after genesis whose address names the key its id derives
+    /// from (the chain here may not have reached its enrolment yet); and
+    /// known non-voters are only learners.
+    pub fn check_known(&self, m: &Membership<NodeId, BasicNode>) -> Result<(), Refusal> {
+        let bound = |id: &NodeId| {
+            m.get_node(id)
+                .is_some_and(|n| key_bound_to(*id, &n.addr).is_some())
+        };
         let may_vote = |id: &NodeId| match self.roster.by_id(*id) {
             Some(member) => member.voter,
-            None => m
-                .get_node(id)
-                .is_some_and(|n| key_bound_to(*id, &n.addr).is_some()),
+            None => bound(id),
         };
         let configs_known = m
             .get_joint_config()
             .iter()
-            .all(|c| !c.is_empty() && c.iter().all(may_vote) && keeps_majority(c));
-        let learners_known = m.learner_ids().all(|id| {
-            self.roster.by_id(id).is_some()
-                || m.get_node(&id)
-                    .is_some_and(|n| key_bound_to(id, &n.addr).is_some())
-        });
+            .all(|c| !c.is_empty() && c.iter().all(may_vote));
+        let learners_known = m
+            .learner_ids()
+            .all(|id| self.roster.by_id(id).is_some() || bound(&id));
         if configs_known && learners_known {
             Ok(())
         } else {
             Err(Refusal::ForeignMembership(format!("{m:?}")))
         }
+    }
+
+    /// Each configuration of `m` (two while a change is joint) includes a
+    /// majority of the voters `in_force`. Dropping voters the chain took
+    /// out of force is how removals reach Raft (`super::membership`); a
+    /// node key alone cannot shrink the voters to a minority of its
+    /// choosing.
+    pub fn check_majority(
+        &self,
+        m: &Membership<NodeId, BasicNode>,
+        in_force: &BTreeSet<NodeId>,
+    ) -> Result<(), Refusal> {
+        let keeps_majority =
+            |c: &BTreeSet<NodeId>| c.intersection(in_force).count() * 2 > in_force.len();
+        if m.get_joint_config().iter().all(keeps_majority) {
+            Ok(())
+        } else {
+            Err(Refusal::ForeignMembership(format!(
+                "{m:?} leaves out most of the voters in force"
+            )))
+        }
+    }
+
+    /// The Raft ids of the voting node keys `membership` holds in force.
+    pub fn voters_in_force_at(&self, membership: &ChainMembership) -> BTreeSet<NodeId> {
+        membership
+            .terms()
+            .iter()
+            .filter(|t| t.until.is_none())
+            .filter(|t| {
+                membership
+                    .orgs()
+                    .get(&t.org)
+                    .is_some_and(|role| *role != fundtrail_ledger::types::Role::Auditor)
+            })
+            .map(|t| {
+                self.roster
+                    .by_key(&t.key)
+                    .filter(|m| m.founding)
+                    .map_or_else(|| joined_id(&t.key), |m| m.id)
+            })
+            .collect()
     }
 }
 
@@ -212,6 +281,11 @@ mod tests {
     /// Four voting departments (ids 1–4, keys `node_keys()`) and the audit
     /// office's learner (id 5).
     fn consortium() -> (Inbound, Vec<Keypair>) {
+        let (inbound, nodes, _) = consortium_and_genesis();
+        (inbound, nodes)
+    }
+
+    fn consortium_and_genesis() -> (Inbound, Vec<Keypair>, fundtrail_ledger::Genesis) {
         let mut genesis = ChainBuilder::new(1, 10).genesis;
         let mut nodes = node_keys();
         nodes.push(Keypair::from_seed([0xaf; 32]));
@@ -225,7 +299,8 @@ mod tests {
             role: KeyRole::Node,
         });
         let roster = Roster::from_genesis(&genesis).expect("roster");
-        (Inbound::new(roster.clone(), genesis.chain_id), nodes)
+        let inbound = Inbound::new(roster.clone(), genesis.chain_id.clone());
+        (inbound, nodes, genesis)
     }
 
     fn member(inbound: &Inbound, id: NodeId) -> Member {
@@ -410,5 +485,104 @@ mod tests {
                 leader: id
             })
         );
+    }
+
+    /// Two of the four founding nodes replaced while a node was away: the
+    /// membership it receives names voters it does not know. Committed in
+    /// an append, it is taken; in a snapshot, it is taken as plausible when
+    /// the snapshot arrives, and checked against the voters in force at the
+    /// head of the snapshot's verified chain.
+    #[test]
+    fn a_snapshot_membership_is_judged_by_the_voters_at_its_chains_head() {
+        use fundtrail_ledger::membership::Membership as Chain;
+        use fundtrail_ledger::record::MemberBody;
+        use fundtrail_ledger::types::Height;
+
+        let (inbound, nodes, genesis) = consortium_and_genesis();
+        let successors = [
+            Keypair::from_seed([0x61; 32]),
+            Keypair::from_seed([0x62; 32]),
+        ];
+        let ids: Vec<NodeId> = successors.iter().map(|k| joined_id(&k.public())).collect();
+        let mut m: std::collections::BTreeMap<NodeId, BasicNode> =
+            (3..=4).map(|n| (n, BasicNode::default())).collect();
+        for (k, id) in successors.iter().zip(&ids) {
+            let addr = crate::roster::bound_address(&k.public(), "");
+            m.insert(*id, BasicNode { addr });
+        }
+        let config = BTreeSet::from([3, 4, ids[0], ids[1]]);
+        let replaced: Membership<NodeId, BasicNode> = Membership::new(vec![config], m);
+        assert!(
+            inbound.check_membership(&replaced).is_err(),
+            "two of the four voters it knows are not a majority"
+        );
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(TERM, 3), 9),
+            payload: EntryPayload::Membership(replaced.clone()),
+        };
+        let mut appended = append(3, vec![entry]);
+        assert!(
+            inbound
+                .check_append(&member(&inbound, 3), &appended)
+                .is_err(),
+            "a membership still to be decided is weighed against the voters known here"
+        );
+        appended.leader_commit = Some(LogId::new(CommittedLeaderId::new(TERM, 3), 9));
+        assert_eq!(
+            inbound.check_append(&member(&inbound, 3), &appended),
+            Ok(()),
+            "a committed one is a majority's decision already"
+        );
+
+        let snapshot = InstallSnapshotRequest::<TypeConfig> {
+            vote: Vote::new_committed(TERM, 3),
+            meta: openraft::SnapshotMeta {
+                last_log_id: None,
+                last_membership: openraft::StoredMembership::new(None, replaced.clone()),
+                snapshot_id: "s".into(),
+            },
+            offset: 0,
+            data: Vec::new(),
+            done: false,
+        };
+        assert_eq!(
+            inbound.check_snapshot(&member(&inbound, 3), &snapshot),
+            Ok(())
+        );
+
+        let mut chain = Chain::from_genesis(&genesis).expect("membership");
+        let before = inbound.voters_in_force_at(&chain);
+        assert_eq!(before, BTreeSet::from([1, 2, 3, 4]));
+        assert!(inbound.check_majority(&replaced, &before).is_err());
+        for (old, new) in nodes[..2].iter().zip(&successors) {
+            let org = genesis.org_of_key(&old.public()).expect("org").id.clone();
+            let revoke = MemberBody::RevokeKey {
+                org: org.clone(),
+                key: old.public(),
+            };
+            let enrol = MemberBody::AddKey {
+                org,
+                key: new.public(),
+                key_role: KeyRole::Node,
+            };
+            chain.apply(Height(9), &enrol);
+            chain.apply(Height(9), &revoke);
+        }
+        let after = inbound.voters_in_force_at(&chain);
+        assert_eq!(after, BTreeSet::from([3, 4, ids[0], ids[1]]));
+        assert_eq!(inbound.check_majority(&replaced, &after), Ok(()));
+
+        let minority: Membership<NodeId, BasicNode> =
+            Membership::new(vec![BTreeSet::from([3])], None);
+        let hostile = InstallSnapshotRequest::<TypeConfig> {
+            meta: openraft::SnapshotMeta {
+                last_membership: openraft::StoredMembership::new(None, minority),
+                ..snapshot.meta.clone()
+            },
+            ..snapshot
+        };
+        assert!(inbound
+            .check_snapshot(&member(&inbound, 3), &hostile)
+            .is_err());
     }
 }

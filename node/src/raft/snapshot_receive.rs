@@ -1,7 +1,9 @@
 //! Receives a Raft snapshot (the chain file) chunk by chunk into an
 //! unnamed spool file, and hands it to openraft only once the chain in it
 //! has been checked: links, roots, signatures, the attestation quorum on
-//! every block, and agreement with the blocks this node already holds.
+//! every block, agreement with the blocks this node already holds, and a
+//! Raft membership that keeps a majority of the voters in force at the
+//! head of that chain.
 //! openraft treats a failed install as a fatal storage error, so a bad
 //! snapshot must never reach it: one that fails here is discarded with a
 //! log line and the node keeps its state and keeps running.
@@ -17,6 +19,7 @@ use openraft::raft::{InstallSnapshotRequest, InstallSnapshotResponse};
 use openraft::{Snapshot, SnapshotMeta};
 use tokio::sync::Mutex;
 
+use super::inbound::Inbound;
 use super::Raft;
 use crate::chain::Chain;
 use crate::entry::{NodeId, TypeConfig};
@@ -46,16 +49,26 @@ struct Receiving {
 pub struct SnapshotReceiver {
     raft: Raft,
     chain: Arc<Chain>,
+    /// Checks the snapshot's Raft membership against the voters in force
+    /// at the head of its chain.
+    inbound: Inbound,
     spool: PathBuf,
     max_bytes: u64,
     current: Mutex<Option<Receiving>>,
 }
 
 impl SnapshotReceiver {
-    pub fn new(raft: Raft, chain: Arc<Chain>, spool: PathBuf, max_bytes: u64) -> SnapshotReceiver {
+    pub fn new(
+        raft: Raft,
+        chain: Arc<Chain>,
+        inbound: Inbound,
+        spool: PathBuf,
+        max_bytes: u64,
+    ) -> SnapshotReceiver {
         SnapshotReceiver {
             raft,
             chain,
+            inbound,
             spool,
             max_bytes,
             current: Mutex::new(None),
@@ -130,7 +143,7 @@ impl SnapshotReceiver {
         vote: openraft::Vote<NodeId>,
         mut done: Receiving,
     ) -> Result<InstallSnapshotResponse<NodeId>, ReceiveError> {
-        let height = tokio::task::block_in_place(|| {
+        let (height, membership) = tokio::task::block_in_place(|| {
             done.file.rewind()?;
             let checked = self
                 .chain
@@ -139,6 +152,10 @@ impl SnapshotReceiver {
             done.file.rewind()?;
             checked
         })?;
+        let voters = self.inbound.voters_in_force_at(&membership);
+        self.inbound
+            .check_majority(done.meta.last_membership.membership(), &voters)
+            .map_err(|e| ReceiveError::Invalid(e.to_string()))?;
         tracing::info!(%height, bytes = done.received, "snapshot checked; installing");
         let snapshot = Snapshot {
             meta: done.meta,
