@@ -456,20 +456,28 @@ async fn a_node_down_during_a_rotation_catches_up_from_the_new_leader_it_is_told
     cluster.stop().await;
 }
 
-/// Restarts the leader among `founding` until `joined` leads.
+/// Stops and restarts the leader among `founding` until `joined` leads.
 async fn lead_with(cluster: &mut TestCluster, joined: usize, founding: [usize; 2], id: u64) {
+    let mut leaders = Vec::new();
     for _ in 0..20 {
         let leader = cluster.leader().await.ok();
+        leaders.push(leader);
         if leader == Some(joined) {
             return;
         }
         if let Some(leader) = leader.filter(|l| founding.contains(l)) {
+            // Restarted at once, a leader takes up its term again; away for
+            // longer than an election timeout, it comes back to an election.
             cluster.terminate(leader);
+            tokio::time::sleep(Duration::from_secs(2)).await;
             cluster.restart(leader).expect("restart");
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
-    panic!("node {id} never led");
+    panic!(
+        "node {id} never led; leaders seen: {leaders:?}\n{}",
+        membership_log(cluster)
+    );
 }
 
 /// Years on, two of the four founding nodes have been replaced. A fifth
