@@ -70,7 +70,7 @@ pub fn peer_id(key: &PublicKey) -> Result<PeerId> {
 const JOINED_IDS: NodeId = 1 << 40;
 
 /// The Raft node id of a node key enrolled after genesis: 40 bits of its
-/// hash above [`JOINED_IDS`].
+/// hash above 2^40.
 pub fn joined_id(key: &PublicKey) -> NodeId {
     let hash = hash_domain("fundtrail/node-id/v1", &key.0);
     let mut low = [0u8; 8];
