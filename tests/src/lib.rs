@@ -1,6 +1,8 @@
 //! End-to-end tests live in `tests/`; `src/bin` holds helper processes they
 //! drive (see tests/README.md), [`cluster`] starts real multi-node
-//! networks for them, [`edge_sig`] crafts edge-case signatures, and
+//! networks for them, [`fault`] runs them in network namespaces under
+//! faults and checks what they acknowledged, [`edge_sig`] crafts edge-case
+//! signatures, and
 //! [`hostile`] speaks to a node as a peer that holds a genesis node key
 //! but lies. [`data_tempdir`] is a temporary data directory a node accepts;
 //! [`health_claim`] a claim the health department signed, with its raw bill;
@@ -10,6 +12,7 @@
 
 pub mod cluster;
 pub mod edge_sig;
+pub mod fault;
 pub mod hostile;
 
 /// Civil affairs' dibao grant for 2026 to person `n`, signed with its
