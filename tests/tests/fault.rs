@@ -1,8 +1,8 @@
 //! Faults across separate hosts (`src/fault`): four departments' nodes,
 //! each in its own network namespace, under sustained client load while
-//! the leader is cut off, paused and put behind a slow lossy link (the
-//! short run, in the default suite), and with every fault repeated (the
-//! long run, with `FUNDTRAIL_FAULT_LONG=1`). Each run asserts that no
+//! the leader is cut off, paused and put behind a slow lossy link and one
+//! node's disk fills up (the short run, in the default suite), and with
+//! every fault repeated (the long run, with `FUNDTRAIL_FAULT_LONG=1`). Each run asserts that no
 //! acknowledged record is lost, duplicated or moved, that no two nodes
 //! ever showed different blocks at one height, that all end on one head
 //! and that the export verifies offline. Output: `report.json` and
@@ -82,6 +82,16 @@ fn run_and_check(variant: Variant) {
             "the cluster did not recover after {}",
             f.span.fault
         );
+        if f.span.fault == Fault::DiskFull.name() {
+            assert!(
+                f.span
+                    .notes
+                    .iter()
+                    .any(|n| n.contains("stopped") && n.contains("No space left on device")),
+                "a node whose disk filled stops with a clear error: {:?}",
+                f.span.notes
+            );
+        }
     }
     let last_heal = outcome
         .faults
@@ -100,16 +110,17 @@ fn run_and_check(variant: Variant) {
 }
 
 #[test]
-fn short_run_leader_partition_pause_and_slow_link_lose_nothing() {
+fn short_run_leader_partition_pause_slow_link_and_full_disk_lose_nothing() {
     run_and_check(Variant {
         name: "short",
         steps: vec![
             step(Fault::LeaderPartition, 8),
             step(Fault::Pause, 8),
             step(Fault::SlowLink, 10),
+            step(Fault::DiskFull, 8),
         ],
         gap: Duration::from_secs(5),
-        small_disk: None,
+        small_disk: Some((2, 48)),
         seed: 42,
     });
 }
@@ -124,23 +135,28 @@ fn long_run_every_fault_repeated_loses_nothing() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
+    let only = std::env::var("FUNDTRAIL_FAULT_ONLY").unwrap_or_default();
+    let chosen = |f: &Fault| only.is_empty() || only.split(',').any(|k| k == f.key());
     let mut steps = Vec::new();
     for _ in 0..rounds {
-        steps.extend([
-            step(Fault::LeaderPartition, 12),
-            step(Fault::MinorityPartition, 12),
-            step(Fault::OneWayPartition, 12),
-            step(Fault::Pause, 6),
-            step(Fault::KillRestart, 15),
-            step(Fault::SlowLink, 15),
-            step(Fault::DiskFull, 12),
-        ]);
+        steps.extend(Fault::ALL.iter().filter(|f| chosen(f)).map(|&f| {
+            let secs = match f {
+                Fault::Pause => 8,
+                Fault::KillRestart | Fault::SlowLink => 15,
+                _ => 12,
+            };
+            step(f, secs)
+        }));
     }
+    assert!(
+        !steps.is_empty(),
+        "FUNDTRAIL_FAULT_ONLY names no fault: {only}"
+    );
     run_and_check(Variant {
         name: "long",
         steps,
         gap: Duration::from_secs(8),
-        small_disk: Some((2, 96)),
+        small_disk: Some((2, 48)),
         seed: 7,
     });
 }

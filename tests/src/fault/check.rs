@@ -31,7 +31,8 @@ pub struct Verdict {
     pub refused: usize,
     pub head_height: u64,
     pub head_hash: String,
-    /// `fundtrail verify`'s last line for the export.
+    /// `fundtrail verify`'s last line for the last node's export (every
+    /// node's export passed it).
     pub verify: String,
 }
 
@@ -51,7 +52,7 @@ pub struct FaultResult {
 
 /// Waits until every node reports one head; exports each node's chain and
 /// compares them, checks every acknowledgement and sample against them,
-/// and verifies the export offline with `exe verify`.
+/// and verifies every export offline with `exe verify`.
 pub async fn check(
     cluster: &LabCluster,
     history: &History,
@@ -62,15 +63,15 @@ pub async fn check(
     let mut canonical: Option<Vec<String>> = None;
     let mut placement = Placement::new();
     let mut forks = Vec::new();
-    let mut export = Vec::new();
+    let mut exports = Vec::new();
     for i in 0..cluster.len() {
         let bytes = cluster.client(i)?.export().await.context("exporting")?;
         let (hashes, records) = blocks(&bytes)?;
+        exports.push(bytes);
         match &canonical {
             None => {
                 canonical = Some(hashes);
                 placement = records;
-                export = bytes;
             }
             Some(c) => {
                 if let Some(h) =
@@ -113,8 +114,11 @@ pub async fn check(
             Some(hs) => duplicated.push(format!("{} at heights {hs:?}", ack.record)),
         }
     }
-    let file = out.join("chain.ftc");
-    let verify = verify_offline(cluster, export, exe, &file).await?;
+    let mut verify = String::new();
+    for (i, export) in exports.into_iter().enumerate() {
+        let file = out.join(format!("chain-node{i}.ftc"));
+        verify = verify_offline(cluster, i, export, exe, &file).await?;
+    }
     Ok(Verdict {
         acknowledged: history.acks.len(),
         lost,
@@ -149,12 +153,13 @@ fn blocks(bytes: &[u8]) -> Result<(Vec<String>, Placement)> {
     Ok((hashes, records))
 }
 
-/// `fundtrail verify FILE` of `export` (node 0's chain), written to
+/// `fundtrail verify FILE` of `export` (node `i`'s chain), written to
 /// `file`; while the head's last blocks still lack a quorum of
-/// attestations (they follow the commit), node 0's chain is exported
-/// again, for at most 30 s. Its last line.
+/// attestations (they follow the commit), the chain is exported again,
+/// for at most 30 s. Its last line.
 async fn verify_offline(
     cluster: &LabCluster,
+    i: usize,
     mut export: Vec<u8>,
     exe: &Path,
     file: &Path,
@@ -176,10 +181,10 @@ async fn verify_offline(
             return Ok(text.lines().last().unwrap_or_default().to_string());
         }
         if start.elapsed() > Duration::from_secs(30) {
-            bail!("fundtrail verify failed:\n{text}");
+            bail!("fundtrail verify of node {i}'s chain failed:\n{text}");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        export = cluster.client(0)?.export().await.context("exporting")?;
+        export = cluster.client(i)?.export().await.context("exporting")?;
     }
 }
 

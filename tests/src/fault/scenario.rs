@@ -31,6 +31,29 @@ pub enum Fault {
 }
 
 impl Fault {
+    pub const ALL: [Fault; 7] = [
+        Fault::LeaderPartition,
+        Fault::MinorityPartition,
+        Fault::OneWayPartition,
+        Fault::Pause,
+        Fault::KillRestart,
+        Fault::SlowLink,
+        Fault::DiskFull,
+    ];
+
+    /// A short name, for choosing faults on the command line.
+    pub fn key(self) -> &'static str {
+        match self {
+            Fault::LeaderPartition => "leader-partition",
+            Fault::MinorityPartition => "minority-partition",
+            Fault::OneWayPartition => "one-way-partition",
+            Fault::Pause => "pause",
+            Fault::KillRestart => "kill-restart",
+            Fault::SlowLink => "slow-link",
+            Fault::DiskFull => "disk-full",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Fault::LeaderPartition => "leader partitioned",
