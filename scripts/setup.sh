@@ -19,6 +19,8 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+# The long fault run moves one node's wall clock with libfaketime.
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo is not installed (install Rust with rustup first)" >&2; exit 1; }
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -121,6 +121,8 @@ fn short_run_leader_partition_pause_slow_link_and_full_disk_lose_nothing() {
         ],
         gap: Duration::from_secs(5),
         small_disk: Some((2, 48)),
+        heartbeat_ms: None,
+        fake_clocks: false,
         seed: 42,
     });
 }
@@ -152,11 +154,16 @@ fn long_run_every_fault_repeated_loses_nothing() {
         !steps.is_empty(),
         "FUNDTRAIL_FAULT_ONLY names no fault: {only}"
     );
+    let fake_clocks = steps.iter().any(|s| s.fault == Fault::ClockJump);
     run_and_check(Variant {
         name: "long",
         steps,
         gap: Duration::from_secs(8),
-        small_disk: Some((2, 48)),
+        small_disk: Some((2, 64)),
+        heartbeat_ms: std::env::var("FUNDTRAIL_FAULT_HEARTBEAT_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok()),
+        fake_clocks,
         seed: 7,
     });
 }

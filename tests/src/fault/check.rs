@@ -31,6 +31,9 @@ pub struct Verdict {
     pub refused: usize,
     pub head_height: u64,
     pub head_hash: String,
+    /// The head block's timestamp less the checker's wall clock when it
+    /// read it: how far ahead of true time the chain's time is.
+    pub head_time_ahead_ms: i64,
     /// `fundtrail verify`'s last line for the last node's export (every
     /// node's export passed it).
     pub verify: String,
@@ -64,14 +67,16 @@ pub async fn check(
     let mut placement = Placement::new();
     let mut forks = Vec::new();
     let mut exports = Vec::new();
+    let mut head_time_ahead_ms = 0;
     for i in 0..cluster.len() {
         let bytes = cluster.client(i)?.export().await.context("exporting")?;
-        let (hashes, records) = blocks(&bytes)?;
+        let (hashes, records, head_time) = blocks(&bytes)?;
         exports.push(bytes);
         match &canonical {
             None => {
                 canonical = Some(hashes);
                 placement = records;
+                head_time_ahead_ms = head_time as i64 - wall_clock_ms() as i64;
             }
             Some(c) => {
                 if let Some(h) =
@@ -128,6 +133,7 @@ pub async fn check(
         refused: history.refused.len(),
         head_height: canonical.len() as u64,
         head_hash: canonical.last().cloned().unwrap_or_default(),
+        head_time_ahead_ms,
         verify,
     })
 }
@@ -135,13 +141,22 @@ pub async fn check(
 /// The heights at which each record id is on a chain.
 type Placement = BTreeMap<String, Vec<u64>>;
 
-/// Block hashes in height order, and where each record is.
-fn blocks(bytes: &[u8]) -> Result<(Vec<String>, Placement)> {
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Block hashes in height order, where each record is, and the head
+/// block's timestamp.
+fn blocks(bytes: &[u8]) -> Result<(Vec<String>, Placement, u64)> {
     let mut reader = ChainReader::new(bytes)?;
     let mut hashes = Vec::new();
     let mut records = Placement::new();
+    let mut head_time = 0;
     while let Some(entry) = reader.next_entry()? {
         let height = entry.block.header.height.0;
+        head_time = entry.block.header.timestamp_ms;
         hashes.push(entry.block.hash().to_string());
         for outcome in &entry.block.outcomes {
             records
@@ -150,7 +165,7 @@ fn blocks(bytes: &[u8]) -> Result<(Vec<String>, Placement)> {
                 .push(height);
         }
     }
-    Ok((hashes, records))
+    Ok((hashes, records, head_time))
 }
 
 /// `fundtrail verify FILE` of `export` (node `i`'s chain), written to

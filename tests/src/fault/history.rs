@@ -42,6 +42,8 @@ pub struct Sample {
 #[derive(Clone, Debug, Serialize)]
 pub struct FaultSpan {
     pub fault: String,
+    /// The fault's short name (`Fault::key`).
+    pub key: String,
     pub nodes: Vec<usize>,
     pub start_ms: u64,
     pub end_ms: u64,

@@ -31,6 +31,10 @@ pub struct Variant {
     pub gap: Duration,
     /// A node whose data directory is a tmpfs of this many MiB.
     pub small_disk: Option<(usize, u64)>,
+    /// Raft's heartbeat, if not the default (elections 5-10 times it).
+    pub heartbeat_ms: Option<u64>,
+    /// Nodes run under libfaketime, so a fault can move a wall clock.
+    pub fake_clocks: bool,
     pub seed: u64,
 }
 
@@ -58,8 +62,11 @@ pub fn run(variant: &Variant, exe: &Path, relay: &Path, out: &Path) -> Result<Ou
     std::fs::create_dir_all(out)?;
     let lab = Lab::create(4)?;
     let client_ns = lab.client_ns();
-    let mut cluster = LabCluster::create(lab, exe, 4, variant.small_disk)?;
+    let mut cluster = LabCluster::create(lab, exe, 4, variant.small_disk, variant.heartbeat_ms)?;
     cluster.keep_logs = Some(out.join("logs"));
+    if variant.fake_clocks {
+        cluster.fake_clocks()?;
+    }
     let scenario = Scenario {
         steps: variant
             .steps

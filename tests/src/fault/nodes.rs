@@ -33,6 +33,8 @@ pub struct LabCluster {
     pub nodes: Vec<LabNode>,
     /// Where each node's log is copied when the cluster drops.
     pub keep_logs: Option<PathBuf>,
+    /// With libfaketime: the directory of each node's clock offset file.
+    clocks: Option<PathBuf>,
     small_disk: Option<PathBuf>,
     pub devnet: Devnet,
     pub kit: Kit,
@@ -43,20 +45,28 @@ pub struct LabCluster {
 
 impl LabCluster {
     /// Lays out `nodes` departments in `lab`; node `small_disk.0`'s data
-    /// directory is a tmpfs of `small_disk.1` MiB. Nothing starts yet.
+    /// directory is a tmpfs of `small_disk.1` MiB; Raft heartbeats every
+    /// `heartbeat_ms` if given. Nothing starts yet.
     pub fn create(
         lab: Lab,
         exe: &Path,
         nodes: usize,
         small_disk: Option<(usize, u64)>,
+        heartbeat_ms: Option<u64>,
     ) -> Result<LabCluster> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("{}-", lab.run_name()))
             .tempdir()?;
         let kit = Kit::new(7);
         // Batching and Raft timings as `fundtrail devnet` writes them: the
-        // defaults an operator starts from.
-        let plan = Plan::from_kit(&kit);
+        // defaults an operator starts from, or a slower heartbeat with
+        // elections 5-10 heartbeats long, as for a WAN.
+        let mut plan = Plan::from_kit(&kit);
+        if let Some(ms) = heartbeat_ms {
+            plan.raft.heartbeat_ms = ms;
+            plan.raft.election_timeout_min_ms = 5 * ms;
+            plan.raft.election_timeout_max_ms = 10 * ms;
+        }
         let mut devnet = Devnet::create(dir.path(), nodes, &plan, P2P_PORT)?;
         let ca = fundtrail_node::tls::LocalCa::new("fundtrail fault lab CA")?;
         std::fs::write(devnet.ca_file(), ca.cert_pem())?;
@@ -113,6 +123,7 @@ impl LabCluster {
         let mut cluster = LabCluster {
             nodes: lab_nodes,
             keep_logs: None,
+            clocks: None,
             small_disk: None,
             devnet,
             kit,
@@ -155,12 +166,22 @@ impl LabCluster {
             .open(&node.log)?;
         // `ip netns exec` enters the namespace and execs the node in place,
         // so the child's pid is the node's.
-        let child = Command::new("ip")
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", &self.lab.node_ns(i)])
             .arg(&self.exe)
             .arg("run")
             .arg("--config")
-            .arg(&node.config)
+            .arg(&node.config);
+        if let Some(clocks) = &self.clocks {
+            // Only the wall clock moves; timers run on the monotonic one.
+            command
+                .env("LD_PRELOAD", FAKETIME_LIB)
+                .env("FAKETIME_TIMESTAMP_FILE", clocks.join(format!("n{i}")))
+                .env("FAKETIME_NO_CACHE", "1")
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -169,6 +190,32 @@ impl LabCluster {
             .context("starting a node")?;
         self.nodes[i].process = Some(child);
         self.nodes[i].paused = false;
+        Ok(())
+    }
+
+    /// Runs every node under libfaketime (from the next start), each with
+    /// its wall clock at the true time until [`Self::shift_clock`].
+    pub fn fake_clocks(&mut self) -> Result<()> {
+        if !Path::new(FAKETIME_LIB).exists() {
+            bail!("{FAKETIME_LIB} is missing (scripts/setup.sh installs faketime)");
+        }
+        let dir = self._dir.path().join("clocks");
+        std::fs::create_dir_all(&dir)?;
+        for i in 0..self.len() {
+            std::fs::write(dir.join(format!("n{i}")), "+0\n")?;
+        }
+        self.clocks = Some(dir);
+        Ok(())
+    }
+
+    /// Sets node `i`'s wall clock `offset` from the true time (libfaketime's
+    /// form: `+1d`, `-2h`, `+0`); the node reads it at its next clock call.
+    pub fn shift_clock(&self, i: usize, offset: &str) -> Result<()> {
+        let dir = self
+            .clocks
+            .as_ref()
+            .context("the nodes run without fake clocks")?;
+        std::fs::write(dir.join(format!("n{i}")), format!("{offset}\n"))?;
         Ok(())
     }
 
@@ -313,6 +360,9 @@ impl Drop for LabCluster {
         }
     }
 }
+
+/// libfaketime for multi-threaded programs, as Debian's `faketime` installs it.
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
 fn read_config(path: &Path) -> Result<NodeConfig> {
     let text = std::fs::read_to_string(path)?;

@@ -28,10 +28,12 @@ pub enum Fault {
     /// The small-disk node's data directory filled to the last byte, then
     /// the filler removed.
     DiskFull,
+    /// The leader's wall clock a day ahead, then back (libfaketime).
+    ClockJump,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::LeaderPartition,
         Fault::MinorityPartition,
         Fault::OneWayPartition,
@@ -39,6 +41,7 @@ impl Fault {
         Fault::KillRestart,
         Fault::SlowLink,
         Fault::DiskFull,
+        Fault::ClockJump,
     ];
 
     /// A short name, for choosing faults on the command line.
@@ -51,6 +54,7 @@ impl Fault {
             Fault::KillRestart => "kill-restart",
             Fault::SlowLink => "slow-link",
             Fault::DiskFull => "disk-full",
+            Fault::ClockJump => "clock-jump",
         }
     }
 
@@ -63,6 +67,7 @@ impl Fault {
             Fault::KillRestart => "kill -9 and restart x3",
             Fault::SlowLink => "leader link 100-300 ms, 3% loss",
             Fault::DiskFull => "data disk full",
+            Fault::ClockJump => "leader clock +1 day",
         }
     }
 }
@@ -109,6 +114,7 @@ async fn steps(cluster: &mut LabCluster, scenario: &Scenario, recorder: &Recorde
             .with_context(|| format!("fault {}", step.fault.name()))?;
         recorder.fault(FaultSpan {
             fault: step.fault.name().to_string(),
+            key: step.fault.key().to_string(),
             nodes,
             start_ms,
             end_ms: recorder.now_ms(),
@@ -220,12 +226,23 @@ async fn apply(
             cluster.lab.fast_link(l)?;
             vec![l]
         }
+        Fault::ClockJump => {
+            let l = leader(cluster).await?;
+            cluster.shift_clock(l, "+1d")?;
+            tokio::time::sleep(step.duration).await;
+            cluster.shift_clock(l, "+0")?;
+            vec![l]
+        }
         Fault::DiskFull => {
             let i = cluster
                 .nodes
                 .iter()
                 .position(|node| Some(node.data.as_path()) == cluster.small_disk())
                 .context("no node has a small disk")?;
+            let used = disk_used_mib(cluster.small_disk().context("a small disk")?);
+            notes.push(format!(
+                "{used} MiB of the node's data on the disk before it filled"
+            ));
             let filler = cluster.fill_small_disk()?;
             tokio::time::sleep(step.duration).await;
             std::fs::remove_file(&filler)?;
@@ -250,4 +267,19 @@ async fn apply(
         }
     };
     Ok((hit, notes))
+}
+
+/// MiB in use on the file system holding `dir`.
+fn disk_used_mib(dir: &Path) -> u64 {
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return 0;
+    };
+    // SAFETY: a valid C string and a zeroed struct the call fills.
+    unsafe {
+        let mut fs: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(path.as_ptr(), &mut fs) != 0 {
+            return 0;
+        }
+        (fs.f_blocks - fs.f_bfree) * fs.f_frsize / (1 << 20)
+    }
 }
