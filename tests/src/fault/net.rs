@@ -331,8 +331,8 @@ fn run_pid(name: &str) -> Option<u32> {
     name.strip_prefix(PREFIX)?.split('-').next()?.parse().ok()
 }
 
-/// Removes namespaces and unmounts file systems of labs whose process has
-/// exited.
+/// Removes namespaces, unmounts file systems and deletes temporary
+/// directories of labs whose process has exited.
 fn sweep() {
     let dead =
         |name: &str| run_pid(name).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
@@ -351,6 +351,23 @@ fn sweep() {
         if name.as_deref().is_some_and(dead) {
             eprintln!("fault lab: unmounting {} a dead run left", mount.display());
             let _ = run(&["umount", "-l", &mount.to_string_lossy()]);
+        }
+    }
+    let temp = std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten();
+    for entry in temp {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with(PREFIX)
+            && dead(&name)
+            && !stale_mounts().iter().any(|m| m.starts_with(entry.path()))
+        {
+            eprintln!(
+                "fault lab: removing {} a dead run left",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
