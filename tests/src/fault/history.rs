@@ -107,7 +107,7 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts [`CLIENTS`] submitting clients spread over `clients` (one per
+    /// Starts `CLIENTS` submitting clients spread over `clients` (one per
     /// node) and a sampler of every node's head.
     pub fn start(clients: Vec<NodeClient>, kit: Kit, recorder: &Recorder) -> Workers {
         let stop = Arc::new(AtomicBool::new(false));

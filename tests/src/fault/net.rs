@@ -2,8 +2,8 @@
 //! node and one for the clients, each joined to the bridge by a veth pair
 //! with its own address in 10.77.0.0/24, as separate hosts on one LAN. nft
 //! rules in a node's namespace cut it off (both ways or one way); a
-//! [`fault-relay`](../../bin/fault_relay.rs) spliced between a node's veth
-//! and the bridge makes its link slow and lossy. Everything a lab makes is
+//! `fault-relay` process (`src/bin/fault_relay.rs`) spliced between a
+//! node's veth and the bridge makes its link slow and lossy. Everything a lab makes is
 //! named `ftf-<pid>-…` and removed when it drops; a new lab first removes
 //! what a dead run left.
 
