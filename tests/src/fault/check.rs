@@ -48,6 +48,10 @@ pub struct FaultResult {
     pub commits_during: usize,
     /// Blocks the cluster's head advanced while it lasted.
     pub blocks_during: u64,
+    /// Of those acknowledgements, the ones a node the fault hit gave (a
+    /// cut-off leader's, say); the checker holds each to the final chain
+    /// like every other.
+    pub commits_from_hit_nodes: usize,
     /// From the heal until every node reached the head it had then and a
     /// client was told of a commit; `None` if that never happened.
     pub recovery_s: Option<f64>,
@@ -239,11 +243,9 @@ pub fn fault_results(history: &History) -> Vec<FaultResult> {
         .iter()
         .map(|span| {
             let (s, e) = (span.start_ms, span.end_ms);
-            let commits_during = history
-                .acks
-                .iter()
-                .filter(|a| a.at_ms >= s && a.at_ms <= e)
-                .count();
+            let during = || history.acks.iter().filter(|a| a.at_ms >= s && a.at_ms <= e);
+            let commits_during = during().count();
+            let commits_from_hit_nodes = during().filter(|a| span.nodes.contains(&a.node)).count();
             let head_at = |t: u64| {
                 history
                     .samples
@@ -276,6 +278,7 @@ pub fn fault_results(history: &History) -> Vec<FaultResult> {
                 span: span.clone(),
                 duration_s: (e - s) as f64 / 1000.0,
                 commits_during,
+                commits_from_hit_nodes,
                 blocks_during: head_at(e) - head_at(s),
                 recovery_s,
             }

@@ -160,15 +160,16 @@ fn enter_namespace(name: &str) -> Result<()> {
 /// A table of a run's faults, in Markdown.
 pub fn table(faults: &[FaultResult]) -> String {
     let mut s = String::from(
-        "| fault | nodes | duration (s) | records committed during | blocks during | recovery (s) |\n|---|---|---|---|---|---|\n",
+        "| fault | nodes | duration (s) | records committed during | of them by a node hit | blocks during | recovery (s) |\n|---|---|---|---|---|---|---|\n",
     );
     for f in faults {
         s.push_str(&format!(
-            "| {} | {:?} | {:.1} | {} | {} | {} |\n",
+            "| {} | {:?} | {:.1} | {} | {} | {} | {} |\n",
             f.span.fault,
             f.span.nodes,
             f.duration_s,
             f.commits_during,
+            f.commits_from_hit_nodes,
             f.blocks_during,
             f.recovery_s
                 .map_or("not recovered".to_string(), |r| format!("{r:.1}"))
