@@ -201,7 +201,20 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         max_connections: config.access.max_connections,
         header_read_timeout: Duration::from_millis(config.access.header_read_timeout_ms),
     };
-    crate::serve::serve(listener, tls, api::router(api), bounds, shutdown_signal()).await;
+    let fatal = Arc::new(std::sync::Mutex::new(None::<String>));
+    let stop = {
+        let (raft, fatal) = (raft.clone(), fatal.clone());
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                error = raft_fatal(raft) => {
+                    tracing::error!(%error, "Raft stopped on a fatal error; the node exits");
+                    *fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                }
+            }
+        }
+    };
+    crate::serve::serve(listener, tls, api::router(api), bounds, stop).await;
 
     tracing::info!("shutting down");
     if let Err(e) = access_log.sync() {
@@ -210,7 +223,29 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     raft.shutdown().await.ok();
     net_task.abort();
     tracing::info!(height = %chain.head().height, "stopped");
+    if let Some(error) = fatal.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        bail!(
+            "Raft stopped: {error}. The node has exited; restart it once the cause (a full \
+             disk, say) is fixed and it recovers from its store"
+        );
+    }
     Ok(())
+}
+
+/// Resolves, with the error, once Raft's core has stopped on a fatal
+/// error: a log write that failed, on a full disk for instance. The node
+/// can then neither commit nor apply, so it exits (non-zero) rather than go
+/// on answering from a chain that no longer moves.
+async fn raft_fatal(raft: Raft) -> String {
+    let mut metrics = raft.metrics();
+    loop {
+        if let Err(fatal) = &metrics.borrow_and_update().running_state {
+            return fatal.to_string();
+        }
+        if metrics.changed().await.is_err() {
+            return "Raft's core has gone".to_string();
+        }
+    }
 }
 
 /// The API's TLS acceptor, or `None` for plain HTTP on loopback, which is

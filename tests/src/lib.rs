@@ -1,9 +1,10 @@
 //! End-to-end tests live in `tests/`; `src/bin` holds helper processes they
 //! drive (see tests/README.md), [`cluster`] starts real multi-node
-//! networks for them, [`edge_sig`] crafts edge-case signatures, and
-//! [`hostile`] speaks to a node as a peer that holds a genesis node key
-//! but lies, [`governance`] runs the governance CLI against a cluster,
-//! and [`joining`] adds a node genesis does not list.
+//! networks for them, [`fault`] runs them in network namespaces under
+//! faults and checks what they acknowledged, [`edge_sig`] crafts edge-case
+//! signatures, [`hostile`] speaks to a node as a peer that holds a genesis
+//! node key but lies, [`governance`] runs the governance CLI against a
+//! cluster, and [`joining`] adds a node genesis does not list.
 //! [`data_tempdir`] is a temporary data directory a node accepts;
 //! [`health_claim`] a claim the health department signed, with its raw bill;
 //! [`officer_fetch`] an officer's fetch under a disclosure;
@@ -13,6 +14,7 @@
 
 pub mod cluster;
 pub mod edge_sig;
+pub mod fault;
 pub mod governance;
 pub mod hostile;
 pub mod joining;
