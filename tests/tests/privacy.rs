@@ -90,7 +90,9 @@ fn raw_identifiers() -> (BTreeSet<String>, BTreeSet<String>) {
             SubmissionLine::Disclosure(l) => target(&l.target, &mut bills),
             SubmissionLine::Policy(_)
             | SubmissionLine::FundCredit(_)
-            | SubmissionLine::Clearing(_) => {}
+            | SubmissionLine::Clearing(_)
+            | SubmissionLine::PaymentPolicy(_)
+            | SubmissionLine::PeriodSettlement(_) => {}
         }
     }
     (ids, bills)
