@@ -236,6 +236,8 @@ impl Workload {
         if self.settle_at_block.is_some() && body.admission == Admission::Inpatient {
             body.drg_or_dip_group =
                 GroupCode::new(GROUPS[self.rng.gen_range(0..GROUPS.len())]).ok();
+            let hospital = format!("H4401000{}", self.rng.gen_range(1..=4));
+            body.institution = hospital.parse().unwrap_or(body.institution);
         }
         self.claims.push(claim_id);
         self.envelope(Role::Health, RecordBody::Claim(body), 0)
