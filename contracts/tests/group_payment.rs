@@ -4,8 +4,10 @@
 //! and the amounts summing to the budget. Then the settlements the rule
 //! refuses, and the signals.
 
-use fundtrail_contracts::payment::{case_payment, settlement_due, CaseClass};
+use fundtrail_contracts::model::{key, PaymentYear};
+use fundtrail_contracts::payment::{case_payment, settle, settlement_due, CaseClass};
 use fundtrail_contracts::quote::quote;
+use fundtrail_contracts::State;
 use fundtrail_ledger::block::{Outcome, Verdict};
 use fundtrail_ledger::record::{
     GroupStandard, PaymentMethod, PaymentPolicyBody, PeriodSettlementBody, RecordBody,
@@ -198,6 +200,31 @@ fn worked_example_settles_to_the_fen() {
     let region: RegionCode = HOME.parse().unwrap();
     let due = settlement_due(&h.state, &region, 2026).unwrap().unwrap();
     assert_eq!(due, expected_settlement());
+
+    // The steps of docs/RULES.md: point value 9,000,000 fen ÷ 1,320
+    // points; by points, given back (30 % of a surplus), the overspend
+    // claim paid (50 %), the pool's rest by points.
+    let bytes = h
+        .state
+        .get(&key::payment_year(&region, 2026))
+        .unwrap()
+        .unwrap();
+    let year: PaymentYear = fundtrail_ledger::codec::decode("payment year", &bytes).unwrap();
+    let s = settle(&example_policy(), &year).unwrap();
+    assert_eq!(s.point_value(), (9_000_000, 1_320));
+    let steps: Vec<[u64; 5]> = s
+        .lines
+        .iter()
+        .map(|l| [l.by_points, l.given_back, l.shared, l.pool_rest, l.amount])
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            [2_318_182, 0, 100_909, 14_331, 2_433_422],
+            [5_113_636, 106_091, 0, 31_612, 5_039_157],
+            [1_568_182, 50_455, 0, 9_694, 1_527_421],
+        ]
+    );
     let total: u64 = due.lines.iter().map(|l| l.amount.fen()).sum();
     assert_eq!(total, due.budget.fen());
 
