@@ -125,6 +125,7 @@ fn default_scenario_gives_exactly_the_injected_rejections_in_any_order() {
         "WRONG_FUND",
         "MISSING_APPROVAL",
         "DUPLICATE_CLAIM",
+        "SETTLEMENT_MISMATCH",
     ] {
         assert!(
             scenario.expected.get(code).is_some_and(|n| *n > 0),
@@ -145,6 +146,17 @@ fn default_scenario_gives_exactly_the_injected_rejections_in_any_order() {
         scenario.signals
     );
     assert!(honest > 10 * rejected);
+    // Payment by groups: the upcoding hospital alone is flagged, and both
+    // grouped prefectures' settlements are among the accepted lines.
+    assert_eq!(scenario.signals.get("UPCODING"), Some(&1));
+    let settlements = scenario
+        .waves
+        .iter()
+        .filter(|w| w.name == "settlement")
+        .flat_map(|w| &w.lines)
+        .filter(|s| s.expect == Expect::Accept)
+        .count();
+    assert_eq!(settlements, fundtrail_testkit::scenario::GROUPED.len());
 }
 
 #[test]
