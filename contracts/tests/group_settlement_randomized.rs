@@ -61,7 +61,7 @@ fn random_policy(rng: &mut Rng) -> PaymentPolicyBody {
         groups,
         high_cost_ratio: Bp(rng.range(u64::from(low).max(10_000), 40_000) as u16),
         low_cost_ratio: Bp(low),
-        budget: Amount::from_fen(rng.range(1, 2_000_000_000_00)).unwrap(),
+        budget: Amount::from_fen(rng.range(1, 200_000_000_000)).unwrap(),
         retention: Bp(rng.range(0, 10_000) as u16),
         overspend_share: Bp(rng.range(0, 10_000) as u16),
         upcoding_rise: Bp(2_000),
