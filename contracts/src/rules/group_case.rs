@@ -33,8 +33,7 @@ pub fn apply(
         return Ok(Vec::new());
     }
     let year = claim.year();
-    let policy: Option<PaymentPolicyBody> =
-        tx.load(&key::payment_policy(&claim.care_region, year))?;
+    let policy = tx.shared::<PaymentPolicyBody>(&key::payment_policy(&claim.care_region, year))?;
     let Some(policy) = policy.filter(|p| p.method != PaymentMethod::Itemised) else {
         return Ok(Vec::new());
     };
