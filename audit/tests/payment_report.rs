@@ -169,6 +169,17 @@ fn report_shows_groups_case_mix_settlement_and_signals() {
             )
         );
     }
+    let entitled: Vec<Amount> = r
+        .institutions
+        .iter()
+        .filter_map(|i| i.settled.as_ref().map(|s| s.entitled))
+        .collect();
+    assert_eq!(
+        entitled,
+        due.lines.iter().map(|l| l.entitled).collect::<Vec<_>>()
+    );
+    // Hospitals 1 and 2 as in the worked example: 21,200.00 and 52,600.00.
+    assert_eq!(entitled[..2], [yuan("21200.00"), yuan("52600.00")]);
     let upcoding = |i: usize| {
         r.institutions[i]
             .signals

@@ -459,6 +459,7 @@ impl PaymentYear {
                         cases: 0,
                         points: 0,
                         itemised: Amount::ZERO,
+                        entitled: Amount::ZERO,
                         months: Vec::new(),
                     },
                 );
@@ -478,6 +479,8 @@ pub struct InstitutionCases {
     pub points: u64,
     /// What the basic fund would pay for its cases by item.
     pub itemised: Amount,
+    /// Its cases' entitlements by group standard.
+    pub entitled: Amount,
     /// Its cases by service month, for the upcoding signal.
     pub months: Vec<MonthCases>,
 }

@@ -139,6 +139,8 @@ pub struct SettledInstitution {
     pub institution: InstitutionId,
     pub points: u64,
     pub itemised: u64,
+    /// Its cases' entitlements by group standard.
+    pub entitled: u64,
     /// Its points' share of the budget (points × point value).
     pub by_points: u64,
     /// The part of its surplus it does not keep (1 − retention).
@@ -179,6 +181,7 @@ impl Settlement {
                     institution: l.institution.clone(),
                     points: l.points,
                     itemised: fen(u128::from(l.itemised)),
+                    entitled: fen(u128::from(l.entitled)),
                     amount: fen(u128::from(l.amount)),
                 })
                 .collect(),
@@ -226,6 +229,7 @@ pub fn settle(policy: &PaymentPolicyBody, year: &PaymentYear) -> Option<Settleme
             institution: inst.institution.clone(),
             points: inst.points,
             itemised: inst.itemised.fen(),
+            entitled: inst.entitled.fen(),
             by_points: by_points[i],
             given_back: given_back[i],
             shared: shared[i],

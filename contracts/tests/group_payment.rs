@@ -128,11 +128,12 @@ fn example() -> Harness {
     h
 }
 
-fn line(n: u8, points: u64, itemised: &str, amount: &str) -> SettlementLine {
+fn line(n: u8, points: u64, itemised: &str, entitled: &str, amount: &str) -> SettlementLine {
     SettlementLine {
         institution: inst(n),
         points,
         itemised: yuan(itemised),
+        entitled: yuan(entitled),
         amount: yuan(amount),
     }
 }
@@ -145,12 +146,17 @@ fn expected_settlement() -> PeriodSettlementBody {
         lines: vec![
             // 340 points: 23,181.82 by points, overspend 2,018.18 against
             // 25,200.00, half shared (1,009.09), pool rest 143.31.
-            line(1, 340, "25200.00", "24334.22"),
+            // By standard: ES23 9,000 − (8,000 − 4,900) = 5,900 and FM19
+            // 25,000 − (30,000 − 20,300) = 15,300.
+            line(1, 340, "25200.00", "21200.00", "24334.22"),
             // 750 points: 51,136.36, surplus 3,536.36 of which 30 %
             // (1,060.91) back to the pool, pool rest 316.12.
-            line(2, 750, "47600.00", "50391.57"),
+            // By standard: FM19 25,000 − 6,700 = 18,300; RE13 high-cost
+            // by item, 34,300.
+            line(2, 750, "47600.00", "52600.00", "50391.57"),
             // 230 points: 15,681.82, surplus 1,681.82, 504.55 back, rest 96.94.
-            line(3, 230, "14000.00", "15274.21"),
+            // By standard: ES23 low-cost by item, 1,400; RE13 20,000 − 6,400.
+            line(3, 230, "14000.00", "15000.00", "15274.21"),
         ],
     }
 }

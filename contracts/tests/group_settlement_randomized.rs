@@ -113,8 +113,9 @@ fn settlements_sum_to_the_budget_and_pay_only_catalogue_groups() {
         }
         let outcomes = h.block(&records).outcomes;
 
-        // Points and itemised cost per institution, from the catalogue.
-        let mut expected: BTreeMap<InstitutionId, (u64, u64)> = BTreeMap::new();
+        // Points, itemised cost and entitlement by standard per
+        // institution, from the catalogue.
+        let mut expected: BTreeMap<InstitutionId, (u64, u64, u64)> = BTreeMap::new();
         for ((n, institution, group, in_scope), o) in planned.iter().zip(&outcomes) {
             let Some(standard) = policy.group(group) else {
                 assert_eq!(code(&o.verdict), "UNKNOWN_GROUP");
@@ -126,17 +127,21 @@ fn settlements_sum_to_the_budget_and_pay_only_catalogue_groups() {
             let e = expected.entry(institution.clone()).or_default();
             e.0 += case.points;
             e.1 += itemised.fen();
+            e.2 += case.entitlement.fen();
         }
 
         let due = settlement_due(&h.state, &region, 2026).unwrap();
         let Some(due) = due else {
-            assert!(expected.values().all(|(p, _)| *p == 0), "period {period}");
+            assert!(expected.values().all(|(p, ..)| *p == 0), "period {period}");
             continue;
         };
-        let paid: BTreeMap<InstitutionId, (u64, u64)> = due
+        let paid: BTreeMap<InstitutionId, (u64, u64, u64)> = due
             .lines
             .iter()
-            .map(|l| (l.institution.clone(), (l.points, l.itemised.fen())))
+            .map(|l| {
+                let figures = (l.points, l.itemised.fen(), l.entitled.fen());
+                (l.institution.clone(), figures)
+            })
             .collect();
         assert_eq!(paid, expected, "period {period}: points or institutions");
         let total: u64 = due.lines.iter().map(|l| l.amount.fen()).sum();

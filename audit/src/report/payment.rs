@@ -67,6 +67,8 @@ pub struct PaymentInstitutionRow {
 pub struct SettledRow {
     pub points: u64,
     pub itemised: Amount,
+    /// Its cases' entitlements by group standard.
+    pub entitled: Amount,
     pub amount: Amount,
     /// `amount − itemised` when positive.
     pub surplus: Amount,
@@ -231,6 +233,7 @@ impl RegionBook {
                 settled: lines.get(id).map(|l| SettledRow {
                     points: l.points,
                     itemised: l.itemised,
+                    entitled: l.entitled,
                     amount: l.amount,
                     surplus: l.amount.saturating_sub(l.itemised),
                     overspend: l.itemised.saturating_sub(l.amount),

@@ -54,6 +54,7 @@ pub fn apply(
     inst.cases = inst.cases.saturating_add(1);
     inst.points = inst.points.saturating_add(case.points);
     inst.itemised = plus(inst.itemised, itemised);
+    inst.entitled = plus(inst.entitled, case.entitlement);
     let month = claim.service_date.ymd().1 as u8;
     if upcoding(inst, month, group.points, &policy) {
         signals.push(RuleCode::Upcoding);

@@ -86,6 +86,8 @@ pub struct SettlementLine {
     pub points: u64,
     /// What the basic fund would have paid for its cases by item.
     pub itemised: Amount,
+    /// Its cases' entitlements by group standard (the per-case payment).
+    pub entitled: Amount,
     /// What the settlement pays it.
     pub amount: Amount,
 }
