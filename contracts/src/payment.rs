@@ -199,7 +199,7 @@ impl Settlement {
 /// The amounts sum to the budget exactly. `None` when no case has points.
 pub fn settle(policy: &PaymentPolicyBody, year: &PaymentYear) -> Option<Settlement> {
     let points: Vec<u64> = year.institutions.iter().map(|i| i.points).collect();
-    let total_points: u64 = points.iter().sum();
+    let total_points: u128 = points.iter().map(|p| u128::from(*p)).sum();
     if total_points == 0 {
         return None;
     }
@@ -215,9 +215,9 @@ pub fn settle(policy: &PaymentPolicyBody, year: &PaymentYear) -> Option<Settleme
         claims.push(overspend.mul_bp(policy.overspend_share).fen());
     }
     let pool: u64 = given_back.iter().sum();
-    let claimed: u64 = claims.iter().sum();
-    let (shared, rest) = if claimed <= pool {
-        (claims, apportion(pool - claimed, &points)?)
+    let claimed: u128 = claims.iter().map(|c| u128::from(*c)).sum();
+    let (shared, rest) = if claimed <= u128::from(pool) {
+        (claims, apportion(pool - claimed as u64, &points)?)
     } else {
         (apportion(pool, &claims)?, vec![0; points.len()])
     };
@@ -239,7 +239,7 @@ pub fn settle(policy: &PaymentPolicyBody, year: &PaymentYear) -> Option<Settleme
         .collect();
     Some(Settlement {
         budget,
-        total_points,
+        total_points: u64::try_from(total_points).unwrap_or(u64::MAX),
         lines,
     })
 }
@@ -277,5 +277,54 @@ mod tests {
         assert_eq!(apportion(7, &[2, 3, 5]), Some(vec![1, 2, 4]));
         assert_eq!(apportion(1, &[0, 0]), None);
         assert_eq!(apportion(0, &[0, 0]), Some(vec![0, 0]));
+    }
+
+    #[test]
+    fn extreme_values_saturate_and_still_sum_to_the_budget() {
+        use crate::model::InstitutionCases;
+        use fundtrail_ledger::types::Bp;
+        let max = Amount::from_fen(Amount::MAX_FEN).unwrap();
+        let policy = PaymentPolicyBody {
+            region: "440100".parse().unwrap(),
+            year: 2026,
+            method: PaymentMethod::Dip,
+            base_rate: Amount::from_fen(1).unwrap(),
+            groups: vec![GroupStandard {
+                code: "G1".parse().unwrap(),
+                points: u32::MAX,
+            }],
+            high_cost_ratio: Bp(u16::MAX),
+            low_cost_ratio: Bp(0),
+            budget: max,
+            retention: Bp(0),
+            overspend_share: Bp(10_000),
+            upcoding_rise: Bp(0),
+            upcoding_min_cases: 0,
+            low_standard_ratio: Bp(0),
+        };
+        let case = case_payment(&policy, &policy.groups[0], max, max);
+        assert_eq!(case.class, CaseClass::HighCost);
+        // Points follow cost: at most the bill over the rate per point.
+        assert_eq!(case.points, Amount::MAX_FEN);
+        let inst = |n: u8, points, itemised| InstitutionCases {
+            institution: format!("H{n}").parse().unwrap(),
+            cases: 1,
+            points,
+            itemised,
+            entitled: Amount::ZERO,
+            months: Vec::new(),
+        };
+        let year = PaymentYear {
+            institutions: vec![
+                inst(1, u64::MAX, Amount::ZERO),
+                inst(2, u64::MAX, max),
+                inst(3, 1, max),
+            ],
+            settled: None,
+        };
+        let s = settle(&policy, &year).unwrap();
+        assert_eq!(s.total_points, u64::MAX);
+        let total: u128 = s.lines.iter().map(|l| u128::from(l.amount)).sum();
+        assert_eq!(total, u128::from(Amount::MAX_FEN));
     }
 }

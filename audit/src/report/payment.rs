@@ -241,7 +241,7 @@ impl RegionBook {
             })
             .collect();
         let settlement = self.settlement.as_ref().map(|(height, id, s)| {
-            let total_points: u64 = s.lines.iter().map(|l| l.points).sum();
+            let total_points = s.lines.iter().fold(0u64, |t, l| t.saturating_add(l.points));
             let paid = s.lines.iter().fold(Amount::ZERO, |t, l| plus(t, l.amount));
             SettlementSeen {
                 height: *height,
