@@ -175,6 +175,27 @@ fn the_same_seed_gives_the_same_scenario_and_another_seed_another() {
     assert_eq!(tally.rejected, other.expected);
 }
 
+/// However small the population, the upcoding hospital's December is
+/// flagged once and both grouped prefectures settle.
+#[test]
+fn small_populations_still_flag_the_upcoding_hospital_and_settle() {
+    for people in [200, 400] {
+        let scenario = generate(&ScenarioConfig { seed: 2026, people }).expect("generates");
+        assert_eq!(
+            scenario.signals.get("UPCODING"),
+            Some(&1),
+            "{people} people"
+        );
+        let settled = scenario
+            .waves
+            .iter()
+            .filter(|w| w.name == "settlement")
+            .map(|w| w.lines.len())
+            .sum::<usize>();
+        assert_eq!(settled, 2, "{people} people");
+    }
+}
+
 /// Every line of the scenario is a record of its own: no two lines of one
 /// submitting role share an identity (a reference, or the whole content
 /// of a line without one), which would make the second a resubmission.

@@ -20,7 +20,8 @@
 //! | `reversals` | keying errors (paid 90 %) and fraud clawbacks |
 //! | `corrections` | the keying errors paid at the entitlement |
 //! | `clearing` | one clearing per (month, insured → care region) bucket, auditors' disclosures |
-//! | `upcoding` | one Shenzhen hospital's December cases, all coded to the heaviest DRG group (`UPCODING` signal) |
+//! | `upcoding-baseline` | one Shenzhen hospital's November cases, coded by cost |
+//! | `upcoding` | the same hospital's December cases, all coded to the heaviest DRG group (`UPCODING` signal) |
 //! | `abuses` | the injected abuses, one of each per 500 people (at least one) |
 //! | `settlement-refused` | a period settlement one fen short of the budget (`SETTLEMENT_MISMATCH`) |
 //! | `settlement` | the period settlement by points of Guangzhou and Shenzhen |

@@ -26,7 +26,8 @@ pub const GROUPED: [(&str, PaymentMethod); 2] = [
 /// Budget per insured person of the prefecture, in yuan: about what its
 /// hospitals' grouped cases cost the basic fund by item in the demo's year.
 const BUDGET_PER_PERSON: u64 = 28_000;
-/// December cases the upcoding hospital codes to the heaviest group.
+/// Cases of the upcoding hospital in November (coded by cost) and in
+/// December (coded to the heaviest group).
 const UPCODED_CASES: usize = 16;
 
 /// The upcoding hospital: Shenzhen's first secondary hospital.
@@ -67,9 +68,18 @@ impl Generator {
         body
     }
 
-    /// The upcoding hospital's December: cases of ordinary cost, all coded
-    /// to the catalogue's heaviest group.
+    /// The upcoding hospital's November, coded by cost as every case is,
+    /// then its December: cases of ordinary cost, all coded to the
+    /// catalogue's heaviest group. November gives the signal a baseline
+    /// however small the population.
     pub(super) fn upcoding(&mut self) -> Result<(), ScenarioError> {
+        let lines = self.upcoding_month(11, false);
+        self.push("upcoding-baseline".into(), lines)?;
+        let lines = self.upcoding_month(12, true);
+        self.push("upcoding".into(), lines)
+    }
+
+    fn upcoding_month(&mut self, month: u32, upcoded: bool) -> Vec<Submission> {
         let region: RegionCode = label("440300");
         let hospital = upcoding_hospital();
         debug_assert!(self
@@ -88,19 +98,25 @@ impl Generator {
             .collect();
         let mut lines = Vec::new();
         for (day, p) in people.into_iter().enumerate() {
-            let in_scope = self.rng.gen_range(1_400_000..=2_400_000);
+            let (in_scope, group) = if upcoded {
+                (self.rng.gen_range(1_400_000..=2_400_000), heaviest.clone())
+            } else {
+                let in_scope = self.rng.gen_range(800_000..=2_000_000);
+                let group = self.world.group_for(in_scope).unwrap_or(heaviest.clone());
+                (in_scope, group)
+            };
             let line = self.world.coded_claim(
                 &mut self.rng,
                 p,
                 hospital.clone(),
                 InstitutionLevel::Secondary,
-                date(YEAR.into(), 12, day as u32 + 1),
-                heaviest.clone(),
+                date(YEAR.into(), month, day as u32 + 1),
+                group,
                 in_scope,
             );
             lines.push(self.add_claim(p, line, super::Special::None));
         }
-        self.push("upcoding".into(), lines)
+        lines
     }
 
     /// A settlement one fen short of the budget (refused), then each

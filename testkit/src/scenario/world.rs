@@ -124,6 +124,11 @@ impl World {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// The catalogue group whose standard is nearest `cost_fen`.
+    pub fn group_for(&self, cost_fen: u64) -> Option<GroupCode> {
+        nearest_group(&self.groups, cost_fen)
+    }
+
     /// An inpatient claim of `p` at `institution` coded `group`, whatever
     /// its cost: how an upcoding hospital files its cases.
     #[allow(clippy::too_many_arguments)]
@@ -274,12 +279,16 @@ fn with_amounts(
     line.in_scope = Amount::from_fen(in_scope.min(total)).unwrap_or(Amount::ZERO);
     if line.admission == Admission::Inpatient {
         let cost = line.in_scope.fen() * rng.gen_range(80..=120) / 100;
-        line.drg_or_dip_group = groups
-            .iter()
-            .min_by_key(|(_, standard)| standard.abs_diff(cost))
-            .map(|(g, _)| g.clone());
+        line.drg_or_dip_group = nearest_group(groups, cost);
     }
     line
+}
+
+fn nearest_group(groups: &[(GroupCode, u64)], cost_fen: u64) -> Option<GroupCode> {
+    groups
+        .iter()
+        .min_by_key(|(_, standard)| standard.abs_diff(cost_fen))
+        .map(|(g, _)| g.clone())
 }
 
 fn draw_level(
