@@ -399,3 +399,49 @@ fn signals_low_standard_same_group_readmission_and_upcoding() {
         );
     }
 }
+
+#[test]
+fn malformed_payment_records_are_refused_before_the_rules() {
+    use fundtrail_ledger::record::{BodyError, RecordError, SignedRecord};
+    let h = Harness::new(41);
+    let decode = |body: RecordBody| {
+        let bytes = h.kit.sign(Role::Insurance, body, 1, 0).encode();
+        SignedRecord::decode(&bytes).map(|_| ())
+    };
+    assert_eq!(decode(RecordBody::PaymentPolicy(example_policy())), Ok(()));
+    let mut unsorted = example_policy();
+    unsorted.groups.swap(0, 1);
+    let mut twice = example_policy();
+    twice.groups[1].code = twice.groups[0].code.clone();
+    for body in [unsorted, twice] {
+        assert_eq!(
+            decode(RecordBody::PaymentPolicy(body)),
+            Err(RecordError::Body(BodyError::Unsorted(
+                "payment policy groups"
+            )))
+        );
+    }
+    let mut bounds = example_policy();
+    bounds.low_cost_ratio = Bp(20001);
+    assert_eq!(
+        decode(RecordBody::PaymentPolicy(bounds)),
+        Err(RecordError::Body(BodyError::OutlierBounds {
+            low: 20001,
+            high: 20000
+        }))
+    );
+    let mut retention = example_policy();
+    retention.retention = Bp(10001);
+    assert_eq!(
+        decode(RecordBody::PaymentPolicy(retention)),
+        Err(RecordError::Body(BodyError::RatioAbove100(10001)))
+    );
+    let mut lines = expected_settlement();
+    lines.lines.swap(1, 2);
+    assert_eq!(
+        decode(RecordBody::PeriodSettlement(lines)),
+        Err(RecordError::Body(BodyError::Unsorted(
+            "period settlement lines"
+        )))
+    );
+}
