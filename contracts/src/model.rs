@@ -94,6 +94,10 @@ pub mod key {
     pub fn payment_year(region: &RegionCode, year: u16) -> Vec<u8> {
         with(b"payy/", &[region.as_str().as_bytes(), &year.to_be_bytes()])
     }
+    /// Rules version 4: the grouped case of an accepted claim.
+    pub fn group_case(c: &ClaimId) -> Vec<u8> {
+        with(b"gcase/", &[&pseudonym_bytes(c.epoch, &c.tag)])
+    }
     /// Rules version 4: a person's last grouped inpatient case.
     pub fn last_group(p: &PersonId) -> Vec<u8> {
         with(b"grp/", &[&person_bytes(p)])

@@ -7,7 +7,7 @@
 use fundtrail_ledger::record::{
     GroupStandard, PaymentMethod, PaymentPolicyBody, PeriodSettlementBody, SettlementLine,
 };
-use fundtrail_ledger::types::{Amount, Bp, InstitutionId, RegionCode};
+use fundtrail_ledger::types::{Amount, Bp, GroupCode, InstitutionId, RegionCode};
 
 use crate::error::ExecError;
 use crate::model::{key, PaymentYear};
@@ -28,7 +28,7 @@ pub enum CaseClass {
 }
 
 /// One inpatient case under group payment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CasePayment {
     /// The group's standard per case.
     pub standard: Amount,
@@ -38,6 +38,18 @@ pub struct CasePayment {
     pub points: u64,
     /// The institution's entitlement from the basic fund for the case.
     pub entitlement: Amount,
+}
+
+/// The institution side of an accepted grouped claim, as stored under
+/// `gcase/<claim>`: beside the claim's patient-side quote, never mixed
+/// into it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupCase {
+    pub institution: InstitutionId,
+    pub group: GroupCode,
+    /// The basic tier by item at claim time (the one-stop quote).
+    pub itemised: Amount,
+    pub payment: CasePayment,
 }
 
 fn fen(amount: u128) -> Amount {

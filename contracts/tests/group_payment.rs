@@ -5,7 +5,7 @@
 //! refuses, and the signals.
 
 use fundtrail_contracts::model::{key, PaymentYear};
-use fundtrail_contracts::payment::{case_payment, settle, settlement_due, CaseClass};
+use fundtrail_contracts::payment::{case_payment, settle, settlement_due, CaseClass, GroupCase};
 use fundtrail_contracts::quote::quote;
 use fundtrail_contracts::State;
 use fundtrail_ledger::block::{Outcome, Verdict};
@@ -193,11 +193,40 @@ fn per_case_payment_follows_the_group_standard() {
 }
 
 #[test]
-fn the_patient_side_is_the_one_stop_quote() {
+fn the_patient_side_is_the_one_stop_quote_and_the_institution_side_is_stored_apart() {
     let h = example();
     // The second case: the patient side is unchanged by group payment.
     let q = quote(&h.state, &h.kit.claim_id(2)).unwrap();
     assert_eq!(q.basic, yuan("20300.00"));
+    // The institution side, stored beside the claim.
+    let bytes = h
+        .state
+        .get(&key::group_case(&h.kit.claim_id(2)))
+        .unwrap()
+        .unwrap();
+    let case: GroupCase = fundtrail_ledger::codec::decode("group case", &bytes).unwrap();
+    assert_eq!(case.institution, inst(1));
+    assert_eq!(case.group.as_str(), "FM19");
+    assert_eq!(case.itemised, yuan("20300.00"));
+    assert_eq!(case.payment.standard, yuan("25000.00"));
+    assert_eq!(case.payment.entitlement, yuan("15300.00"));
+    // An outpatient claim, or a claim in a region paid by item, has none.
+    let mut h = h;
+    let mut body = claim(
+        h.kit.claim_id(50),
+        h.kit.person(50),
+        yuan("900.00"),
+        yuan("900.00"),
+    );
+    body.admission = Admission::Outpatient;
+    assert_eq!(
+        code(&h.submit(Role::Health, RecordBody::Claim(body), 0)),
+        "ACCEPTED"
+    );
+    assert_eq!(
+        h.state.get(&key::group_case(&h.kit.claim_id(50))).unwrap(),
+        None
+    );
 }
 
 #[test]

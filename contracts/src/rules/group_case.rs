@@ -1,8 +1,10 @@
 //! Grouped inpatient cases (rules version 4). In a care region whose
 //! payment policy pays by groups, an inpatient claim must name a group of
 //! the catalogue (`UNKNOWN_GROUP`) in a year not yet settled
-//! (`ALREADY_SETTLED`). The case joins its institution's year with its
-//! points and its itemised basic cost, and may raise the upcoding,
+//! (`ALREADY_SETTLED`). The case is stored with its standard, class,
+//! points and the institution's entitlement (`gcase/<claim>`), joins its
+//! institution's year with its points, itemised cost and entitlement, and
+//! may raise the upcoding,
 //! low-standard admission and same-group readmission signals.
 
 use fundtrail_ledger::record::{ClaimBody, PaymentMethod, PaymentPolicyBody};
@@ -11,7 +13,7 @@ use fundtrail_ledger::types::{Admission, Amount, Date, GroupCode};
 use crate::codes::RuleCode;
 use crate::error::Fail;
 use crate::model::{key, ClaimEntry, InstitutionCases, MonthCases, PaymentYear};
-use crate::payment::{below_share, case_payment};
+use crate::payment::{below_share, case_payment, GroupCase};
 use crate::state::Tx;
 
 use super::{plus, reject, RecordCtx, PAYMENT_FROM};
@@ -60,6 +62,13 @@ pub fn apply(
         signals.push(RuleCode::Upcoding);
     }
     tx.store(yk, &ledger);
+    let stored = GroupCase {
+        institution: body.institution.clone(),
+        group: group.code.clone(),
+        itemised,
+        payment: case,
+    };
+    tx.store(key::group_case(&body.claim_id), &stored);
     if readmitted_to_group(tx, claim, &group.code, readmission_days)? {
         signals.push(RuleCode::GroupReadmission);
     }
