@@ -7,6 +7,7 @@
 
 mod charts;
 mod funds;
+mod payment;
 mod sections;
 mod table;
 mod text;
@@ -29,6 +30,7 @@ pub fn render(report: &AuditReport) -> String {
         sections::rejections(report),
         sections::signals(report),
         sections::institutions(report),
+        payment::payment(report),
         sections::records(report),
         sections::disclosures(report),
         sections::anomalies(report),

@@ -14,6 +14,7 @@
 
 mod funds;
 mod institutions;
+mod payment;
 mod series;
 
 use std::collections::BTreeMap;
@@ -32,16 +33,21 @@ use serde::{Deserialize, Serialize};
 
 pub use funds::{FundFlow, PayoutScheme, PayoutTotals};
 pub use institutions::{InstitutionRanking, InstitutionRow, TOP_INSTITUTIONS};
+pub use payment::{
+    point_value, GroupRow, PaymentInstitutionRow, RegionPayment, SettledRow, SettlementSeen,
+    PAYMENT_SIGNALS,
+};
 pub use series::{day_of, CodeSeries, DayActivity, DayCounts};
 
 pub(crate) use funds::plus;
 use funds::{BookError, FundBook, Payout};
 use institutions::InstitutionBook;
+use payment::PaymentBook;
 use series::{ActivityBuilder, SeriesBuilder};
 
 /// Version of the report's JSON layout (2: each disclosure lists its
-/// fetches).
-pub const REPORT_VERSION: u16 = 2;
+/// fetches; 3: payment by groups per region).
+pub const REPORT_VERSION: u16 = 3;
 /// How many anomalies the report lists before it only counts them.
 pub const MAX_ANOMALIES: usize = 100;
 /// How many equivocations the report lists before it only counts them.
@@ -294,6 +300,8 @@ pub struct AuditReport {
     pub rejections: CodeSeries,
     pub signals: CodeSeries,
     pub institutions: InstitutionRanking,
+    /// Payment by groups, per care region and year with a payment policy.
+    pub payment: Vec<RegionPayment>,
     pub disclosures: Vec<DisclosureEntry>,
     pub anomalies: Anomalies,
     pub equivocations: Equivocations,
@@ -327,6 +335,7 @@ pub struct ReportBuilder {
     rejections: SeriesBuilder,
     signals: SeriesBuilder,
     institutions: InstitutionBook,
+    payment: PaymentBook,
     disclosures: Vec<DisclosureEntry>,
     /// Where each disclosure sits in `disclosures`.
     disclosure_at: BTreeMap<RecordId, usize>,
@@ -355,6 +364,7 @@ impl ReportBuilder {
             rejections: SeriesBuilder::default(),
             signals: SeriesBuilder::default(),
             institutions: InstitutionBook::default(),
+            payment: PaymentBook::default(),
             disclosures: Vec::new(),
             disclosure_at: BTreeMap::new(),
             added_keys: BTreeMap::new(),
@@ -415,6 +425,7 @@ impl ReportBuilder {
             rejections: self.rejections.finish(),
             signals: self.signals.finish(),
             institutions: self.institutions.finish(),
+            payment: self.payment.finish(),
             disclosures: self.disclosures,
             anomalies: self.anomalies,
             equivocations: self.equivocations,
@@ -442,7 +453,14 @@ impl ReportBuilder {
         }
         let id = outcome.record_id;
         match body {
-            RecordBody::Claim(c) => self.institutions.claim(c, accepted),
+            RecordBody::Claim(c) => {
+                self.institutions.claim(c, accepted);
+                if accepted {
+                    self.payment.claim(c, outcome);
+                }
+            }
+            RecordBody::PaymentPolicy(p) if accepted => self.payment.policy(p),
+            RecordBody::PeriodSettlement(s) => self.payment.settlement(at.height, id, s, accepted),
             RecordBody::Settlement(s) => {
                 let payout = Payout {
                     fund: s.fund_id.clone(),

@@ -46,6 +46,14 @@ pub enum RuleCode {
     GrantUsedUp,
     GrantExpired,
     WrongTarget,
+    // payment by groups (rules version 4)
+    NotInRulesVersion,
+    UnknownGroup,
+    AlreadySettled,
+    SettlementMismatch,
+    Upcoding,
+    LowStandardAdmission,
+    GroupReadmission,
 }
 
 impl RuleCode {
@@ -84,11 +92,18 @@ impl RuleCode {
             GrantUsedUp => "GRANT_USED_UP",
             GrantExpired => "GRANT_EXPIRED",
             WrongTarget => "WRONG_TARGET",
+            NotInRulesVersion => "NOT_IN_RULES_VERSION",
+            UnknownGroup => "UNKNOWN_GROUP",
+            AlreadySettled => "ALREADY_SETTLED",
+            SettlementMismatch => "SETTLEMENT_MISMATCH",
+            Upcoding => "UPCODING",
+            LowStandardAdmission => "LOW_STANDARD_ADMISSION",
+            GroupReadmission => "GROUP_READMISSION",
         }
     }
 
     /// Every code, in declaration order; codes are only ever added.
-    pub const ALL: [RuleCode; 32] = {
+    pub const ALL: [RuleCode; 39] = {
         use RuleCode::*;
         [
             UnknownKey,
@@ -123,6 +138,13 @@ impl RuleCode {
             GrantUsedUp,
             GrantExpired,
             WrongTarget,
+            NotInRulesVersion,
+            UnknownGroup,
+            AlreadySettled,
+            SettlementMismatch,
+            Upcoding,
+            LowStandardAdmission,
+            GroupReadmission,
         ]
     };
 
@@ -170,6 +192,15 @@ impl RuleCode {
             GrantUsedUp => "fetch beyond the number the disclosure granted",
             GrantExpired => "fetch after the disclosure's validity window",
             WrongTarget => "fetch naming another target than its disclosure's",
+            NotInRulesVersion => "record kind not available under the rules version in force",
+            UnknownGroup => "inpatient claim in a grouped region without a catalogue group",
+            AlreadySettled => "the region's payment year is settled already",
+            SettlementMismatch => {
+                "period settlement that does not match the points, the budget or the rule"
+            }
+            Upcoding => "institution's case-mix index jumped above its earlier months",
+            LowStandardAdmission => "inpatient bill far below its group's standard",
+            GroupReadmission => "readmission into the same group within the readmission window",
         }
     }
 

@@ -246,7 +246,12 @@ pub fn allowed(kind: RecordKind, role: Role) -> bool {
     use RecordKind as K;
     match kind {
         K::Member | K::Reversal | K::Disclosure | K::DisclosureFetch => true,
-        K::Policy | K::Filing | K::Settlement | K::Clearing => role == Role::Insurance,
+        K::Policy
+        | K::Filing
+        | K::Settlement
+        | K::Clearing
+        | K::PaymentPolicy
+        | K::PeriodSettlement => role == Role::Insurance,
         K::Eligibility => role == Role::CivilAffairs,
         K::Claim => role == Role::Health,
         K::Assistance => matches!(role, Role::CivilAffairs | Role::Insurance),
@@ -272,5 +277,7 @@ fn run_rule(tx: &mut Tx, ctx: &RecordCtx) -> RuleResult {
         B::Clearing(b) => rules::clearing::apply(tx, ctx, b),
         B::Disclosure(b) => rules::disclosure::apply(tx, ctx, b),
         B::DisclosureFetch(b) => rules::disclosure_fetch::apply(tx, ctx, b),
+        B::PaymentPolicy(b) => rules::payment_policy::apply(tx, ctx, b),
+        B::PeriodSettlement(b) => rules::period_settlement::apply(tx, ctx, b),
     }
 }

@@ -4,7 +4,10 @@
 //! - [`state`]: the key-value interface the engine reads, and the overlay
 //!   that collects one block's writes in key order.
 //! - [`model`]: state keys and the values stored under them.
-//! - [`policy`]: the genesis default policy (`policy/default.toml`).
+//! - [`policy`]: the genesis default policy (`policy/default.toml`) and
+//!   the default payment policy (`policy/payment.toml`).
+//! - [`payment`]: payment by groups (DRG/DIP) and the period settlement
+//!   by points.
 //! - [`mod@quote`]: one-stop entitlement (一站式结算) with subtractive chaining.
 //! - [`rules`]: one module per record kind, the rules versions and the
 //!   types rules share; [`engine`] dispatches to them by rules version.
@@ -26,6 +29,7 @@ pub mod engine;
 pub mod error;
 pub mod lookup;
 pub mod model;
+pub mod payment;
 pub mod policy;
 pub mod quote;
 pub mod replay;

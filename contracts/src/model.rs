@@ -7,8 +7,8 @@ use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::pseudonym::{ClaimId, PersonId};
 use fundtrail_ledger::record::{PolicyBody, RecordId, RecordKind};
 use fundtrail_ledger::types::{
-    Admission, Amount, Category, Date, FundId, FundKind, Height, InstitutionLevel, InsuredType,
-    KeyRole, OrgId, RegionCode, Role, Scheme,
+    Admission, Amount, Category, Date, FundId, FundKind, Height, InstitutionId, InstitutionLevel,
+    InsuredType, KeyRole, OrgId, RegionCode, Role, Scheme,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +85,22 @@ pub mod key {
     /// Rules version 3: what the accepted disclosure `id` grants.
     pub fn grant(id: &RecordId) -> Vec<u8> {
         with(b"grant/", &[id.as_bytes()])
+    }
+    /// Rules version 4: the payment policy of a care region and year.
+    pub fn payment_policy(region: &RegionCode, year: u16) -> Vec<u8> {
+        with(b"pay/", &[region.as_str().as_bytes(), &year.to_be_bytes()])
+    }
+    /// Rules version 4: the grouped cases of a care region and year.
+    pub fn payment_year(region: &RegionCode, year: u16) -> Vec<u8> {
+        with(b"payy/", &[region.as_str().as_bytes(), &year.to_be_bytes()])
+    }
+    /// Rules version 4: the grouped case of an accepted claim.
+    pub fn group_case(c: &ClaimId) -> Vec<u8> {
+        with(b"gcase/", &[&pseudonym_bytes(c.epoch, &c.tag)])
+    }
+    /// Rules version 4: a person's last grouped inpatient case.
+    pub fn last_group(p: &PersonId) -> Vec<u8> {
+        with(b"grp/", &[&person_bytes(p)])
     }
     pub fn clearing(year: u16, month: u8, from: &RegionCode, to: &RegionCode) -> Vec<u8> {
         bucket(b"xr/", year, month, from, to)
@@ -421,4 +437,65 @@ impl ClaimEntry {
             paid: Vec::new(),
         }
     }
+}
+
+/// Rules version 4: the grouped inpatient cases of one care region and
+/// year, per institution (sorted), and the settlement that closed the year.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentYear {
+    pub institutions: Vec<InstitutionCases>,
+    pub settled: Option<RecordId>,
+}
+
+impl PaymentYear {
+    /// The entry of `institution`, added in order when new.
+    pub fn institution(&mut self, institution: &InstitutionId) -> &mut InstitutionCases {
+        let i = match self
+            .institutions
+            .binary_search_by(|c| c.institution.cmp(institution))
+        {
+            Ok(i) => i,
+            Err(i) => {
+                self.institutions.insert(
+                    i,
+                    InstitutionCases {
+                        institution: institution.clone(),
+                        cases: 0,
+                        points: 0,
+                        itemised: Amount::ZERO,
+                        entitled: Amount::ZERO,
+                        months: Vec::new(),
+                    },
+                );
+                i
+            }
+        };
+        &mut self.institutions[i]
+    }
+}
+
+/// One institution's grouped cases in a year.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstitutionCases {
+    pub institution: InstitutionId,
+    pub cases: u32,
+    /// What its cases count in the settlement (outliers pro rata).
+    pub points: u64,
+    /// What the basic fund would pay for its cases by item.
+    pub itemised: Amount,
+    /// Its cases' entitlements by group standard.
+    pub entitled: Amount,
+    /// Its cases by service month, for the upcoding signal.
+    pub months: Vec<MonthCases>,
+}
+
+/// One institution's cases in one service month.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthCases {
+    pub month: u8,
+    pub cases: u32,
+    /// Sum of the catalogue points of its cases' groups (the case mix).
+    pub group_points: u64,
+    /// Whether the upcoding signal was raised for this month already.
+    pub flagged: bool,
 }

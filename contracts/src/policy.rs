@@ -1,12 +1,13 @@
 //! Policy as data: the genesis default parameters embedded from
 //! `policy/default.toml` (compiled in, so reading them is not I/O), the
-//! lookup of the policy that applies to a claim, and the terms a
-//! disclosure grants (the consortium's, or `policy/disclosure.toml`).
+//! lookup of the policy that applies to a claim, the terms a disclosure
+//! grants (the consortium's, or `policy/disclosure.toml`), and the default
+//! payment policies by groups (`policy/payment.toml`).
 
 use std::ops::Deref;
 use std::rc::Rc;
 
-use fundtrail_ledger::record::{PolicyBody, PolicyParams};
+use fundtrail_ledger::record::{PaymentMethod, PaymentPolicyBody, PolicyBody, PolicyParams};
 use fundtrail_ledger::types::{Date, RegionCode};
 
 use crate::error::ExecError;
@@ -40,6 +41,44 @@ pub fn default_policy(region: RegionCode, year: u16) -> PolicyBody {
             .unwrap_or(Date::from_days(0)),
         params: default_params(),
     }
+}
+
+/// The text of `contracts/policy/payment.toml`.
+pub const DEFAULT_PAYMENT_TOML: &str = include_str!("../policy/payment.toml");
+
+/// Parses the table of `method` in a file in the format of `payment.toml`
+/// into a payment policy for `region` and `year`.
+pub fn parse_payment_policy(
+    text: &str,
+    method: PaymentMethod,
+    region: RegionCode,
+    year: u16,
+) -> Result<PaymentPolicyBody, PolicyFileError> {
+    let name = match method {
+        PaymentMethod::Drg => "drg",
+        PaymentMethod::Dip => "dip",
+        PaymentMethod::Itemised => "itemised",
+    };
+    let mut file: toml::Table = toml::from_str(text).map_err(|e| PolicyFileError(e.to_string()))?;
+    let Some(toml::Value::Table(mut table)) = file.remove(name) else {
+        return Err(PolicyFileError(format!("no [{name}] table")));
+    };
+    table.insert("region".into(), toml::Value::String(region.as_str().into()));
+    table.insert("year".into(), toml::Value::Integer(i64::from(year)));
+    table
+        .try_into()
+        .map_err(|e: toml::de::Error| PolicyFileError(e.to_string()))
+}
+
+/// The default payment policy by `method` (DRG or DIP) for `region` and
+/// `year`.
+pub fn default_payment_policy(
+    method: PaymentMethod,
+    region: RegionCode,
+    year: u16,
+) -> PaymentPolicyBody {
+    parse_payment_policy(DEFAULT_PAYMENT_TOML, method, region, year)
+        .expect("the embedded payment policy parses (tested)")
 }
 
 /// The text of `contracts/policy/disclosure.toml`.
@@ -132,6 +171,26 @@ mod tests {
                 valid_days: 30
             }
         );
+    }
+
+    #[test]
+    fn default_payment_policies_parse_and_validate() {
+        for method in [PaymentMethod::Drg, PaymentMethod::Dip] {
+            let p = default_payment_policy(method, "440300".parse().unwrap(), 2026);
+            assert_eq!(p.method, method);
+            assert_eq!(p.groups.len(), 10);
+            assert_eq!(p.retention, Bp(7000));
+            assert!(fundtrail_ledger::RecordBody::PaymentPolicy(p)
+                .validate()
+                .is_ok());
+        }
+        assert!(parse_payment_policy(
+            "[drg]\nmethod = \"drg\"",
+            PaymentMethod::Drg,
+            "440300".parse().unwrap(),
+            2026
+        )
+        .is_err());
     }
 
     #[test]

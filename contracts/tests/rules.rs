@@ -448,10 +448,10 @@ fn rules_versions_dispatch_by_activation_height() {
     // fatal error instead of guessing.
     let kit = Kit::new(7);
     let mut genesis = kit.genesis();
-    genesis.rules_version = 4;
+    genesis.rules_version = 5;
     let mut state = MemoryState::new();
     state.apply(&genesis_state(&genesis));
-    assert_eq!(rules_version_at(&state, Height(1)).unwrap(), 4);
+    assert_eq!(rules_version_at(&state, Height(1)).unwrap(), 5);
     let ctx = BlockContext {
         height: Height(1),
         timestamp_ms: 0,
@@ -461,7 +461,7 @@ fn rules_versions_dispatch_by_activation_height() {
         execute_block(&ctx, &[], &state),
         Err(ExecError::UnsupportedRules {
             height: Height(1),
-            version: 4
+            version: 5
         })
     );
 }

@@ -101,6 +101,8 @@ fn body_of(
 ) -> Result<RecordBody, IntakeError> {
     Ok(match line {
         SubmissionLine::Policy(p) => RecordBody::Policy(p),
+        SubmissionLine::PaymentPolicy(p) => RecordBody::PaymentPolicy(p),
+        SubmissionLine::PeriodSettlement(s) => RecordBody::PeriodSettlement(s),
         SubmissionLine::Eligibility(e) => RecordBody::Eligibility(EligibilityBody {
             person: key.person(e.id_card.expose()),
             category: e.category,

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::record::{
-    BodyError, DisclosurePurpose, EligibilityDecision, FundSource, Period, PolicyBody, RecordId,
-    RecordKind, ReversalReason,
+    BodyError, DisclosurePurpose, EligibilityDecision, FundSource, PaymentPolicyBody, Period,
+    PeriodSettlementBody, PolicyBody, RecordId, RecordKind, ReversalReason,
 };
 use fundtrail_ledger::types::{
     Admission, Amount, Category, Date, FundId, GroupCode, InstitutionId, InstitutionLevel,
@@ -53,6 +53,8 @@ pub enum SubmissionLine {
     FundCredit(FundCreditLine),
     Clearing(ClearingLine),
     Disclosure(DisclosureLine),
+    PaymentPolicy(PaymentPolicyBody),
+    PeriodSettlement(PeriodSettlementBody),
 }
 
 /// [`EligibilityBody`](fundtrail_ledger::record::EligibilityBody) with the person's ID-card number.
@@ -232,6 +234,8 @@ impl SubmissionLine {
             SubmissionLine::FundCredit(_) => RecordKind::FundCredit,
             SubmissionLine::Clearing(_) => RecordKind::Clearing,
             SubmissionLine::Disclosure(_) => RecordKind::Disclosure,
+            SubmissionLine::PaymentPolicy(_) => RecordKind::PaymentPolicy,
+            SubmissionLine::PeriodSettlement(_) => RecordKind::PeriodSettlement,
         }
     }
 
@@ -252,10 +256,14 @@ impl SubmissionLine {
     }
 
     /// The department's reference of the line, if it carries one. Claims
-    /// have none (the bill number is theirs), nor do policies.
+    /// have none (the bill number is theirs), nor do policies and period
+    /// settlements.
     pub fn reference(&self) -> Option<&Reference> {
         match self {
-            SubmissionLine::Policy(_) | SubmissionLine::Claim(_) => None,
+            SubmissionLine::Policy(_)
+            | SubmissionLine::Claim(_)
+            | SubmissionLine::PaymentPolicy(_)
+            | SubmissionLine::PeriodSettlement(_) => None,
             SubmissionLine::Eligibility(e) => e.reference.as_ref(),
             SubmissionLine::Filing(f) => f.reference.as_ref(),
             SubmissionLine::Clearing(c) => c.reference.as_ref(),

@@ -46,7 +46,7 @@ fn blame(line: &str) -> Option<&'static str> {
         })
 }
 
-const KINDS: [&str; 10] = [
+const KINDS: [&str; 12] = [
     "policy",
     "eligibility",
     "filing",
@@ -57,6 +57,8 @@ const KINDS: [&str; 10] = [
     "fund_credit",
     "clearing",
     "disclosure",
+    "payment_policy",
+    "period_settlement",
 ];
 
 /// For a known field name: the name, and whether `v` parses as its type.
@@ -104,6 +106,17 @@ fn field_ok(name: &str, v: &serde_json::Value) -> Option<(&'static str, bool)> {
         "purpose" => known("purpose", is::<DisclosurePurpose>(v)),
         "year" => known("year", is::<u16>(v)),
         "params" => known("params", is::<fundtrail_ledger::record::PolicyParams>(v)),
+        "method" => known("method", is::<fundtrail_ledger::record::PaymentMethod>(v)),
+        "base_rate" => known("base_rate", is::<Amount>(v)),
+        "budget" => known("budget", is::<Amount>(v)),
+        "groups" => known(
+            "groups",
+            is::<Vec<fundtrail_ledger::record::GroupStandard>>(v),
+        ),
+        "lines" => known(
+            "lines",
+            is::<Vec<fundtrail_ledger::record::SettlementLine>>(v),
+        ),
         _ => None,
     }
 }

@@ -373,9 +373,12 @@ async fn claim(
         return Err(not_found("claim"));
     }
     let quote = fundtrail_contracts::quote(&StoreState(api.chain.store()), &claim_id).ok();
+    let group_case: Option<fundtrail_contracts::payment::GroupCase> =
+        state_value(&api, &key::group_case(&claim_id))?;
     Ok(Json(json!({
         "claim": entry,
         "quote": quote,
+        "group_case": group_case,
         "records": entries(&api, &page)?,
         "next_cursor": next_cursor(&listing, &page),
     })))

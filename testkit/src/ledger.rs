@@ -175,6 +175,32 @@ pub fn sample_bodies(c: &Kit, i: u64) -> Vec<RecordBody> {
             )),
             target,
         }),
+        RecordBody::PaymentPolicy(fundtrail_contracts::policy::default_payment_policy(
+            PaymentMethod::Dip,
+            label("440100"),
+            2026,
+        )),
+        RecordBody::PeriodSettlement(PeriodSettlementBody {
+            region: label("440100"),
+            year: 2026,
+            budget: Amount::yuan(90_000),
+            lines: vec![
+                SettlementLine {
+                    institution: label("H44010001"),
+                    points: 340,
+                    itemised: Amount::yuan(25_200),
+                    entitled: Amount::yuan(21_200),
+                    amount: Amount::from_fen(2_433_422).expect("in range"),
+                },
+                SettlementLine {
+                    institution: label("H44010002"),
+                    points: 980,
+                    itemised: Amount::yuan(61_600),
+                    entitled: Amount::yuan(67_600),
+                    amount: Amount::from_fen(6_566_578).expect("in range"),
+                },
+            ],
+        }),
     ]
 }
 

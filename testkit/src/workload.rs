@@ -2,7 +2,11 @@
 //! for the randomized invariant test and the benchmark. Honest payouts pay
 //! exactly the quoted entitlement of the next tier; abusive ones try
 //! duplicates, excess, wrong funds, skipped tiers, missing approvals,
-//! ineligible assistance, foreign reversals and wrong clearings.
+//! ineligible assistance, foreign reversals and wrong clearings. With
+//! [`Workload::with_group_payment`], the home region pays by DIP and the
+//! away region by DRG: inpatient claims name groups (some outside the
+//! catalogue), and one block opens with the home region's period
+//! settlement, a wrong one beside it.
 
 use fundtrail_ledger::crypto::{Keypair, Signature};
 use fundtrail_ledger::hash::Hash32;
@@ -33,7 +37,14 @@ pub struct Workload {
     claims: Vec<ClaimId>,
     payouts: Vec<(RecordId, Role)>,
     away_claims: Vec<ClaimId>,
+    /// Group payment: the block that opens with the period settlement.
+    settle_at_block: Option<usize>,
+    blocks: usize,
 }
+
+/// Group codes the workload's claims name: the default catalogue's, and
+/// one outside it.
+const GROUPS: [&str; 5] = ["ES23", "FM19", "RE13", "IB13", "X99"];
 
 const CATEGORIES: [Category; 6] = Category::ALL;
 
@@ -54,7 +65,38 @@ impl Workload {
             claims: Vec::new(),
             payouts: Vec::new(),
             away_claims: Vec::new(),
+            settle_at_block: None,
+            blocks: 0,
         }
+    }
+
+    /// Adds payment by groups: the first block opens with the payment
+    /// policies (DIP at home, DRG away), and block `settle_at_block`
+    /// (0-based) with the home region's period settlement.
+    pub fn with_group_payment(mut self, settle_at_block: usize) -> Workload {
+        self.settle_at_block = Some(settle_at_block);
+        self
+    }
+
+    fn group_payment_records(&mut self, state: &MemoryState) -> Vec<SignedRecord> {
+        use fundtrail_contracts::policy::default_payment_policy;
+        let mut out = Vec::new();
+        if self.blocks == 0 {
+            for (method, r) in [(PaymentMethod::Dip, HOME), (PaymentMethod::Drg, AWAY)] {
+                let body = default_payment_policy(method, region(r), 2026);
+                out.push(self.envelope(Role::Insurance, RecordBody::PaymentPolicy(body), 0));
+            }
+        }
+        if Some(self.blocks) == self.settle_at_block {
+            let due = fundtrail_contracts::payment::settlement_due(state, &region(HOME), 2026);
+            if let Ok(Some(due)) = due {
+                let mut wrong = due.clone();
+                wrong.budget = plus_fen(wrong.budget, 1);
+                out.push(self.envelope(Role::Insurance, RecordBody::PeriodSettlement(wrong), 0));
+                out.push(self.envelope(Role::Insurance, RecordBody::PeriodSettlement(due), 0));
+            }
+        }
+        out
     }
 
     fn envelope(&mut self, role: Role, body: RecordBody, approvals: usize) -> SignedRecord {
@@ -89,7 +131,15 @@ impl Workload {
     /// after the previous block).
     pub fn block(&mut self, state: &MemoryState, n: usize) -> Vec<SignedRecord> {
         let mut touched = std::collections::BTreeSet::new();
-        (0..n).map(|_| self.one(state, &mut touched)).collect()
+        let mut records = if self.settle_at_block.is_some() {
+            self.group_payment_records(state)
+        } else {
+            Vec::new()
+        };
+        let rest = n.saturating_sub(records.len());
+        records.extend((0..rest).map(|_| self.one(state, &mut touched)));
+        self.blocks += 1;
+        records
     }
 
     fn one(
@@ -182,6 +232,12 @@ impl Workload {
         if self.rng.gen_bool(0.15) {
             body.care_region = region(AWAY);
             self.away_claims.push(claim_id);
+        }
+        if self.settle_at_block.is_some() && body.admission == Admission::Inpatient {
+            body.drg_or_dip_group =
+                GroupCode::new(GROUPS[self.rng.gen_range(0..GROUPS.len())]).ok();
+            let hospital = format!("H4401000{}", self.rng.gen_range(1..=4));
+            body.institution = hospital.parse().unwrap_or(body.institution);
         }
         self.claims.push(claim_id);
         self.envelope(Role::Health, RecordBody::Claim(body), 0)
@@ -360,4 +416,8 @@ fn fund_prefix(t: Tier) -> &'static str {
         Tier::Supplementary => "supp",
         Tier::Assistance => "assist",
     }
+}
+
+fn plus_fen(a: Amount, fen: u64) -> Amount {
+    Amount::from_fen(a.fen() + fen).unwrap_or(a)
 }

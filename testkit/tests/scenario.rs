@@ -125,6 +125,7 @@ fn default_scenario_gives_exactly_the_injected_rejections_in_any_order() {
         "WRONG_FUND",
         "MISSING_APPROVAL",
         "DUPLICATE_CLAIM",
+        "SETTLEMENT_MISMATCH",
     ] {
         assert!(
             scenario.expected.get(code).is_some_and(|n| *n > 0),
@@ -145,6 +146,17 @@ fn default_scenario_gives_exactly_the_injected_rejections_in_any_order() {
         scenario.signals
     );
     assert!(honest > 10 * rejected);
+    // Payment by groups: the upcoding hospital alone is flagged, and both
+    // grouped prefectures' settlements are among the accepted lines.
+    assert_eq!(scenario.signals.get("UPCODING"), Some(&1));
+    let settlements = scenario
+        .waves
+        .iter()
+        .filter(|w| w.name == "settlement")
+        .flat_map(|w| &w.lines)
+        .filter(|s| s.expect == Expect::Accept)
+        .count();
+    assert_eq!(settlements, fundtrail_testkit::scenario::GROUPED.len());
 }
 
 #[test]
@@ -161,6 +173,27 @@ fn the_same_seed_gives_the_same_scenario_and_another_seed_another() {
     let tally = run(&other, 3);
     assert!(tally.mismatches.is_empty(), "{:?}", tally.mismatches);
     assert_eq!(tally.rejected, other.expected);
+}
+
+/// However small the population, the upcoding hospital's December is
+/// flagged once and both grouped prefectures settle.
+#[test]
+fn small_populations_still_flag_the_upcoding_hospital_and_settle() {
+    for people in [200, 400] {
+        let scenario = generate(&ScenarioConfig { seed: 2026, people }).expect("generates");
+        assert_eq!(
+            scenario.signals.get("UPCODING"),
+            Some(&1),
+            "{people} people"
+        );
+        let settled = scenario
+            .waves
+            .iter()
+            .filter(|w| w.name == "settlement")
+            .map(|w| w.lines.len())
+            .sum::<usize>();
+        assert_eq!(settled, 2, "{people} people");
+    }
 }
 
 /// Every line of the scenario is a record of its own: no two lines of one

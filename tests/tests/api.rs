@@ -657,6 +657,8 @@ async fn claims_persons_funds_and_lookups_match_the_in_memory_state() {
     let quote = fundtrail_contracts::quote(state, &c1).unwrap();
     assert_eq!(v["quote"], json_of!(&quote), "the one-stop quote");
     assert_eq!(v["quote"]["basic"], json!(q1.basic.to_string()));
+    // Claim 1's region pays by item: no institution side by group.
+    assert_eq!(v.get("group_case"), Some(&Value::Null));
     assert_eq!(
         record_ids_in(&v["records"]),
         ids_of(&[&fx.claim1, &fx.first, &fx.duplicate, &fx.corrected]),

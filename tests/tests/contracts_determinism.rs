@@ -1,7 +1,8 @@
 //! Determinism: the same records give the same state root in two
 //! independent executions — one in memory from genesis to the end, one on
 //! the RocksDB store that is closed and reopened half-way and continues from
-//! the persisted state alone.
+//! the persisted state alone. The workload includes payment by groups, with
+//! the period settlement before the restart.
 
 use fundtrail_contracts::{execute_block, genesis_state, genesis_state_root, BlockContext};
 use fundtrail_ledger::hash::Hash32;
@@ -52,7 +53,7 @@ fn commit_on_store(
 fn restart_mid_way_reaches_the_same_state_roots() {
     // Run A: in memory, generating the records as it goes.
     let mut memory = Harness::new(7);
-    let mut workload = Workload::new(99, 200, true);
+    let mut workload = Workload::new(99, 200, true).with_group_payment(BLOCKS / 2 - 3);
     let mut blocks = Vec::new();
     let mut roots_a = Vec::new();
     for _ in 0..BLOCKS {
@@ -89,6 +90,12 @@ fn restart_mid_way_reaches_the_same_state_roots() {
     for (k, v) in memory.state.iter() {
         assert_eq!(store.state_get(k).unwrap().as_deref(), Some(v));
     }
+    // The period settlement of the first half was accepted and replayed.
+    let year = fundtrail_contracts::model::key::payment_year(&"440100".parse().unwrap(), 2026);
+    let settled: fundtrail_contracts::model::PaymentYear =
+        fundtrail_ledger::codec::decode("payment year", &store.state_get(&year).unwrap().unwrap())
+            .unwrap();
+    assert!(settled.settled.is_some());
     // And the roots are not trivially equal: every block changed state.
     let mut distinct = roots_a.clone();
     distinct.dedup();

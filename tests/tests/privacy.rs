@@ -90,7 +90,9 @@ fn raw_identifiers() -> (BTreeSet<String>, BTreeSet<String>) {
             SubmissionLine::Disclosure(l) => target(&l.target, &mut bills),
             SubmissionLine::Policy(_)
             | SubmissionLine::FundCredit(_)
-            | SubmissionLine::Clearing(_) => {}
+            | SubmissionLine::Clearing(_)
+            | SubmissionLine::PaymentPolicy(_)
+            | SubmissionLine::PeriodSettlement(_) => {}
         }
     }
     (ids, bills)
@@ -293,6 +295,17 @@ async fn demo_leaks_no_raw_identifier_and_rejects_exactly_the_injected_abuses() 
     assert_eq!(
         signers, 4,
         "every department signs the final checkpoint: {summary}"
+    );
+    // Payment by groups: both grouped prefectures settled, and the
+    // injected upcoding hospital alone is flagged.
+    let settled = summary["settled_regions"]
+        .as_object()
+        .map_or(0, |m| m.len());
+    assert_eq!(settled, 2, "{summary}");
+    assert_eq!(
+        summary["upcoding_flagged"],
+        json!([fundtrail_testkit::scenario::upcoding_hospital().to_string()]),
+        "{summary}"
     );
     let scenario = generate(&ScenarioConfig {
         seed: SEED,

@@ -21,6 +21,8 @@ pub enum Scale {
     Count,
     /// Values are fen; ticks show yuan.
     Money,
+    /// Values are basis points; ticks show units to two decimals.
+    Hundredths,
 }
 
 impl Scale {
@@ -28,6 +30,10 @@ impl Scale {
         match self {
             Scale::Count => count(value),
             Scale::Money => money_compact(value),
+            Scale::Hundredths => {
+                let h = (value + 50) / 100;
+                format!("{}.{:02}", h / 100, h % 100)
+            }
         }
     }
 }

@@ -94,7 +94,9 @@ pub fn rejections(report: &AuditReport) -> String {
 pub fn signals(report: &AuditReport) -> String {
     let series = &report.signals;
     let lead = "Signals flag accepted claims for review (high cost, split admissions, \
-                frequent change of care region); they never reject a record.";
+                frequent change of care region; under payment by groups, upcoding, \
+                low-standard admissions and readmission into the same group); they never \
+                reject a record.";
     if series.totals.is_empty() {
         return section("signals", "Signals", lead, &empty("No signal was raised."));
     }

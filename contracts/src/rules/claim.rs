@@ -1,7 +1,9 @@
 //! `claim`: a hospital bill. One claim per claim id; a policy must cover the
 //! insured region and service date; care outside the insured region needs a
 //! filing covering the service date. Raises the high-cost, split-admission
-//! and frequent-region-change signals.
+//! and frequent-region-change signals. Under rules version 4 an inpatient
+//! claim in a region paid by groups is also a grouped case
+//! ([`super::group_case`]).
 
 use fundtrail_ledger::record::{ClaimBody, SignalParams};
 use fundtrail_ledger::types::{Admission, Amount, Date};
@@ -16,7 +18,7 @@ use super::{plus, reject, RecordCtx, RuleResult};
 /// At most this many recent care regions are kept per person.
 const HISTORY_LEN: usize = 32;
 
-pub fn apply(tx: &mut Tx, _ctx: &RecordCtx, body: &ClaimBody) -> RuleResult {
+pub fn apply(tx: &mut Tx, ctx: &RecordCtx, body: &ClaimBody) -> RuleResult {
     let ck = key::claim(&body.claim_id);
     if tx.contains(&ck)? {
         return reject(RuleCode::DuplicateClaim);
@@ -26,13 +28,22 @@ pub fn apply(tx: &mut Tx, _ctx: &RecordCtx, body: &ClaimBody) -> RuleResult {
     if claim.cross_region() && !has_filing(tx, &claim)? {
         return reject(RuleCode::NoFiling);
     }
-    let out_of_pocket = quote::quote_loaded(&claim, &loaded).out_of_pocket;
+    let quoted = quote::quote_loaded(&claim, &loaded);
     let Loaded { policy, year, .. } = loaded;
     let mut signals = Vec::new();
-    if high_cost(tx, &claim, year, out_of_pocket, &policy.signals) {
+    if high_cost(tx, &claim, year, quoted.out_of_pocket, &policy.signals) {
         signals.push(RuleCode::HighCost);
     }
     signals.extend(history_signals(tx, &claim, &policy.signals)?);
+    let readmission_days = policy.signals.readmission_days;
+    signals.extend(super::group_case::apply(
+        tx,
+        ctx,
+        &claim,
+        body,
+        quoted.basic,
+        readmission_days,
+    )?);
     tx.store(ck, &claim);
     Ok(signals)
 }

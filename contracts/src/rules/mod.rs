@@ -11,8 +11,11 @@ pub mod disclosure_fetch;
 pub mod eligibility;
 pub mod filing;
 pub mod fund_credit;
+pub mod group_case;
 pub mod member;
+pub mod payment_policy;
 pub mod payout;
+pub mod period_settlement;
 pub mod policy;
 pub mod reversal;
 pub mod settlement;
@@ -29,12 +32,17 @@ use crate::state::Tx;
 
 /// Rules versions this build can execute. Version 2 differs from 1 only
 /// in how a clearing bucket keeps its payouts; version 3 adds that an
-/// accepted disclosure grants a bounded number of fetches within a window
+/// accepted disclosure grants a bounded number of fetches within a window;
+/// version 4 adds payment by groups and the period settlement by points
 /// (docs/RULES.md, "Rules versions").
-pub const SUPPORTED_RULES: &[u32] = &[1, 2, 3];
+pub const SUPPORTED_RULES: &[u32] = &[1, 2, 3, 4];
 
 /// The rules version a new chain starts with.
-pub const LATEST_RULES: u32 = 3;
+pub const LATEST_RULES: u32 = 4;
+
+/// The first rules version with payment policies, grouped cases and
+/// period settlements.
+pub const PAYMENT_FROM: u32 = 4;
 
 /// The first rules version in which an accepted disclosure grants fetches.
 pub const GRANTS_FROM: u32 = 3;

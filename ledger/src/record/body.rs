@@ -227,4 +227,8 @@ pub enum BodyError {
     RatioAbove100(u16),
     #[error("fund credit: transfer from {0} into itself")]
     SelfTransfer(String),
+    #[error("{0}: not sorted, or an entry twice")]
+    Unsorted(&'static str),
+    #[error("payment policy: low-cost ratio {low} above high-cost ratio {high}")]
+    OutlierBounds { low: u16, high: u16 },
 }

@@ -7,6 +7,7 @@
 //! approvals are themselves covered by the record id.
 
 pub mod body;
+pub mod payment;
 pub mod policy;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,7 @@ use crate::pseudonym::{ClaimId, PersonId};
 use crate::types::{Bp, ChainId, FundId};
 
 pub use body::*;
+pub use payment::*;
 pub use policy::*;
 
 /// The only envelope version this code writes and reads.
@@ -46,6 +48,8 @@ pub enum RecordBody {
     Clearing(ClearingBody),
     Disclosure(DisclosureBody),
     DisclosureFetch(DisclosureFetchBody),
+    PaymentPolicy(PaymentPolicyBody),
+    PeriodSettlement(PeriodSettlementBody),
 }
 
 /// Record kinds as plain names, for indexes, metrics and role tables.
@@ -64,10 +68,12 @@ pub enum RecordKind {
     Clearing,
     Disclosure,
     DisclosureFetch,
+    PaymentPolicy,
+    PeriodSettlement,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 12] = [
+    pub const ALL: [RecordKind; 14] = [
         RecordKind::Member,
         RecordKind::Policy,
         RecordKind::Eligibility,
@@ -80,6 +86,8 @@ impl RecordKind {
         RecordKind::Clearing,
         RecordKind::Disclosure,
         RecordKind::DisclosureFetch,
+        RecordKind::PaymentPolicy,
+        RecordKind::PeriodSettlement,
     ];
 
     pub fn name(self) -> &'static str {
@@ -96,6 +104,8 @@ impl RecordKind {
             RecordKind::Clearing => "clearing",
             RecordKind::Disclosure => "disclosure",
             RecordKind::DisclosureFetch => "disclosure_fetch",
+            RecordKind::PaymentPolicy => "payment_policy",
+            RecordKind::PeriodSettlement => "period_settlement",
         }
     }
 }
@@ -115,6 +125,8 @@ impl RecordBody {
             RecordBody::Clearing(_) => RecordKind::Clearing,
             RecordBody::Disclosure(_) => RecordKind::Disclosure,
             RecordBody::DisclosureFetch(_) => RecordKind::DisclosureFetch,
+            RecordBody::PaymentPolicy(_) => RecordKind::PaymentPolicy,
+            RecordBody::PeriodSettlement(_) => RecordKind::PeriodSettlement,
         }
     }
 
@@ -183,6 +195,8 @@ impl RecordBody {
                 Err(BodyError::BadMonth(c.period.month))
             }
             RecordBody::Policy(p) => validate_policy(&p.params),
+            RecordBody::PaymentPolicy(p) => validate_payment_policy(p),
+            RecordBody::PeriodSettlement(s) => validate_period_settlement(s),
             RecordBody::FundCredit(FundCreditBody {
                 fund_id,
                 source: FundSource::Transfer { from_fund },
@@ -220,6 +234,35 @@ fn validate_policy(p: &PolicyParams) -> Result<(), BodyError> {
         Some(r) => Err(BodyError::RatioAbove100(r.0)),
         None => Ok(()),
     }
+}
+
+fn validate_payment_policy(p: &PaymentPolicyBody) -> Result<(), BodyError> {
+    if p.groups.windows(2).any(|w| w[0].code >= w[1].code) {
+        return Err(BodyError::Unsorted("payment policy groups"));
+    }
+    if p.low_cost_ratio > p.high_cost_ratio {
+        return Err(BodyError::OutlierBounds {
+            low: p.low_cost_ratio.0,
+            high: p.high_cost_ratio.0,
+        });
+    }
+    match [p.retention, p.overspend_share, p.low_standard_ratio]
+        .into_iter()
+        .find(|r| *r > Bp::FULL)
+    {
+        Some(r) => Err(BodyError::RatioAbove100(r.0)),
+        None => Ok(()),
+    }
+}
+
+fn validate_period_settlement(s: &PeriodSettlementBody) -> Result<(), BodyError> {
+    if s.lines
+        .windows(2)
+        .any(|w| w[0].institution >= w[1].institution)
+    {
+        return Err(BodyError::Unsorted("period settlement lines"));
+    }
+    Ok(())
 }
 
 /// An officer's co-signature on a record.

@@ -177,8 +177,10 @@ pub fn record_readable(
         return Ok(());
     }
     let roles: &[Role] = match kind {
-        RecordKind::Member | RecordKind::Policy => return Ok(()),
-        RecordKind::FundCredit | RecordKind::Clearing => &[Role::Insurance, Role::Finance],
+        RecordKind::Member | RecordKind::Policy | RecordKind::PaymentPolicy => return Ok(()),
+        RecordKind::FundCredit | RecordKind::Clearing | RecordKind::PeriodSettlement => {
+            &[Role::Insurance, Role::Finance]
+        }
         RecordKind::Eligibility => PERSON_ROLES,
         RecordKind::Filing
         | RecordKind::Claim

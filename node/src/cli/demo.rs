@@ -1,8 +1,10 @@
 //! `fundtrail demo`: the main job. Starts a four-department devnet of real
 //! node processes, generates a seeded year of realistic records (thousands
 //! of people and claims across six prefectures, the full settlement chain)
-//! with known injected abuses, submits it wave by wave through all four
-//! nodes, prints what the chain decided, exports the chain, verifies it
+//! with known injected abuses, payment by groups in two prefectures and an
+//! upcoding hospital, submits it wave by wave through all four
+//! nodes, prints what the chain decided (the period settlements and the
+//! hospital flagged for upcoding among it), exports the chain, verifies it
 //! independently (with a full contract replay) and writes the audit report.
 
 use std::collections::BTreeMap;
@@ -73,6 +75,11 @@ pub struct DemoSummary {
     /// that signed it.
     pub checkpoint: PathBuf,
     pub checkpoint_signers: Vec<String>,
+    /// Regions whose period settlement by points was accepted, with the
+    /// point value (yuan per point).
+    pub settled_regions: BTreeMap<String, String>,
+    /// Institutions the `UPCODING` signal flagged.
+    pub upcoding_flagged: Vec<String>,
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
@@ -300,7 +307,7 @@ fn print_outcomes(s: &DemoSummary) {
         s.rejected_by_code.values().sum::<usize>()
     );
     println!(
-        "  {:<24} {:>9} {:>9}",
+        "  {:<30} {:>9} {:>9}",
         "rejection code", "injected", "rejected"
     );
     let codes: std::collections::BTreeSet<&String> = s
@@ -311,10 +318,10 @@ fn print_outcomes(s: &DemoSummary) {
     for code in codes {
         let injected = s.injected_by_code.get(code).copied().unwrap_or(0);
         let rejected = s.rejected_by_code.get(code).copied().unwrap_or(0);
-        println!("  {code:<24} {injected:>9} {rejected:>9}");
+        println!("  {code:<30} {injected:>9} {rejected:>9}");
     }
     for (code, n) in &s.signals_by_code {
-        println!("  signal {code:<17} {n:>9}");
+        println!("  {:<30} {n:>9}", format!("signal {code}"));
     }
     if s.unexpected == 0 && s.not_committed == 0 {
         println!("every outcome is the one the generator planned");
@@ -370,7 +377,9 @@ async fn verify_export(args: &DemoArgs, clients: &[NodeClient], s: &mut DemoSumm
     std::fs::create_dir_all(&report_dir)?;
     let mut verification = Verification::from_audit(&audited.report, audited.error.as_ref());
     super::verify::hold_to(&mut verification, seen.clone());
-    fundtrail_audit::write_report(&report_dir, &builder.finish(verification))?;
+    let report = builder.finish(verification);
+    fundtrail_audit::write_report(&report_dir, &report)?;
+    payment_outcome(&report, s);
     s.chain_file = file;
     s.report = report_dir.join(fundtrail_audit::HTML_FILE);
     let r = &audited.report;
@@ -393,6 +402,40 @@ organisations and a full contract replay (state root {})",
     }
     println!("audit report: {}", s.report.display());
     print_checkpoint(&seen, s)
+}
+
+/// Prints each grouped region's settlement and the institutions flagged
+/// for upcoding, as the report found them.
+fn payment_outcome(report: &fundtrail_audit::AuditReport, s: &mut DemoSummary) {
+    for r in &report.payment {
+        let region = r.region.to_string();
+        match &r.settlement {
+            Some(settled) => {
+                println!(
+                    "period settlement {region} {}: accepted at height {}, {} points, point value ¥{}, ¥{} to {} institutions",
+                    r.year,
+                    settled.height,
+                    settled.total_points,
+                    settled.point_value,
+                    settled.paid,
+                    r.institutions.len()
+                );
+                s.settled_regions
+                    .insert(region.clone(), settled.point_value.clone());
+            }
+            None => println!("period settlement {region} {}: none accepted", r.year),
+        }
+        for i in &r.institutions {
+            if i.signals.keys().any(|c| c.as_str() == "UPCODING") {
+                println!("upcoding flagged: {} ({region})", i.institution);
+                s.upcoding_flagged.push(i.institution.to_string());
+            }
+        }
+    }
+    let injected = scenario::upcoding_hospital().to_string();
+    if !s.upcoding_flagged.contains(&injected) {
+        println!("WARNING: the injected upcoding hospital {injected} was not flagged");
+    }
 }
 
 /// Prints the final checkpoint with its signers, which must be all four

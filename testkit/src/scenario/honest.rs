@@ -91,6 +91,7 @@ impl Generator {
     pub(super) fn setup(&mut self) -> Result<(), ScenarioError> {
         let mut lines = self.fund_credits();
         lines.push(self.policy_update());
+        lines.extend(self.payment_policies());
         for p in &self.world.people {
             if let Some((category, from, until)) = p.eligibility {
                 let decision = EligibilityDecision::Grant {
@@ -219,7 +220,12 @@ impl Generator {
         lines
     }
 
-    fn add_claim(&mut self, person: usize, line: ClaimLine, special: Special) -> Submission {
+    pub(super) fn add_claim(
+        &mut self,
+        person: usize,
+        line: ClaimLine,
+        special: Special,
+    ) -> Submission {
         let id = self.sim.claim_id(&line);
         let submission = accept(Role::Health, SubmissionLine::Claim(line.clone()));
         self.claims.push(Claim {

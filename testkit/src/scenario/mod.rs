@@ -12,7 +12,7 @@
 //!
 //! | wave | records |
 //! |---|---|
-//! | `setup` | budget credits and a basic→critical-illness transfer per prefecture, a mid-year policy, eligibility grants (all six categories), filings |
+//! | `setup` | budget credits and a basic→critical-illness transfer per prefecture, a mid-year policy, payment policies (Guangzhou DIP, Shenzhen DRG), eligibility grants (all six categories), filings |
 //! | `claims-1` | one claim per person (inpatient/outpatient, three levels, cross-region with filings) |
 //! | `basic-1` … `assistance-1` | one wave per tier, each the quoted entitlement (two officer approvals above 50,000) |
 //! | `claims-2` … `assistance-2` | second claims for about a third of the people, some readmissions |
@@ -20,7 +20,11 @@
 //! | `reversals` | keying errors (paid 90 %) and fraud clawbacks |
 //! | `corrections` | the keying errors paid at the entitlement |
 //! | `clearing` | one clearing per (month, insured → care region) bucket, auditors' disclosures |
+//! | `upcoding-baseline` | one Shenzhen hospital's November cases, coded by cost |
+//! | `upcoding` | the same hospital's December cases, all coded to the heaviest DRG group (`UPCODING` signal) |
 //! | `abuses` | the injected abuses, one of each per 500 people (at least one) |
+//! | `settlement-refused` | a period settlement one fen short of the budget (`SETTLEMENT_MISMATCH`) |
+//! | `settlement` | the period settlement by points of Guangzhou and Shenzhen |
 //!
 //! Abuses and their codes: a payout submitted twice (`DUPLICATE_PAYMENT`),
 //! a bill submitted twice (`DUPLICATE_CLAIM`), assistance after eligibility
@@ -28,10 +32,14 @@
 //! (`NO_FILING`), basic above the annual cap (`ANNUAL_CAP`), a payout above
 //! its entitlement (`ABOVE_ENTITLEMENT`), a payout from another kind of
 //! fund (`WRONG_FUND`), a large payout with one officer approval
-//! (`MISSING_APPROVAL`). [`Scenario::expected`] counts them by code.
+//! (`MISSING_APPROVAL`); and a period settlement that does not add up
+//! (`SETTLEMENT_MISMATCH`). [`Scenario::expected`] counts them by code.
+//! Inpatient claims carry the DRG group their cost codes to; in Guangzhou
+//! and Shenzhen they are grouped cases (docs/RULES.md, "payment by groups").
 
 mod abuse;
 mod honest;
+mod payment;
 mod sim;
 mod world;
 
@@ -54,6 +62,7 @@ use fundtrail_contracts::quote::Quote;
 use fundtrail_contracts::ExecError;
 use fundtrail_contracts::RuleCode;
 
+pub use payment::{upcoding_hospital, GROUPED};
 pub use sim::outcome_matches;
 use sim::Sim;
 use world::{World, PREFECTURES};
@@ -203,7 +212,9 @@ pub fn generate(config: &ScenarioConfig) -> Result<Scenario, ScenarioError> {
     g.reversals()?;
     g.corrections()?;
     g.clearing()?;
+    g.upcoding()?;
     g.abuses()?;
+    g.settlements()?;
     Ok(Scenario {
         config: config.clone(),
         genesis: g.genesis,

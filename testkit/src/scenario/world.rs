@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fundtrail_intake::{BillNo, ClaimLine, IdCard};
+use fundtrail_ledger::record::PaymentMethod;
 use fundtrail_ledger::types::{
     Admission, Amount, Category, Date, GroupCode, InstitutionId, InstitutionLevel, InsuredType,
     RegionCode,
@@ -30,9 +31,6 @@ pub const PREFECTURES: [(&str, u32); 6] = [
 pub const OUT_OF_PROVINCE: [&str; 2] = ["110000", "310000"];
 
 const DISTRICTS: [&str; 8] = ["02", "03", "04", "05", "06", "11", "12", "13"];
-const DRG_GROUPS: [&str; 10] = [
-    "ES23", "FM19", "GB23", "IB13", "RE13", "BR23", "DT23", "KT13", "HC33", "EB13",
-];
 
 /// Category weights among people with assistance eligibility.
 const CATEGORY_WEIGHTS: [(Category, u32); 6] = [
@@ -57,6 +55,9 @@ pub struct World {
     pub people: Vec<Person>,
     hospitals: BTreeMap<(RegionCode, InstitutionLevel), Vec<InstitutionId>>,
     bills: BTreeMap<InstitutionId, u32>,
+    /// The default DRG catalogue's groups and standards (fen), from which
+    /// an inpatient stay's group is coded by its cost.
+    groups: Vec<(GroupCode, u64)>,
 }
 
 pub fn date(y: u32, m: u32, d: u32) -> Date {
@@ -112,7 +113,49 @@ impl World {
             people,
             hospitals: hospitals(),
             bills: BTreeMap::new(),
+            groups: catalogue(),
         }
+    }
+
+    /// The hospitals of `region` at `level`.
+    pub fn hospitals(&self, region: &RegionCode, level: InstitutionLevel) -> &[InstitutionId] {
+        self.hospitals
+            .get(&(region.clone(), level))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The catalogue group whose standard is nearest `cost_fen`.
+    pub fn group_for(&self, cost_fen: u64) -> Option<GroupCode> {
+        nearest_group(&self.groups, cost_fen)
+    }
+
+    /// An inpatient claim of `p` at `institution` coded `group`, whatever
+    /// its cost: how an upcoding hospital files its cases.
+    #[allow(clippy::too_many_arguments)]
+    pub fn coded_claim(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        p: usize,
+        institution: InstitutionId,
+        level: InstitutionLevel,
+        service_date: Date,
+        group: GroupCode,
+        in_scope_fen: u64,
+    ) -> ClaimLine {
+        let region = self.people[p].region.clone();
+        let mut line = self.claim_line(
+            p,
+            institution,
+            level,
+            &region,
+            service_date,
+            Admission::Inpatient,
+        );
+        let total = in_scope_fen * rng.gen_range(105..=120) / 100;
+        line.total = Amount::from_fen(total).unwrap_or(Amount::ZERO);
+        line.in_scope = Amount::from_fen(in_scope_fen).unwrap_or(Amount::ZERO);
+        line.drg_or_dip_group = Some(group);
+        line
     }
 
     fn hospital(
@@ -151,7 +194,7 @@ impl World {
         let institution = self.hospital(rng, care_region, level);
         let (total, in_scope) = draw_amounts(rng, admission, level);
         let line = self.claim_line(p, institution, level, care_region, service_date, admission);
-        with_amounts(line, total, in_scope, rng)
+        with_amounts(line, total, in_scope, &self.groups, rng)
     }
 
     /// A tertiary inpatient bill large enough that the basic cap binds.
@@ -173,7 +216,7 @@ impl World {
             service_date,
             Admission::Inpatient,
         );
-        with_amounts(line, total, in_scope, rng)
+        with_amounts(line, total, in_scope, &self.groups, rng)
     }
 
     fn claim_line(
@@ -205,15 +248,47 @@ impl World {
     }
 }
 
-/// Sets the amounts (in fen) and, for an inpatient stay, a DRG group.
-fn with_amounts(mut line: ClaimLine, total: u64, in_scope: u64, rng: &mut ChaCha8Rng) -> ClaimLine {
+/// The default DRG catalogue as `(group, standard in fen)`.
+fn catalogue() -> Vec<(GroupCode, u64)> {
+    let policy = fundtrail_contracts::policy::default_payment_policy(
+        PaymentMethod::Drg,
+        label("440300"),
+        YEAR,
+    );
+    policy
+        .groups
+        .iter()
+        .map(|g| {
+            let standard = fundtrail_contracts::payment::standard(&policy, g.points);
+            (g.code.clone(), standard.fen())
+        })
+        .collect()
+}
+
+/// Sets the amounts (in fen) and, for an inpatient stay, the group whose
+/// standard is nearest its in-scope cost give or take a fifth (coding
+/// follows the case, and cost varies within a group).
+fn with_amounts(
+    mut line: ClaimLine,
+    total: u64,
+    in_scope: u64,
+    groups: &[(GroupCode, u64)],
+    rng: &mut ChaCha8Rng,
+) -> ClaimLine {
     line.total = Amount::from_fen(total).unwrap_or(Amount::ZERO);
     line.in_scope = Amount::from_fen(in_scope.min(total)).unwrap_or(Amount::ZERO);
     if line.admission == Admission::Inpatient {
-        let g = DRG_GROUPS[rng.gen_range(0..DRG_GROUPS.len())];
-        line.drg_or_dip_group = GroupCode::new(g).ok();
+        let cost = line.in_scope.fen() * rng.gen_range(80..=120) / 100;
+        line.drg_or_dip_group = nearest_group(groups, cost);
     }
     line
+}
+
+fn nearest_group(groups: &[(GroupCode, u64)], cost_fen: u64) -> Option<GroupCode> {
+    groups
+        .iter()
+        .min_by_key(|(_, standard)| standard.abs_diff(cost_fen))
+        .map(|(g, _)| g.clone())
 }
 
 fn draw_level(
