@@ -156,6 +156,13 @@ pub async fn run(config: NodeConfig) -> Result<()> {
         config.clone(),
         roster.clone(),
     ));
+    // Twice the longest election timeout: past the followers' leader
+    // lease, so they may elect another while this node is away.
+    tokio::spawn(crate::raft::step_aside::watch(
+        raft.clone(),
+        net.clone(),
+        Duration::from_millis(2 * config.raft.election_timeout_max_ms),
+    ));
     tokio::spawn(crate::raft::membership::follow_chain(
         chain.clone(),
         roster.clone(),

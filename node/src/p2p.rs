@@ -94,6 +94,8 @@ enum Command {
     Connected(oneshot::Sender<Vec<PeerId>>),
     /// The roster's retired set changed: allow only members in force.
     SyncAllowlist,
+    /// Close every connection and refuse all peers for a while.
+    StepAside(Duration),
 }
 
 /// A handle on the swarm task.
@@ -136,6 +138,12 @@ impl Net {
     /// now on (the roster says who is retired).
     pub fn sync_allowlist(&self) {
         let _ = self.commands.send(Command::SyncAllowlist);
+    }
+
+    /// Closes every connection and refuses every peer for `period`, then
+    /// admits the members in force again (`crate::raft::step_aside`).
+    pub fn step_aside(&self, period: Duration) {
+        let _ = self.commands.send(Command::StepAside(period));
     }
 
     pub async fn connected_peers(&self) -> Vec<PeerId> {
@@ -214,6 +222,7 @@ pub fn spawn(
         on_checkpoint: sinks.1,
         commands: tx.clone(),
         pending: HashMap::new(),
+        aside_until: None,
     };
     let join = tokio::spawn(task.run(rx));
     Ok((Net { commands: tx }, join))
@@ -295,6 +304,8 @@ struct SwarmTask {
     on_checkpoint: CheckpointSink,
     commands: mpsc::UnboundedSender<Command>,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<WireResponse, NetError>>>,
+    /// Until when this node has stepped aside and refuses every peer.
+    aside_until: Option<tokio::time::Instant>,
 }
 
 impl SwarmTask {
@@ -313,6 +324,15 @@ impl SwarmTask {
     }
 
     fn redial(&mut self) {
+        match self.aside_until {
+            Some(until) if tokio::time::Instant::now() < until => return,
+            Some(_) => {
+                self.aside_until = None;
+                tracing::info!("back from stepping aside: admitting the consortium's nodes again");
+                self.sync_allowlist();
+            }
+            None => {}
+        }
         for (peer, addr) in &self.peers {
             if self.member_in_force(peer) && !self.swarm.is_connected(peer) {
                 let opts = DialOpts::peer_id(*peer)
@@ -374,6 +394,7 @@ impl SwarmTask {
                 let _ = tx.send(self.swarm.connected_peers().copied().collect());
             }
             Command::SyncAllowlist => self.sync_allowlist(),
+            Command::StepAside(period) => self.step_aside(period),
         }
     }
 
@@ -384,7 +405,17 @@ impl SwarmTask {
             .is_some_and(|m| self.roster.in_force(&m))
     }
 
+    fn step_aside(&mut self, period: Duration) {
+        self.aside_until = Some(tokio::time::Instant::now() + period);
+        for m in self.roster.admitted() {
+            self.swarm.behaviour_mut().allow.disallow_peer(m.peer);
+        }
+    }
+
     fn sync_allowlist(&mut self) {
+        if self.aside_until.is_some() {
+            return;
+        }
         for m in self.roster.admitted() {
             let allow = &mut self.swarm.behaviour_mut().allow;
             if self.roster.in_force(&m) {

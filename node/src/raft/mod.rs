@@ -10,6 +10,7 @@ pub mod membership;
 pub mod network;
 pub mod snapshot_receive;
 pub mod state_machine;
+pub mod step_aside;
 
 use crate::entry::{NodeId, TypeConfig};
 
