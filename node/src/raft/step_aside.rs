@@ -20,15 +20,22 @@ use crate::p2p::Net;
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 
 /// Watches this node's leadership: once it has led for `patience` without
-/// a quorum's acknowledgement, it steps aside for as long again. Back, it
-/// is judged afresh: the acknowledgements it missed while away do not
-/// count against it, so a leader that merely could not hear of the newer
-/// term while away gets to hear of it.
+/// a quorum's acknowledgement, it steps aside for as long again. Back, or
+/// resumed after being stopped, it is judged afresh: the acknowledgements
+/// it missed meanwhile do not count against it, so a leader that merely
+/// could not hear of the newer term gets to hear of it.
 pub async fn watch(raft: Raft, net: Net, patience: Duration) {
     // The term this node leads in, and since when it has been judged.
     let mut judged: Option<(u64, Instant)> = None;
+    let mut last_check = Instant::now();
     loop {
         tokio::time::sleep(CHECK_EVERY).await;
+        if last_check.elapsed() > 4 * CHECK_EVERY {
+            // The process was stopped or starved: what it missed meanwhile
+            // says nothing of its link, so it is judged afresh.
+            judged = None;
+        }
+        last_check = Instant::now();
         let metrics = raft.metrics().borrow().clone();
         let voters = metrics.membership_config.membership().voter_ids().count();
         if metrics.current_leader != Some(metrics.id) || voters < 2 {
