@@ -462,12 +462,20 @@ fn spawn_node(node: &DevnetNode, exe: &Path) -> Result<u32> {
     Ok(child.id())
 }
 
+/// Whether any thread of process `pid` is still running. Its main thread
+/// turns zombie while others may still be exiting with its files (the
+/// store's lock among them) open, so every thread is looked at.
 pub fn alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    threads
+        .flatten()
+        .any(|t| !is_zombie(&t.path().join("stat")))
 }
 
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+fn is_zombie(stat: &std::path::Path) -> bool {
+    std::fs::read_to_string(stat)
         .map(|s| {
             s.rsplit(')')
                 .next()
