@@ -533,7 +533,9 @@ async fn start_raft(
     )
     .await
     .context("starting raft")?;
-    if me.voter && !raft.is_initialized().await? {
+    // Only the founding voters found the cluster; a node enrolled later is
+    // added by the leader.
+    if me.voter && me.founding && !raft.is_initialized().await? {
         let members = voter_addresses(config, me, roster)?;
         // Every voter proposes the same membership; whichever is first wins
         // and the others' identical proposals are no-ops.
