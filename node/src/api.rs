@@ -630,13 +630,18 @@ async fn checkpoint(State(api): State<Api>, Params(q): Params<CheckpointQuery>) 
         crate::checkpoint::sign(api.chain.store(), size, &api.node_key, &api.org)
     });
     match signed {
-        Ok(signed) => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            signed.to_string(),
-        )
-            .into_response(),
+        Ok(signed) => note_response(&signed),
         Err(e) => checkpoint_error(e).into_response(),
     }
+}
+
+/// A signed checkpoint as the C2SP note text.
+fn note_response(signed: &fundtrail_ledger::tlog::SignedCheckpoint) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        signed.to_string(),
+    )
+        .into_response()
 }
 
 /// The latest checkpoint a majority of the departments' nodes signed on
@@ -646,11 +651,7 @@ async fn checkpoint_cosigned(State(api): State<Api>) -> Response {
     let head = api.chain.head().height;
     let required = api.chain.membership().majority(head);
     match tokio::task::block_in_place(|| api.cosigned.latest(required)) {
-        Ok(Some(signed)) => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            signed.to_string(),
-        )
-            .into_response(),
+        Ok(Some(signed)) => note_response(&signed),
         Ok(None) => ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
             "no checkpoint signed by a majority of the departments' nodes yet; they sign every \

@@ -10,9 +10,9 @@ use fundtrail_ledger::hash::Hash32;
 use fundtrail_ledger::merkle::{self, InclusionProof, ProofError};
 use fundtrail_ledger::store::{Store, StoreError};
 use fundtrail_ledger::tlog::{
-    block_leaf, origin, prove_consistency, Checkpoint, ConsistencyError, ConsistencyProof,
-    Ed25519Signer, Frontier, FrontierError, KeyName, KeyType, NoteError, OpenError,
-    SignedCheckpoint, Vkey, VkeyError,
+    block_leaf, origin, prove_consistency, Checkpoint, CheckpointError, ConsistencyError,
+    ConsistencyProof, Ed25519Signer, Frontier, FrontierError, KeyName, KeyType, NoteError,
+    OpenError, SignedCheckpoint, Vkey, VkeyError,
 };
 use fundtrail_ledger::types::{ChainId, Height, KeyRole, OrgId};
 
@@ -30,6 +30,8 @@ pub enum CheckpointFailure {
     Tree(#[from] FrontierError),
     #[error(transparent)]
     Note(#[from] NoteError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Vkey(#[from] VkeyError),
     #[error(transparent)]

@@ -149,8 +149,7 @@ impl Cosigned {
 
     fn sign(&self, size: u64, root: Hash32) -> Result<SignedCheckpoint, CheckpointFailure> {
         let chain_id = &self.chain.genesis().chain_id;
-        let checkpoint = Checkpoint::new(origin(chain_id), size, root)
-            .map_err(|_| CheckpointFailure::Genesis)?;
+        let checkpoint = Checkpoint::new(origin(chain_id), size, root)?;
         let signer = Ed25519Signer::new(key_name(chain_id, &self.org)?, &self.node_key);
         Ok(SignedCheckpoint::sign(checkpoint, &signer)?)
     }

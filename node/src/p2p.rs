@@ -371,24 +371,9 @@ impl SwarmTask {
                 self.handed_back(&peer);
                 self.respond(lane, channel, response);
             }
-            Command::Publish(a) => {
-                let topic = self.topic.clone();
-                // Publishing fails while no peer is subscribed; attestation
-                // repair (pull by height) covers what gossip misses.
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .gossip
-                    .publish(topic, codec::encode(&a));
-            }
+            Command::Publish(a) => self.publish(self.topic.clone(), codec::encode(&a)),
             Command::PublishCheckpoint(note) => {
-                let topic = self.checkpoint_topic.clone();
-                // As for attestations: a node signs its head again soon.
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .gossip
-                    .publish(topic, note.into_bytes());
+                self.publish(self.checkpoint_topic.clone(), note.into_bytes())
             }
             Command::Connected(tx) => {
                 let _ = tx.send(self.swarm.connected_peers().copied().collect());
@@ -396,6 +381,13 @@ impl SwarmTask {
             Command::SyncAllowlist => self.sync_allowlist(),
             Command::StepAside(period) => self.step_aside(period),
         }
+    }
+
+    /// Gossips `data` on `topic`. Publishing fails while no peer is
+    /// subscribed; what gossip misses is made up elsewhere (attestation
+    /// repair pulls by height, and a node signs its head again soon).
+    fn publish(&mut self, topic: gossipsub::IdentTopic, data: Vec<u8>) {
+        let _ = self.swarm.behaviour_mut().gossip.publish(topic, data);
     }
 
     /// Whether `peer` is a consortium node whose key is in force.
