@@ -1166,6 +1166,7 @@ async fn metrics(State(api): State<Api>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "reading the store's sizes failed"),
     }
+    m.read_cpu();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         m.encode(),

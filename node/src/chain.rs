@@ -31,6 +31,7 @@ use fundtrail_ledger::PublicKey;
 use rayon::prelude::*;
 use tokio::sync::watch;
 
+use crate::cpu::Section;
 use crate::entry::{Batch, BatchApplied, LogId, Placement, StoredMembership};
 use crate::owner_only::{self, AccessError};
 use crate::verified::VerifiedRecords;
@@ -263,7 +264,7 @@ impl Chain {
     /// and remembers the records that passed, so that applying their block
     /// here need not verify them again.
     pub fn admit(&self, records: &[SignedRecord]) -> Vec<Result<RecordId, AdmitError>> {
-        let verdicts = self.verify(records, |_, _| false);
+        let verdicts = Section::Admission.time(|| self.verify(records, |_, _| false));
         let passed = records.iter().zip(&verdicts);
         self.verified
             .remember(passed.filter_map(|(r, v)| v.as_ref().ok().map(|id| (*id, r))));
@@ -273,7 +274,7 @@ impl Chain {
     /// [`Chain::admit`] for the records of a committed batch: signatures
     /// this node verified at admission are not verified again.
     fn admit_for_block(&self, records: &[SignedRecord]) -> Vec<Result<RecordId, AdmitError>> {
-        self.verify(records, |id, r| self.verified.take(id, r))
+        Section::Admission.time(|| self.verify(records, |id, r| self.verified.take(id, r)))
     }
 
     /// Form, chain and key checks of every record, and signature checks of
@@ -350,7 +351,8 @@ impl Chain {
         let started = Instant::now();
         let changed = self.membership_after(block.block());
         meta.extend(changed.as_ref().map(consortium_meta));
-        let new_head = self.store.commit_block(&block, &writes, &meta, APPLIED)?;
+        let new_head =
+            Section::Storage.time(|| self.store.commit_block(&block, &writes, &meta, APPLIED))?;
         phases.commit = started.elapsed();
         self.put_in_force(changed);
         self.head.send_replace(new_head);
@@ -384,9 +386,11 @@ impl Chain {
             state: StoreState(&self.store),
             spent: Cell::default(),
         };
-        let (block, writes) = self.build_block(&head, batch, records, &ids, &state)?;
+        let (block, writes) =
+            Section::Contracts.time(|| self.build_block(&head, batch, records, &ids, &state))?;
         phases.execute = started.elapsed();
         phases.state_reads = state.spent.get();
+        Section::Contracts.reassign(Section::Storage, phases.state_reads);
         let height = block.header().height;
         let outcomes = &block.block().outcomes;
         for (index, (slot, outcome)) in slots.into_iter().zip(outcomes).enumerate() {
@@ -421,7 +425,7 @@ impl Chain {
                         reason: e.to_string(),
                     },
                 ),
-                Ok(id) if !seen.insert(id) || self.store.contains_record(&id)? => {
+                Ok(id) if !seen.insert(id) || self.stored(&id)? => {
                     (id, Placement::Duplicate)
                 }
                 Ok(id) => {
@@ -433,6 +437,10 @@ impl Chain {
             selection.placements.push((id, placement));
         }
         Ok(selection)
+    }
+
+    fn stored(&self, id: &RecordId) -> Result<bool, ChainError> {
+        Ok(Section::Storage.time(|| self.store.contains_record(id))?)
     }
 
     fn build_block(

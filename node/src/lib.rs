@@ -27,6 +27,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod consortium;
+pub mod cpu;
 pub mod cosigned;
 pub mod entry;
 pub mod evidence;

@@ -3,6 +3,7 @@
 //! store's bytes by column family, and Raft and peer gauges set at scrape
 //! time.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
 use fundtrail_ledger::block::{Block, Verdict};
@@ -16,6 +17,11 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabel {
     pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartLabel {
+    pub part: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -48,6 +54,8 @@ pub struct Metrics {
     pub equivocation_evidence: Gauge,
     /// Set at scrape time from RocksDB's properties.
     pub store_bytes: Family<FamilyLabel, Gauge>,
+    /// Set at scrape time (`crate::cpu::parts`).
+    pub cpu_seconds: Family<PartLabel, Gauge<f64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -69,6 +77,7 @@ impl Default for Metrics {
             peer_refusals: Family::default(),
             equivocation_evidence: Gauge::default(),
             store_bytes: Family::default(),
+            cpu_seconds: Family::default(),
         };
         m.register();
         m
@@ -145,6 +154,23 @@ impl Metrics {
             "Bytes on disk of each column family, in SST and blob files",
             self.store_bytes.clone(),
         );
+        r.register(
+            "cpu_seconds",
+            "CPU seconds this process spent, by part: admission, signatures, contracts, \
+             storage (the node's own reads and writes), storage_background (flushes and \
+             compactions), networking, raft_and_other (the rest), total",
+            self.cpu_seconds.clone(),
+        );
+    }
+
+    /// Sets `cpu_seconds` from the process's clocks.
+    pub fn read_cpu(&self) {
+        for (part, seconds) in crate::cpu::parts() {
+            let label = PartLabel {
+                part: part.to_string(),
+            };
+            self.cpu_seconds.get_or_create(&label).set(seconds);
+        }
     }
 
     /// Counts a committed block's records by verdict.

@@ -65,6 +65,7 @@ struct Services {
 }
 
 pub async fn run(config: NodeConfig) -> Result<()> {
+    name_signature_threads();
     let genesis = config.load_genesis()?;
     let node_key = Arc::new(crate::keys::read(&config.node_key)?);
     let roster = Roster::from_genesis(&genesis)?;
@@ -327,6 +328,17 @@ fn this_node(config: &NodeConfig, key: &PublicKey, roster: &Roster) -> Result<Me
 fn libp2p_keypair(key: &Keypair) -> Result<libp2p::identity::Keypair> {
     libp2p::identity::Keypair::ed25519_from_bytes(key.secret_bytes())
         .context("node key is not a valid ed25519 secret")
+}
+
+/// Names the rayon pool's threads, which check signatures, so that
+/// `fundtrail_cpu_seconds{part="signatures"}` can find them.
+fn name_signature_threads() {
+    let named = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("{}{i}", crate::cpu::SIGNATURE_THREAD))
+        .build_global();
+    if let Err(e) = named {
+        tracing::warn!(error = %e, "the signature pool was started unnamed: its CPU time counts as other");
+    }
 }
 
 fn start_network(

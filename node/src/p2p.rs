@@ -24,6 +24,7 @@ use libp2p::swarm::{dial_opts::DialOpts, DialError, ListenError, NetworkBehaviou
 use libp2p::{gossipsub, Multiaddr, PeerId, StreamProtocol, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cpu::{Section, Timed};
 use crate::refusals::Refusals;
 use crate::roster::Roster;
 use crate::wire::{FrameCodec, WireRequest, WireResponse};
@@ -224,7 +225,7 @@ pub fn spawn(
         pending: HashMap::new(),
         aside_until: None,
     };
-    let join = tokio::spawn(task.run(rx));
+    let join = tokio::spawn(Timed::new(Section::Networking, task.run(rx)));
     Ok((Net { commands: tx }, join))
 }
 

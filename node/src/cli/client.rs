@@ -24,6 +24,16 @@ pub enum BodyEncoding {
     Bcs,
 }
 
+impl BodyEncoding {
+    /// A submission body holding `records`.
+    pub fn encode(self, records: &[SignedRecord]) -> Result<Vec<u8>> {
+        Ok(match self {
+            BodyEncoding::Json => serde_json::to_vec(records)?,
+            BodyEncoding::Bcs => codec::encode(&records),
+        })
+    }
+}
+
 /// How a client reaches a node: the CA its TLS certificate is checked
 /// against and the enrolled key that signs each request.
 #[derive(Clone, Default)]
@@ -171,9 +181,21 @@ impl NodeClient {
         records: &[SignedRecord],
         encoding: BodyEncoding,
     ) -> Result<Vec<SubmitLine>> {
-        let (body, content_type) = match encoding {
-            BodyEncoding::Json => (serde_json::to_vec(records)?, "application/json"),
-            BodyEncoding::Bcs => (codec::encode(&records), BCS_CONTENT_TYPE),
+        let body = encoding.encode(records)?;
+        self.submit_encoded(path, body, encoding).await
+    }
+
+    /// Submits records already encoded as `encoding` (see
+    /// [`BodyEncoding::encode`]).
+    pub async fn submit_encoded(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        encoding: BodyEncoding,
+    ) -> Result<Vec<SubmitLine>> {
+        let content_type = match encoding {
+            BodyEncoding::Json => "application/json",
+            BodyEncoding::Bcs => BCS_CONTENT_TYPE,
         };
         let response = self
             .send(Method::POST, path, body, Some(content_type))

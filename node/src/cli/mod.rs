@@ -3,6 +3,9 @@
 
 pub mod access_log;
 pub mod bench;
+mod bench_cluster;
+mod bench_figures;
+mod bench_load;
 pub mod checkpoint;
 pub mod client;
 pub mod demo;

@@ -15,6 +15,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 
 use super::{read_err, write_err, StorageError};
 use crate::chain::Chain;
+use crate::cpu::Section;
 use crate::entry::{LogId, NodeId, TypeConfig};
 
 const VOTE: &[u8] = b"vote";
@@ -177,7 +178,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let bytes = bcs::to_bytes(&entry).map_err(write_err)?;
             batch.put_cf(log, index_key(entry.log_id.index), bytes);
         }
-        let result = self.store.db().write_opt(batch, &synced());
+        let result = Section::Storage.time(|| self.store.db().write_opt(batch, &synced()));
         let io_result = result
             .as_ref()
             .map(|_| ())
