@@ -238,3 +238,76 @@ fn both_versions_decide_a_workload_alike() {
     assert_eq!(under(&two, b"xr/").0, 0);
     assert_eq!(under(&one, b"xb/").0, 0);
 }
+
+/// A state that counts the reads a block makes.
+struct CountedReads<'a> {
+    state: &'a fundtrail_contracts::MemoryState,
+    reads: std::cell::Cell<usize>,
+}
+
+impl fundtrail_contracts::State for CountedReads<'_> {
+    fn get(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<std::borrow::Cow<'_, [u8]>>, fundtrail_contracts::StateError> {
+        self.reads.set(self.reads.get() + 1);
+        self.state.get(key)
+    }
+}
+
+/// The reads a clearing of March's bucket for `amount` makes, and its
+/// verdict, after `payouts` payouts joined the bucket.
+fn clearing_reads(payouts: u64, amount: impl Fn(u64) -> Amount) -> (usize, String) {
+    let mut h = harness(fundtrail_contracts::LATEST_RULES);
+    let person = h.kit.person(8);
+    accepted(h.submit(Role::Insurance, filing(person), 0));
+    let ids: Vec<RecordId> = (1..=payouts)
+        .map(|n| march_payout(&mut h, person, n))
+        .collect();
+    let total = Amount::yuan(350 * payouts);
+    let root = claim_set_root(&pending(total, ids));
+    let record = h.record(Role::Insurance, march_clearing(amount(payouts), root), 0);
+    let counted = CountedReads {
+        state: &h.state,
+        reads: std::cell::Cell::new(0),
+    };
+    let ctx = fundtrail_contracts::engine::BlockContext {
+        height: h.height.next(),
+        timestamp_ms: Harness::timestamp_ms(h.height.next()),
+        prev_state_root: h.root,
+    };
+    let exec = fundtrail_contracts::engine::execute_identified(
+        &ctx,
+        [(record.id(), &record)].into_iter(),
+        &counted,
+    )
+    .expect("executes");
+    (counted.reads.get(), code(&exec.outcomes[0]))
+}
+
+#[test]
+fn a_clearing_naming_another_total_is_refused_from_the_head_alone() {
+    let one_fen_over = |n: u64| {
+        Amount::yuan(350 * n)
+            .checked_add(Amount::from_fen(1).unwrap())
+            .unwrap()
+    };
+    let (small, small_verdict) = clearing_reads(2, one_fen_over);
+    let (large, large_verdict) = clearing_reads(30, one_fen_over);
+    assert_eq!(small_verdict, "CLEARING_MISMATCH");
+    assert_eq!(large_verdict, "CLEARING_MISMATCH");
+    assert_eq!(
+        small, large,
+        "a refused clearing reads the same in any bucket"
+    );
+    // The right total goes on to read every entry and is accepted.
+    let exact = |n: u64| Amount::yuan(350 * n);
+    let (small, verdict) = clearing_reads(2, exact);
+    assert_eq!(verdict, "ACCEPTED");
+    let (large, verdict) = clearing_reads(30, exact);
+    assert_eq!(verdict, "ACCEPTED");
+    assert!(
+        large >= small + 28,
+        "an accepted clearing reads its entries: {small} -> {large}"
+    );
+}

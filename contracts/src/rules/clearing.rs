@@ -57,6 +57,12 @@ impl Bucket {
 pub fn apply(tx: &mut Tx, ctx: &RecordCtx, body: &ClearingBody) -> RuleResult {
     let p = &body.period;
     let bucket = Bucket::new(p.year, p.month, &body.from_region, &body.to_region);
+    // The heads give the total: a clearing that names another one is
+    // refused before the bucket's entries, one per payout of the month, are
+    // read. The verdict is what reading them all would give.
+    if pending_total(tx, &bucket)? != body.amount {
+        return reject(RuleCode::ClearingMismatch);
+    }
     let pending = pending(tx, &bucket)?;
     if pending.payouts.is_empty()
         || pending.total != body.amount
@@ -98,6 +104,16 @@ pub fn pending(tx: &Tx, bucket: &Bucket) -> Result<PendingClearing, ExecError> {
     }
     pending.total = plus(pending.total, head.total);
     Ok(pending)
+}
+
+/// What [`pending`] totals, from the bucket's version 1 value and version 2
+/// head alone.
+fn pending_total(tx: &Tx, bucket: &Bucket) -> Result<Amount, ExecError> {
+    let legacy: PendingClearing = tx.load(&bucket.legacy)?.unwrap_or_default();
+    Ok(match tx.load::<ClearingHead>(&bucket.head)? {
+        Some(head) => plus(legacy.total, head.total),
+        None => legacy.total,
+    })
 }
 
 /// A cross-region payout joins its bucket: version 1 appends it to the
