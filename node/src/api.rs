@@ -278,6 +278,14 @@ fn entry_json(api: &Api, e: RecordEntry, history: &PageRequest) -> Result<Value,
         .store()
         .targeting_page(&target, history.after, history.limit)
         .map_err(internal)?;
+    let acted_on_by_ids: Vec<RecordId> = api
+        .chain
+        .store()
+        .records_at(&acted_on_by.positions)
+        .map_err(internal)?
+        .into_iter()
+        .map(|e| e.outcome.record_id)
+        .collect();
     Ok(json!({
         "record_id": e.outcome.record_id,
         "kind": e.record.kind().name(),
@@ -285,7 +293,7 @@ fn entry_json(api: &Api, e: RecordEntry, history: &PageRequest) -> Result<Value,
         "index": e.index,
         "outcome": e.outcome,
         "record": e.record,
-        "acted_on_by": acted_on_by.ids().collect::<Vec<_>>(),
+        "acted_on_by": acted_on_by_ids,
         "acted_on_by_next_cursor": next_cursor(&Listing::ActedOn(&target), &acted_on_by),
     }))
 }
@@ -333,12 +341,14 @@ fn committed(api: &Api, id: &str, what: &str) -> Result<RecordEntry, ApiError> {
 /// The records of a page, each with the first page of what acted on it.
 fn entries(api: &Api, page: &IndexPage) -> Result<Vec<Value>, ApiError> {
     let history = PageRequest::first(ACTED_ON_BY_LIMIT);
-    page.ids()
-        .filter_map(|id| api.chain.store().record(&id).transpose())
-        .map(|e| {
-            e.map_err(internal)
-                .and_then(|e| entry_json(api, e, &history))
-        })
+    let records = api
+        .chain
+        .store()
+        .records_at(&page.positions)
+        .map_err(internal)?;
+    records
+        .into_iter()
+        .map(|e| entry_json(api, e, &history))
         .collect()
 }
 
@@ -369,7 +379,7 @@ async fn claim(
         .store()
         .claim_page(&claim_id, request.after, request.limit)
         .map_err(internal)?;
-    if entry.is_none() && page.records.is_empty() && request.after.is_none() {
+    if entry.is_none() && page.positions.is_empty() && request.after.is_none() {
         return Err(not_found("claim"));
     }
     let quote = fundtrail_contracts::quote(&StoreState(api.chain.store()), &claim_id).ok();

@@ -39,6 +39,8 @@ pub struct NodeConfig {
     pub batch: BatchConfig,
     #[serde(default)]
     pub raft: RaftConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
     /// The key that seals the private vault; required.
     pub vault: VaultConfig,
     /// The API's TLS certificate and key; required.
@@ -46,6 +48,38 @@ pub struct NodeConfig {
     /// How API callers are authenticated and bounded.
     #[serde(default)]
     pub access: AccessConfig,
+}
+
+/// `[store]`: how the node's RocksDB store is tuned.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// MiB of table blocks RocksDB caches. Contracts read committed state
+    /// at random, so a node applies blocks at a rate that does not fall
+    /// as the chain grows while this holds the `state` family
+    /// (`fundtrail_store_bytes{family="state"}`) and then some.
+    #[serde(default = "default_block_cache_mb")]
+    pub block_cache_mb: u64,
+}
+
+fn default_block_cache_mb() -> u64 {
+    1024
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            block_cache_mb: default_block_cache_mb(),
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn tuning(&self) -> fundtrail_ledger::store::StoreTuning {
+        fundtrail_ledger::store::StoreTuning {
+            block_cache_bytes: usize::try_from(self.block_cache_mb << 20).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 /// `[tls]`: the API's certificate chain and private key (PEM). Plain HTTP
@@ -306,6 +340,8 @@ mod tests {
         assert_eq!(config.raft.snapshot_chunk_bytes, 4 << 20);
         assert_eq!(config.raft.snapshot_install_timeout_ms, 600_000);
         assert_eq!(config.raft.snapshot_max_bytes, 64 << 30);
+        assert_eq!(config.store.block_cache_mb, 1024);
+        assert_eq!(config.store.tuning().block_cache_bytes, 1 << 30);
         assert_eq!(
             config.vault.key_file,
             PathBuf::from("keys/gd-insurance-vault.key")

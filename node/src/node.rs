@@ -71,7 +71,7 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     let roster = Roster::from_genesis(&genesis)?;
     let vault_keys = load_vault_keys(&config)?;
     let chain = Arc::new(
-        Chain::open(&config.data_dir, &genesis)
+        Chain::open_tuned(&config.data_dir, &genesis, &config.store.tuning())
             .with_context(|| format!("opening data directory {}", config.data_dir.display()))?,
     );
     roster.learn(&chain.membership());

@@ -15,8 +15,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rocksdb::{
-    ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
-    WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
+    Options, ReadOptions, WriteBatch, WriteOptions, DB,
 };
 use serde::{Deserialize, Serialize};
 
@@ -31,9 +31,16 @@ use crate::record::{RecordId, SignedRecord};
 use crate::types::{FundId, Height};
 use crate::verify::{ChainVerifier, VerifiedBlock};
 
+mod migrate;
+
 pub mod cf {
+    /// Block headers by height.
     pub const BLOCKS: &str = "blocks";
+    /// Records with their outcomes, by chain position: written once, in
+    /// key order, so compaction moves their files instead of rewriting them.
     pub const RECORDS: &str = "records";
+    /// Each record's chain position, by record id.
+    pub const RECORD_IDS: &str = "record_ids";
     pub const STATE: &str = "state";
     pub const IDX_CLAIM: &str = "idx_claim";
     pub const IDX_PERSON: &str = "idx_person";
@@ -57,9 +64,10 @@ pub mod cf {
     /// as a holder, each answered once. Never exported or replicated.
     pub const SERVED_FETCHES: &str = "served_fetches";
 
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 16] = [
         BLOCKS,
         RECORDS,
+        RECORD_IDS,
         STATE,
         IDX_CLAIM,
         IDX_PERSON,
@@ -77,6 +85,11 @@ pub mod cf {
 }
 
 const META_GENESIS: &[u8] = b"genesis";
+/// The key layout a store was written in ([`STORE_FORMAT`]).
+const META_FORMAT: &[u8] = b"store_format";
+/// The key layout of docs/ENCODING.md §6: records by chain position, and
+/// indexes whose keys end in the position they point to.
+pub const STORE_FORMAT: u32 = 2;
 const META_HEAD: &[u8] = b"head";
 /// Set when blocks were imported without executing contracts: the `state`
 /// column family then does not match `head.state_root`.
@@ -110,6 +123,12 @@ pub enum StoreError {
          or create the data directory anew"
     )]
     UnknownColumnFamily { path: String, family: String },
+    #[error(
+        "store at {path} is in key layout {found}, which this version cannot read (it reads \
+         layout {STORE_FORMAT} and moves layout 1 to it): it was written by a newer version; \
+         run that version, or export the chain with it (`fundtrail export`)"
+    )]
+    Format { path: String, found: u32 },
 }
 
 /// A vault entry as stored: the record id it is kept under, and the
@@ -125,12 +144,19 @@ pub struct Head {
     pub timestamp_ms: u64,
 }
 
-/// How a block is kept: the header and its record ids; records live in
-/// their own column family so a lookup by id reads one small value.
+/// How a block is kept: its header and how many records it holds; the
+/// records live in their own family at positions `(height, 0..records)`.
 #[derive(Serialize, Deserialize)]
 struct StoredBlock {
     header: BlockHeader,
-    record_ids: Vec<RecordId>,
+    records: u32,
+}
+
+/// A record as kept at its position.
+#[derive(Serialize, Deserialize)]
+struct StoredRecord {
+    record: SignedRecord,
+    outcome: Outcome,
 }
 
 /// A record where it was committed, with the contracts' verdict.
@@ -151,10 +177,30 @@ pub struct ChainPosition {
     pub index: u32,
 }
 
-/// One page of an index: records in chain order, with their positions.
+impl ChainPosition {
+    /// Height BE ‖ index BE: the key of a record, and the end of every
+    /// index key. Keys sort in chain order.
+    fn key(self) -> [u8; 12] {
+        let mut k = [0u8; 12];
+        k[..8].copy_from_slice(&self.height.0.to_be_bytes());
+        k[8..].copy_from_slice(&self.index.to_be_bytes());
+        k
+    }
+
+    fn from_key(key: &[u8]) -> Option<ChainPosition> {
+        let key: &[u8; 12] = key.try_into().ok()?;
+        let (height, index) = key.split_at(8);
+        Some(ChainPosition {
+            height: Height(u64::from_be_bytes(height.try_into().ok()?)),
+            index: u32::from_be_bytes(index.try_into().ok()?),
+        })
+    }
+}
+
+/// One page of an index: the positions of records, in chain order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexPage {
-    pub records: Vec<(ChainPosition, RecordId)>,
+    pub positions: Vec<ChainPosition>,
     /// Whether the index holds records after the last one listed.
     pub more: bool,
 }
@@ -165,11 +211,7 @@ impl IndexPage {
         if !self.more {
             return None;
         }
-        self.records.last().map(|(p, _)| *p)
-    }
-
-    pub fn ids(&self) -> impl Iterator<Item = RecordId> + '_ {
-        self.records.iter().map(|(_, id)| *id)
+        self.positions.last().copied()
     }
 }
 
@@ -207,11 +249,11 @@ impl Durability {
     }
 }
 
-fn db_options() -> Options {
+fn db_options(cache: &Cache) -> Options {
     let mut o = Options::default();
     o.create_if_missing(true);
     o.create_missing_column_families(true);
-    o.set_compression_type(rocksdb::DBCompressionType::None);
+    o.set_compression_type(DBCompressionType::None);
     o.increase_parallelism(2);
     // Most point reads ask for keys that do not exist yet (a new record id,
     // a person's first claim): a whole-key bloom filter in the memtable
@@ -219,43 +261,66 @@ fn db_options() -> Options {
     o.set_memtable_whole_key_filtering(true);
     o.set_memtable_prefix_bloom_ratio(0.1);
     // The same for flushed tables: 10 bits per key, about 1 % false hits.
-    let mut table = rocksdb::BlockBasedOptions::default();
-    table.set_bloom_filter(10.0, false);
-    table.set_whole_key_filtering(true);
-    o.set_block_based_table_factory(&table);
+    o.set_block_based_table_factory(&table_options(cache, true));
     o
 }
 
-/// Column families that are only ever read by key, never iterated.
-const POINT_ONLY: [&str; 2] = [cf::RECORDS, cf::STATE];
-
-/// Options of one column family. The point-only families keep their
-/// memtable as a hash of small skip lists, bucketed by a key prefix: their
-/// keys are random (record ids, pseudonyms), and one large skip list spent
-/// more time finding each insert's place than anything else a node did
-/// under load. Such a memtable cannot be iterated in
-/// key order, which these families never are.
-fn cf_options(name: &str) -> Options {
-    let mut o = db_options();
-    if POINT_ONLY.contains(&name) {
-        o.set_prefix_extractor(rocksdb::SliceTransform::create(
-            "fundtrail.capped12",
-            capped_prefix,
-            Some(|_| true),
-        ));
-        o.set_memtable_factory(rocksdb::MemtableFactory::HashSkipList {
-            bucket_count: 262_144,
-            height: 4,
-            branching_factor: 4,
-        });
+/// Table options over the store's one block cache, with or without
+/// bloom filters.
+fn table_options(cache: &Cache, bloom: bool) -> BlockBasedOptions {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    if bloom {
+        table.set_bloom_filter(10.0, false);
+        table.set_whole_key_filtering(true);
     }
+    table
+}
+
+/// What a store is tuned with when opened; nothing here changes what it
+/// holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreTuning {
+    /// Bytes of uncompressed table blocks cached, all families together.
+    /// Contract execution reads committed state at random: once the state
+    /// family outgrows this cache, every read is a file read, and the cost
+    /// of a record grows with the chain.
+    pub block_cache_bytes: usize,
+}
+
+impl Default for StoreTuning {
+    fn default() -> StoreTuning {
+        StoreTuning {
+            block_cache_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Options of one column family.
+/// - Records arrive in key order and are never rewritten: large blocks,
+///   compressed with zstd, no bloom filter (every read is of a key that
+///   exists).
+/// - Families with random keys are compressed with LZ4 where compaction
+///   rewrites them often, and with zstd in the last level, which holds
+///   most of their bytes.
+/// - The index families, written every commit and read only by history
+///   queries, keep their memtables as vectors, sorted once when flushed.
+///
+/// State and record ids once had hash-bucketed memtables, whose inserts
+/// are cheaper than a skip list's; but every flush then sorted them into a
+/// skip list. In the cluster benchmark the default skip list cost a node
+/// 6 % more CPU per record in the first 500k records and 6–14 % less after.
+fn cf_options(name: &str, cache: &Cache) -> Options {
+    let mut o = db_options(cache);
     if name == cf::RECORDS {
-        // Whole records under random ids: levelled compaction rewrote each
-        // of them about three times over. In blob files they are written
-        // once; compaction moves only keys and blob references.
-        o.set_enable_blob_files(true);
-        o.set_min_blob_size(0);
-        o.set_blob_file_size(256 << 20);
+        let mut table = table_options(cache, false);
+        table.set_block_size(64 << 10);
+        o.set_block_based_table_factory(&table);
+        o.set_compression_type(DBCompressionType::Zstd);
+    }
+    if RANDOM_KEYS.contains(&name) || INDEXES.contains(&name) {
+        o.set_compression_type(DBCompressionType::Lz4);
+        o.set_bottommost_compression_type(DBCompressionType::Zstd);
     }
     if INDEXES.contains(&name) {
         o.set_memtable_factory(rocksdb::MemtableFactory::Vector);
@@ -263,6 +328,11 @@ fn cf_options(name: &str) -> Options {
     }
     o
 }
+
+/// The families other than the indexes whose keys are random (record ids,
+/// hashed contract keys): written all over their key range, so compaction
+/// rewrites them level after level.
+const RANDOM_KEYS: [&str; 2] = [cf::RECORD_IDS, cf::STATE];
 
 /// The record indexes: written on every commit, read only by history
 /// queries.
@@ -274,23 +344,18 @@ const INDEXES: [&str; 5] = [
     cf::IDX_SUBMISSION,
 ];
 
-/// The first 12 bytes of a key (all of a shorter one): past every state
-/// key's short ASCII prefix and into its random part.
-fn capped_prefix(key: &[u8]) -> &[u8] {
-    &key[..key.len().min(12)]
-}
-
-fn open_db(path: &Path) -> Result<DB, StoreError> {
+fn open_db(path: &Path, tuning: &StoreTuning) -> Result<DB, StoreError> {
     refuse_unknown_families(path)?;
+    let cache = Cache::new_lru_cache(tuning.block_cache_bytes);
     let cfs = cf::ALL
         .iter()
-        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
-    let mut o = db_options();
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &cache)));
+    let mut o = db_options(&cache);
     // A commit left out of the WAL spans several families; flushing them
     // together keeps what survives a crash a whole prefix of the chain.
     o.set_atomic_flush(true);
-    // Hash-bucketed memtables take one writer at a time; the node has one
-    // committing writer anyway.
+    // Vector memtables (the indexes') take one writer at a time; the node
+    // has one committing writer anyway.
     o.set_allow_concurrent_memtable_write(false);
     Ok(DB::open_cf_descriptors(&o, path, cfs)?)
 }
@@ -325,11 +390,12 @@ fn attestation_key(a: &Attestation) -> [u8; 40] {
     key
 }
 
-fn index_key(prefix: &[u8], height: Height, index: u32) -> Vec<u8> {
+/// `prefix` ‖ the position of the record it lists. The entry has no
+/// value: the key says all.
+fn index_key(prefix: &[u8], at: ChainPosition) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + 12);
     k.extend_from_slice(prefix);
-    k.extend_from_slice(&height.0.to_be_bytes());
-    k.extend_from_slice(&index.to_be_bytes());
+    k.extend_from_slice(&at.key());
     k
 }
 
@@ -373,31 +439,44 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// The record id an index entry holds.
-fn indexed_record_id(cf_name: &str, value: &[u8]) -> Result<RecordId, StoreError> {
-    let bytes = <[u8; 32]>::try_from(value).map_err(|_| StoreError::Corrupt {
-        what: format!("{cf_name} entry is not a record id"),
-        height: Height(0),
-    })?;
-    Ok(RecordId::from_hash(Hash32(bytes)))
-}
-
 /// The chain position an index key under `prefix` ends with.
 fn indexed_position(cf_name: &str, prefix: &[u8], key: &[u8]) -> Result<ChainPosition, StoreError> {
-    let corrupt = || StoreError::Corrupt {
-        what: format!("{cf_name} key is not its prefix, a height and an index"),
-        height: Height(0),
-    };
-    let suffix: [u8; 12] = key
-        .get(prefix.len()..)
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(corrupt)?;
-    let (height, index) = suffix.split_at(8);
-    Ok(ChainPosition {
-        height: Height(u64::from_be_bytes(
-            height.try_into().map_err(|_| corrupt())?,
-        )),
-        index: u32::from_be_bytes(index.try_into().map_err(|_| corrupt())?),
+    key.get(prefix.len()..)
+        .and_then(ChainPosition::from_key)
+        .ok_or_else(|| StoreError::Corrupt {
+            what: format!("{cf_name} key is not its prefix, a height and an index"),
+            height: Height(0),
+        })
+}
+
+/// Moves a store in layout 1 to this layout, and refuses one in any other:
+/// read as this one, its records and indexes would seem missing or corrupt.
+fn check_format(db: &DB, path: &Path) -> Result<(), StoreError> {
+    match stored_format(db)? {
+        STORE_FORMAT => Ok(()),
+        1 => migrate::from_layout_1(db),
+        found => Err(StoreError::Format {
+            path: path.display().to_string(),
+            found,
+        }),
+    }
+}
+
+fn stored_format(db: &DB) -> Result<u32, StoreError> {
+    Ok(match db.get_cf(Store::cf_of(db, cf::META), META_FORMAT)? {
+        // Stores written before the layout was recorded are layout 1.
+        None => 1,
+        Some(bytes) => {
+            u32::from_be_bytes(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt {
+                        what: "store format is not a u32".into(),
+                        height: Height(0),
+                    })?,
+            )
+        }
     })
 }
 
@@ -409,7 +488,8 @@ impl Store {
         genesis: &Genesis,
         genesis_state_root: Hash32,
     ) -> Result<Store, StoreError> {
-        Self::create_with_state(path, genesis, genesis_state_root, &[])
+        let tuning = StoreTuning::default();
+        Self::create_with_state(path, genesis, genesis_state_root, &[], &tuning)
     }
 
     /// Creates a new store for `genesis` whose contract state starts from
@@ -420,8 +500,9 @@ impl Store {
         genesis: &Genesis,
         genesis_state_root: Hash32,
         genesis_writes: &[StateWrite],
+        tuning: &StoreTuning,
     ) -> Result<Store, StoreError> {
-        let db = open_db(path)?;
+        let db = open_db(path, tuning)?;
         if db
             .get_cf(Self::cf_of(&db, cf::META), META_GENESIS)?
             .is_some()
@@ -437,6 +518,7 @@ impl Store {
         let mut batch = WriteBatch::default();
         let meta = Self::cf_of(&db, cf::META);
         batch.put_cf(meta, META_GENESIS, codec::encode(genesis));
+        batch.put_cf(meta, META_FORMAT, STORE_FORMAT.to_be_bytes());
         batch.put_cf(meta, META_HEAD, codec::encode(&head));
         let state = Self::cf_of(&db, cf::STATE);
         for (k, v) in genesis_writes {
@@ -452,12 +534,17 @@ impl Store {
         })
     }
 
-    /// Opens an existing store.
+    /// Opens an existing store, tuned by default.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_tuned(path, &StoreTuning::default())
+    }
+
+    /// Opens an existing store.
+    pub fn open_tuned(path: &Path, tuning: &StoreTuning) -> Result<Store, StoreError> {
         if !path.join("CURRENT").exists() {
             return Err(StoreError::NoGenesis);
         }
-        let db = open_db(path)?;
+        let db = open_db(path, tuning)?;
         let bytes = db
             .get_cf(Self::cf_of(&db, cf::META), META_GENESIS)?
             .ok_or(StoreError::NoGenesis)?;
@@ -465,6 +552,7 @@ impl Store {
             what: e.to_string(),
             height: Height(0),
         })?;
+        check_format(&db, path)?;
         Ok(Store {
             db,
             genesis,
@@ -546,28 +634,28 @@ impl Store {
 
     fn stage_block(&self, batch: &mut WriteBatch, block: &Block) -> Head {
         let h = block.header.height;
-        let hash = block.hash();
-        let mut ids = Vec::with_capacity(block.records.len());
         for (i, (record, outcome)) in block.records.iter().zip(&block.outcomes).enumerate() {
-            let id = outcome.record_id;
-            ids.push(id);
-            let entry = RecordEntryRef {
+            let at = ChainPosition {
                 height: h,
                 index: i as u32,
-                record,
-                outcome,
             };
-            batch.put_cf(self.cf(cf::RECORDS), id.as_bytes(), codec::encode(&entry));
-            self.stage_indexes(batch, record, h, i as u32, &id);
+            let stored = StoredRecordRef { record, outcome };
+            batch.put_cf(self.cf(cf::RECORDS), at.key(), codec::encode(&stored));
+            batch.put_cf(
+                self.cf(cf::RECORD_IDS),
+                outcome.record_id.as_bytes(),
+                at.key(),
+            );
+            self.stage_indexes(batch, record, at);
         }
         let stored = StoredBlockRef {
             header: &block.header,
-            record_ids: &ids,
+            records: block.records.len() as u32,
         };
         batch.put_cf(self.cf(cf::BLOCKS), height_key(h), codec::encode(&stored));
         let head = Head {
             height: h,
-            hash: hash.hash(),
+            hash: block.hash().hash(),
             state_root: block.header.state_root,
             timestamp_ms: block.header.timestamp_ms,
         };
@@ -575,52 +663,27 @@ impl Store {
         head
     }
 
-    fn stage_indexes(
-        &self,
-        batch: &mut WriteBatch,
-        record: &SignedRecord,
-        h: Height,
-        i: u32,
-        id: &RecordId,
-    ) {
+    fn stage_indexes(&self, batch: &mut WriteBatch, record: &SignedRecord, at: ChainPosition) {
         let envelope = &record.envelope;
-        batch.put_cf(
-            self.cf(cf::IDX_SUBMISSION),
-            index_key(
-                &submission_prefix(&envelope.submitter_key, envelope.nonce),
-                h,
-                i,
-            ),
-            id.as_bytes(),
+        let mut put = |family: &str, prefix: &[u8]| {
+            batch.put_cf(self.cf(family), index_key(prefix, at), []);
+        };
+        put(
+            cf::IDX_SUBMISSION,
+            &submission_prefix(&envelope.submitter_key, envelope.nonce),
         );
         let body = &envelope.body;
         if let Some(c) = body.claim() {
-            batch.put_cf(
-                self.cf(cf::IDX_CLAIM),
-                index_key(&claim_prefix(&c), h, i),
-                id.as_bytes(),
-            );
+            put(cf::IDX_CLAIM, &claim_prefix(&c));
         }
         if let Some(p) = body.person() {
-            batch.put_cf(
-                self.cf(cf::IDX_PERSON),
-                index_key(&person_prefix(&p), h, i),
-                id.as_bytes(),
-            );
+            put(cf::IDX_PERSON, &person_prefix(&p));
         }
         for t in body.targets() {
-            batch.put_cf(
-                self.cf(cf::IDX_TARGET),
-                index_key(t.as_bytes(), h, i),
-                id.as_bytes(),
-            );
+            put(cf::IDX_TARGET, t.as_bytes());
         }
         for f in body.funds() {
-            batch.put_cf(
-                self.cf(cf::IDX_FUND),
-                index_key(&fund_prefix(f), h, i),
-                id.as_bytes(),
-            );
+            put(cf::IDX_FUND, &fund_prefix(f));
         }
     }
 
@@ -640,20 +703,35 @@ impl Store {
         let Some(stored) = self.stored_block(h)? else {
             return Ok(None);
         };
-        let keys: Vec<&[u8; 32]> = stored.record_ids.iter().map(|id| id.as_bytes()).collect();
-        let values = self
-            .db
-            .batched_multi_get_cf(self.cf(cf::RECORDS), keys, false);
-        let mut records = Vec::with_capacity(values.len());
-        let mut outcomes = Vec::with_capacity(values.len());
-        for v in values {
-            let bytes = v?.ok_or_else(|| StoreError::Corrupt {
-                what: "record listed in block is missing".into(),
-                height: h,
-            })?;
-            let entry: RecordEntry = self.decode("record", h, &bytes)?;
+        let first = ChainPosition {
+            height: h,
+            index: 0,
+        };
+        let mut options = ReadOptions::default();
+        options.set_iterate_upper_bound(height_key(h.next()).to_vec());
+        // Whole blocks are read in bulk (exports, snapshots): they would
+        // push contract state out of the cache.
+        options.fill_cache(false);
+        let mut values = self.db.raw_iterator_cf_opt(self.cf(cf::RECORDS), options);
+        values.seek(first.key());
+        let mut records = Vec::with_capacity(stored.records as usize);
+        let mut outcomes = Vec::with_capacity(stored.records as usize);
+        while let Some(bytes) = values.value() {
+            let entry: StoredRecord = self.decode("record", h, bytes)?;
             records.push(entry.record);
             outcomes.push(entry.outcome);
+            values.next();
+        }
+        values.status()?;
+        if records.len() != stored.records as usize {
+            return Err(StoreError::Corrupt {
+                what: format!(
+                    "block holds {} records, the store {}",
+                    stored.records,
+                    records.len()
+                ),
+                height: h,
+            });
         }
         Ok(Some(Block {
             header: stored.header,
@@ -662,36 +740,64 @@ impl Store {
         }))
     }
 
-    pub fn record(&self, id: &RecordId) -> Result<Option<RecordEntry>, StoreError> {
-        match self.db.get_cf(self.cf(cf::RECORDS), id.as_bytes())? {
-            Some(bytes) => Ok(Some(self.decode("record", Height(0), &bytes)?)),
+    /// Where the record `id` sits in the chain, if it is on it.
+    pub fn position(&self, id: &RecordId) -> Result<Option<ChainPosition>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(cf::RECORD_IDS), id.as_bytes())?
+        {
+            Some(key) => Ok(Some(ChainPosition::from_key(&key).ok_or_else(|| {
+                StoreError::Corrupt {
+                    what: "record position is not a height and an index".into(),
+                    height: Height(0),
+                }
+            })?)),
             None => Ok(None),
         }
+    }
+
+    pub fn record(&self, id: &RecordId) -> Result<Option<RecordEntry>, StoreError> {
+        match self.position(id)? {
+            Some(at) => self.record_at(at).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The record at `at`, which an index or [`Store::position`] gave.
+    pub fn record_at(&self, at: ChainPosition) -> Result<RecordEntry, StoreError> {
+        let bytes = self
+            .db
+            .get_pinned_cf(self.cf(cf::RECORDS), at.key())?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("no record at index {} of the block", at.index),
+                height: at.height,
+            })?;
+        let stored: StoredRecord = self.decode("record", at.height, &bytes)?;
+        Ok(RecordEntry {
+            height: at.height,
+            index: at.index,
+            record: stored.record,
+            outcome: stored.outcome,
+        })
+    }
+
+    /// The records at `positions`, in their order.
+    pub fn records_at(&self, positions: &[ChainPosition]) -> Result<Vec<RecordEntry>, StoreError> {
+        positions.iter().map(|at| self.record_at(*at)).collect()
     }
 
     pub fn contains_record(&self, id: &RecordId) -> Result<bool, StoreError> {
         Ok(self
             .db
-            .get_pinned_cf(self.cf(cf::RECORDS), id.as_bytes())?
+            .get_pinned_cf(self.cf(cf::RECORD_IDS), id.as_bytes())?
             .is_some())
     }
 
-    /// Every record id under `prefix`, in chain order: only for indexes a
+    /// Every record under `prefix`, in chain order: only for indexes a
     /// caller knows to be short (one submission, one claim's records).
-    fn index_scan(&self, cf_name: &str, prefix: &[u8]) -> Result<Vec<RecordId>, StoreError> {
-        let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            self.cf(cf_name),
-            IteratorMode::From(prefix, Direction::Forward),
-        );
-        for item in iter {
-            let (k, v) = item?;
-            if !k.starts_with(prefix) {
-                break;
-            }
-            out.push(indexed_record_id(cf_name, &v)?);
-        }
-        Ok(out)
+    fn index_scan(&self, cf_name: &str, prefix: &[u8]) -> Result<Vec<RecordEntry>, StoreError> {
+        let page = self.index_page(cf_name, prefix, None, usize::MAX)?;
+        self.records_at(&page.positions)
     }
 
     /// At most `limit` records under `prefix` in chain order, starting after
@@ -710,7 +816,7 @@ impl Store {
             // Every key under a prefix has the same length, so the
             // smallest key above `after`'s is it with one more byte.
             Some(p) => {
-                let mut k = index_key(prefix, p.height, p.index);
+                let mut k = index_key(prefix, p);
                 k.push(0);
                 k
             }
@@ -723,30 +829,28 @@ impl Store {
         let mut keys = self.db.raw_iterator_cf_opt(self.cf(cf_name), options);
         keys.seek(&start);
         let mut page = IndexPage {
-            records: Vec::with_capacity(limit.min(MAX_PREALLOCATED_PAGE)),
+            positions: Vec::with_capacity(limit.min(MAX_PREALLOCATED_PAGE)),
             more: false,
         };
-        while let (Some(k), Some(v)) = (keys.key(), keys.value()) {
+        while let Some(k) = keys.key() {
             if !k.starts_with(prefix) {
                 break;
             }
-            if page.records.len() == limit {
+            if page.positions.len() == limit {
                 page.more = true;
                 break;
             }
-            let position = indexed_position(cf_name, prefix, k)?;
-            page.records
-                .push((position, indexed_record_id(cf_name, v)?));
+            page.positions.push(indexed_position(cf_name, prefix, k)?);
             keys.next();
         }
         keys.status()?;
         Ok(page)
     }
 
-    /// Record ids about a claim, in chain order, all of them: for a caller
+    /// The records about a claim, in chain order, all of them: for a caller
     /// that needs the claim's own record. A listing pages with
     /// [`Store::claim_page`].
-    pub fn records_by_claim(&self, c: &ClaimId) -> Result<Vec<RecordId>, StoreError> {
+    pub fn records_by_claim(&self, c: &ClaimId) -> Result<Vec<RecordEntry>, StoreError> {
         self.index_scan(cf::IDX_CLAIM, &claim_prefix(c))
     }
 
@@ -785,7 +889,7 @@ impl Store {
 
     /// Reversals and disclosures of a record, in chain order, all of them.
     /// A response pages with [`Store::targeting_page`].
-    pub fn records_targeting(&self, target: &RecordId) -> Result<Vec<RecordId>, StoreError> {
+    pub fn records_targeting(&self, target: &RecordId) -> Result<Vec<RecordEntry>, StoreError> {
         self.index_scan(cf::IDX_TARGET, target.as_bytes())
     }
 
@@ -805,15 +909,12 @@ impl Store {
         submitter: &PublicKey,
         nonce: u64,
     ) -> Result<Option<RecordEntry>, StoreError> {
-        for id in self.index_scan(cf::IDX_SUBMISSION, &submission_prefix(submitter, nonce))? {
-            if let Some(entry) = self.record(&id)? {
-                let e = &entry.record.envelope;
-                if &e.submitter_key == submitter && e.nonce == nonce {
-                    return Ok(Some(entry));
-                }
-            }
-        }
-        Ok(None)
+        let prefix = submission_prefix(submitter, nonce);
+        let found = self.index_scan(cf::IDX_SUBMISSION, &prefix)?;
+        Ok(found.into_iter().find(|entry| {
+            let e = &entry.record.envelope;
+            &e.submitter_key == submitter && e.nonce == nonce
+        }))
     }
 
     pub fn state_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -1166,13 +1267,11 @@ impl Store {
 #[derive(Serialize)]
 struct StoredBlockRef<'a> {
     header: &'a BlockHeader,
-    record_ids: &'a [RecordId],
+    records: u32,
 }
 
 #[derive(Serialize)]
-struct RecordEntryRef<'a> {
-    height: Height,
-    index: u32,
+struct StoredRecordRef<'a> {
     record: &'a SignedRecord,
     outcome: &'a Outcome,
 }
@@ -1215,6 +1314,33 @@ mod tests {
             matches!(&err, StoreError::UnknownColumnFamily { family, .. } if family == "block_hash"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_store_in_a_newer_key_layout_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = Genesis {
+            version: 1,
+            chain_id: crate::types::ChainId::new("store-test").expect("chain id"),
+            timestamp_ms: 0,
+            orgs: Vec::new(),
+            funds: Vec::new(),
+            policies: Vec::new(),
+            rules_version: 1,
+        };
+        drop(Store::create(dir.path(), &genesis, Hash32::ZERO).unwrap());
+        let reopened = Store::open(dir.path()).expect("this layout opens");
+        let newer = (STORE_FORMAT + 1).to_be_bytes();
+        reopened
+            .db
+            .put_cf(reopened.cf(cf::META), META_FORMAT, newer)
+            .unwrap();
+        drop(reopened);
+        let err = Store::open(dir.path())
+            .err()
+            .expect("a newer layout must be refused");
+        assert!(matches!(err, StoreError::Format { found: 3, .. }), "{err}");
+        assert!(err.to_string().contains("newer version"), "{err}");
     }
 
     #[test]

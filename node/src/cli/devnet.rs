@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{Credentials, NodeClient};
 use crate::access::AccessConfig;
-use crate::config::{BatchConfig, NodeConfig, PeerConfig, RaftConfig, TlsConfig, VaultConfig};
+use crate::config::{
+    BatchConfig, NodeConfig, PeerConfig, RaftConfig, StoreConfig, TlsConfig, VaultConfig,
+};
 use crate::owner_only;
 use crate::vault::Cipher;
 
@@ -45,6 +47,7 @@ pub struct Plan {
     pub pseudonyms: PseudonymKey,
     pub raft: RaftConfig,
     pub batch: BatchConfig,
+    pub store: StoreConfig,
     /// The cipher every node seals its vault with.
     pub vault_cipher: Cipher,
     /// How every node's API authenticates and bounds callers.
@@ -89,6 +92,7 @@ impl Plan {
             pseudonyms: PseudonymKey::new(1, secret),
             raft: RaftConfig::default(),
             batch: BatchConfig::default(),
+            store: StoreConfig::default(),
             vault_cipher: Cipher::default(),
             access: AccessConfig::default(),
         }
@@ -399,6 +403,7 @@ fn write_node_config(
         peers,
         batch: plan.batch.clone(),
         raft: plan.raft.clone(),
+        store: plan.store.clone(),
         vault: VaultConfig {
             key_file: vault_key.canonicalize_or_self(),
             cipher: plan.vault_cipher,
@@ -512,6 +517,7 @@ impl Plan {
             pseudonyms: kit.pseudonyms.clone(),
             raft: RaftConfig::default(),
             batch: BatchConfig::default(),
+            store: StoreConfig::default(),
             vault_cipher: Cipher::default(),
             access: AccessConfig::default(),
         }

@@ -251,12 +251,9 @@ fn bill_record(store: &Store, target: &RecordId) -> Result<RecordId, String> {
     let claim = body
         .claim()
         .ok_or("the disclosed record has no raw bill behind it")?;
-    for id in store.records_by_claim(&claim).map_err(|e| e.to_string())? {
-        let Some(e) = store.record(&id).map_err(|e| e.to_string())? else {
-            continue;
-        };
+    for e in store.records_by_claim(&claim).map_err(|e| e.to_string())? {
         if is_bill_of(&entry, &e) {
-            return Ok(id);
+            return Ok(e.outcome.record_id);
         }
     }
     Err("no accepted claim behind the disclosed payout".into())
