@@ -1,10 +1,12 @@
 //! Where a node's CPU time goes, for `fundtrail_cpu_seconds{part}`.
 //!
 //! Three sources, read at scrape time:
-//! - sections timed on the thread that runs them (contract execution, the
-//!   store's foreground reads and writes, the swarm's polls), by the
-//!   thread's own CPU clock, so time the thread spent descheduled does not
-//!   count;
+//! - sections timed on the thread that runs them (admission, contract
+//!   execution, the store's foreground reads and writes, the swarm's and
+//!   its connections' polls), by the thread's own CPU clock, so time the
+//!   thread spent descheduled does not count; contract state reads, too
+//!   many to time one by one, take their share of execution's CPU time by
+//!   their share of its wall time;
 //! - threads that do one kind of work, by name: the signature pool
 //!   (`verify-N`, named in `main`) and RocksDB's flushes and compactions
 //!   (`rocksdb:*`);
@@ -15,7 +17,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,8 +32,8 @@ pub enum Section {
     /// RocksDB reads and writes on the node's own threads: state reads,
     /// duplicate lookups, block commits and Raft log appends.
     Storage,
-    /// Polling the libp2p swarm: transport encryption, multiplexing and
-    /// framing of every peer message.
+    /// The libp2p swarm and its connection tasks: transport encryption,
+    /// multiplexing and framing of every peer message.
     Networking,
 }
 
@@ -42,32 +44,24 @@ const SECTIONS: [Section; 4] = [
     Section::Networking,
 ];
 
-/// CPU time counted to each section. Signed: time reassigned out of a
-/// section may leave it before the section's own timing adds it.
-struct SpentBySection([AtomicI64; 4]);
+/// CPU time counted to each section.
+struct SpentBySection([AtomicU64; 4]);
 
-static SPENT: SpentBySection = SpentBySection([const { AtomicI64::new(0) }; 4]);
+static SPENT: SpentBySection = SpentBySection([const { AtomicU64::new(0) }; 4]);
 
 impl SpentBySection {
     fn add(&self, section: Section, d: Duration) {
-        self.0[section as usize].fetch_add(d.as_nanos() as i64, Ordering::Relaxed);
+        self.0[section as usize].fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
 
     fn spent(&self, section: Section) -> Duration {
-        Duration::from_nanos(self.0[section as usize].load(Ordering::Relaxed).max(0) as u64)
+        Duration::from_nanos(self.0[section as usize].load(Ordering::Relaxed))
     }
 
     fn time<T>(&self, section: Section, f: impl FnOnce() -> T) -> T {
-        let started = thread_cpu();
-        let out = f();
-        self.add(section, thread_cpu().saturating_sub(started));
+        let (out, spent) = thread_time(f);
+        self.add(section, spent);
         out
-    }
-
-    fn reassign(&self, from: Section, to: Section, d: Duration) {
-        let nanos = d.as_nanos() as i64;
-        self.0[from as usize].fetch_sub(nanos, Ordering::Relaxed);
-        self.0[to as usize].fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
@@ -77,11 +71,9 @@ impl Section {
         SPENT.time(self, f)
     }
 
-    /// Counts `d`, which this section counted, to `to` instead: for work
-    /// too fine-grained to time by CPU clock one call at a time (each
-    /// reading is a system call), measured by wall clock.
-    pub fn reassign(self, to: Section, d: Duration) {
-        SPENT.reassign(self, to, d)
+    /// Counts `d` of CPU time, measured by the caller, to this section.
+    pub fn add(self, d: Duration) {
+        SPENT.add(self, d)
     }
 
     fn label(self) -> &'static str {
@@ -92,6 +84,14 @@ impl Section {
             Section::Networking => "networking",
         }
     }
+}
+
+/// Runs `f`, returning what it returned and the CPU time this thread spent
+/// in it.
+pub fn thread_time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let started = thread_cpu();
+    let out = f();
+    (out, thread_cpu().saturating_sub(started))
 }
 
 /// This thread's CPU time so far.
@@ -191,7 +191,10 @@ fn thread_stat(stat: &str) -> Option<(&str, Duration)> {
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Some((name, Duration::from_nanos(ticks * 1_000_000_000 / per_second)))
+    Some((
+        name,
+        Duration::from_nanos(ticks * 1_000_000_000 / per_second),
+    ))
 }
 
 #[cfg(test)]
@@ -209,23 +212,20 @@ mod tests {
     }
 
     #[test]
-    fn reassigned_time_moves_out_of_its_section() {
+    fn a_section_counts_the_cpu_time_spent_in_it() {
         let spin = || {
             let started = thread_cpu();
             while thread_cpu() - started < Duration::from_millis(20) {}
         };
-        let spent = SpentBySection([const { AtomicI64::new(0) }; 4]);
-        spent.time(Section::Contracts, || {
-            spin();
-            spin();
-        });
-        spent.reassign(Section::Contracts, Section::Storage, Duration::from_millis(20));
-        let (contracts, storage) = (spent.spent(Section::Contracts), spent.spent(Section::Storage));
-        assert_eq!(storage, Duration::from_millis(20));
+        let spent = SpentBySection([const { AtomicU64::new(0) }; 4]);
+        spent.time(Section::Contracts, spin);
+        spent.add(Section::Storage, Duration::from_millis(5));
+        let contracts = spent.spent(Section::Contracts);
         assert!(
             (Duration::from_millis(20)..Duration::from_millis(30)).contains(&contracts),
             "contracts {contracts:?}"
         );
+        assert_eq!(spent.spent(Section::Storage), Duration::from_millis(5));
         assert_eq!(spent.spent(Section::Networking), Duration::ZERO);
     }
 }

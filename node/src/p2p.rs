@@ -263,7 +263,14 @@ fn build_swarm(config: &NetConfig) -> Result<Swarm<Behaviour>> {
         .context("building the TCP/noise/yamux transport")?
         .with_behaviour(move |_| behaviour)
         .context("building the network behaviour")?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .with_swarm_config(|_| {
+            // Connection tasks (transport encryption, multiplexing) count
+            // as networking in `fundtrail_cpu_seconds`.
+            libp2p::swarm::Config::with_executor(|task| {
+                drop(tokio::spawn(Timed::new(Section::Networking, task)));
+            })
+            .with_idle_connection_timeout(Duration::from_secs(3600))
+        })
         .build();
     Ok(swarm)
 }

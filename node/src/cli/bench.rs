@@ -2,13 +2,10 @@
 //! crate, and the cluster benchmark (`bench_cluster`). Every run prints
 //! this machine's ed25519 batch-verify rate beside its figures.
 
-use std::time::Duration;
-
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::bench_cluster::{self, ClusterBench, Until};
-use super::client::BodyEncoding;
+use super::bench_cluster::{self, ClusterBench};
 
 #[derive(Subcommand)]
 pub enum BenchTarget {
@@ -40,50 +37,7 @@ pub enum BenchTarget {
     /// A real cluster on loopback: committed records/s and submit-to-commit
     /// latency under sustained load, each node's bytes on disk and CPU time
     /// per record.
-    Cluster {
-        #[arg(long, default_value_t = 3)]
-        nodes: usize,
-        #[arg(long, default_value_t = 60)]
-        seconds: u64,
-        /// Run until this many records are committed instead of for
-        /// `--seconds`, reporting each `--step` of records.
-        #[arg(long, conflicts_with = "seconds")]
-        records: Option<usize>,
-        /// Records per step of the report and per sample of the nodes.
-        #[arg(long, default_value_t = 1_000_000)]
-        step: usize,
-        /// Concurrent client connections.
-        #[arg(long, default_value_t = 12)]
-        clients: usize,
-        /// Records per submit request.
-        #[arg(long, default_value_t = 250)]
-        chunk: usize,
-        /// How the clients send records: their canonical BCS encoding, as a
-        /// department system submitting at volume would, or JSON.
-        #[arg(long, value_enum, default_value_t = BodyEncoding::Bcs)]
-        encoding: BodyEncoding,
-        /// Records the leader puts in one block at most [default: the
-        /// node's own, `[batch] max_records`].
-        #[arg(long)]
-        batch: Option<usize>,
-        /// How long the leader waits to fill a block, in milliseconds
-        /// [default: the node's own, `[batch] max_wait_ms`].
-        #[arg(long)]
-        batch_wait_ms: Option<u64>,
-        #[arg(long, default_value_t = 7400)]
-        base_port: u16,
-        /// Keep the cluster's directory (keys, data, node logs) here
-        /// instead of a temporary one.
-        #[arg(long)]
-        dir: Option<std::path::PathBuf>,
-        /// Keep the generated records in this file, and read them from it
-        /// when it holds the same load (ten million take minutes to sign).
-        #[arg(long)]
-        load: Option<std::path::PathBuf>,
-        /// Write the curve of records/s and p99 by step to this SVG file.
-        #[arg(long)]
-        svg: Option<std::path::PathBuf>,
-    },
+    Cluster(ClusterBench),
 }
 
 pub fn run(target: BenchTarget) -> Result<()> {
@@ -116,40 +70,8 @@ pub fn run(target: BenchTarget) -> Result<()> {
             );
             Ok(())
         }
-        BenchTarget::Cluster {
-            nodes,
-            seconds,
-            records,
-            step,
-            clients,
-            chunk,
-            encoding,
-            batch,
-            batch_wait_ms,
-            base_port,
-            dir,
-            load,
-            svg,
-        } => {
+        BenchTarget::Cluster(bench) => {
             let limit = limit();
-            let until = match records {
-                Some(n) => Until::Committed(n),
-                None => Until::Elapsed(Duration::from_secs(seconds)),
-            };
-            let bench = ClusterBench {
-                dir,
-                nodes,
-                until,
-                step,
-                clients,
-                chunk,
-                encoding,
-                batch,
-                batch_wait_ms,
-                base_port,
-                load,
-                svg,
-            };
             super::runtime()?.block_on(bench_cluster::run(bench, limit))
         }
     }
@@ -164,4 +86,3 @@ fn limit() -> f64 {
     );
     rate
 }
-

@@ -28,20 +28,63 @@ pub enum Until {
     Committed(usize),
 }
 
+#[derive(clap::Args)]
 pub struct ClusterBench {
-    pub dir: Option<PathBuf>,
-    pub nodes: usize,
-    pub until: Until,
-    /// Records per step of the report (and per sample of the nodes).
-    pub step: usize,
-    pub clients: usize,
-    pub chunk: usize,
-    pub encoding: BodyEncoding,
-    pub batch: Option<usize>,
-    pub batch_wait_ms: Option<u64>,
-    pub base_port: u16,
-    pub load: Option<PathBuf>,
-    pub svg: Option<PathBuf>,
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Run until this many records are committed instead of for
+    /// `--seconds`, reporting each `--step` of records.
+    #[arg(long, conflicts_with = "seconds")]
+    records: Option<usize>,
+    /// Records per step of the report and per sample of the nodes.
+    #[arg(long, default_value_t = 1_000_000)]
+    step: usize,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 12)]
+    clients: usize,
+    /// Records per submit request.
+    #[arg(long, default_value_t = 250)]
+    chunk: usize,
+    /// How the clients send records: their canonical BCS encoding, as a
+    /// department system submitting at volume would, or JSON.
+    #[arg(long, value_enum, default_value_t = BodyEncoding::Bcs)]
+    encoding: BodyEncoding,
+    /// Records the leader puts in one block at most [default: the
+    /// node's own, `[batch] max_records`].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// How long the leader waits to fill a block, in milliseconds
+    /// [default: the node's own, `[batch] max_wait_ms`].
+    #[arg(long)]
+    batch_wait_ms: Option<u64>,
+    /// MiB of RocksDB block cache per node [default: the node's own,
+    /// `[store] block_cache_mb`].
+    #[arg(long)]
+    block_cache_mb: Option<u64>,
+    #[arg(long, default_value_t = 7400)]
+    base_port: u16,
+    /// Keep the cluster's directory (keys, data, node logs) here
+    /// instead of a temporary one.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Keep the generated records in this file, and read them from it
+    /// when it holds the same load (ten million take minutes to sign).
+    #[arg(long)]
+    load: Option<PathBuf>,
+    /// Write the curve of records/s and p99 by step to this SVG file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+impl ClusterBench {
+    fn until(&self) -> Until {
+        match self.records {
+            Some(n) => Until::Committed(n),
+            None => Until::Elapsed(Duration::from_secs(self.seconds)),
+        }
+    }
 }
 
 pub async fn run(b: ClusterBench, limit: f64) -> Result<()> {
@@ -59,9 +102,12 @@ pub async fn run(b: ClusterBench, limit: f64) -> Result<()> {
         max_records: b.batch.unwrap_or(defaults.max_records),
         max_wait_ms: b.batch_wait_ms.unwrap_or(defaults.max_wait_ms),
     };
+    if let Some(mb) = b.block_cache_mb {
+        plan.store.block_cache_mb = mb;
+    }
     println!(
-        "blocks: at most {} records or {} ms",
-        plan.batch.max_records, plan.batch.max_wait_ms
+        "blocks: at most {} records or {} ms; block cache {} MiB per node",
+        plan.batch.max_records, plan.batch.max_wait_ms, plan.store.block_cache_mb
     );
     let mut devnet = Devnet::create(&dir, b.nodes, &plan, b.base_port)?;
     devnet.start().await?;
@@ -85,7 +131,7 @@ pub async fn run(b: ClusterBench, limit: f64) -> Result<()> {
 /// not run out, with headroom for the requests in flight at the end.
 fn records_needed(b: &ClusterBench) -> usize {
     let in_flight = b.chunk * b.clients * 4;
-    match b.until {
+    match b.until() {
         Until::Elapsed(d) => (d.as_secs() as usize * 30_000).max(in_flight),
         Until::Committed(n) => n + in_flight,
     }
@@ -93,7 +139,7 @@ fn records_needed(b: &ClusterBench) -> usize {
 
 fn report(b: &ClusterBench, limit: f64, dones: &[Done], samples: &[Sample]) -> Result<()> {
     let figures = bench_figures::Figures::new(dones, b.step);
-    let until = match b.until {
+    let until = match b.until() {
         Until::Elapsed(d) => format!("{:.0} s", d.as_secs_f64()),
         Until::Committed(n) => format!("until {n} records"),
     };
@@ -102,13 +148,13 @@ fn report(b: &ClusterBench, limit: f64, dones: &[Done], samples: &[Sample]) -> R
         b.nodes, b.clients, b.chunk, b.encoding,
     );
     figures.print_totals(limit);
-    if matches!(b.until, Until::Elapsed(_)) {
+    if matches!(b.until(), Until::Elapsed(_)) {
         figures.print_windows();
     }
     figures.print_steps();
-    bench_figures::print_samples(samples);
+    bench_figures::print_samples(samples, b.step);
     if let Some(path) = &b.svg {
-        std::fs::write(path, figures.svg(limit))
+        std::fs::write(path, figures.svg(b.nodes, limit))
             .with_context(|| format!("writing {}", path.display()))?;
         println!("curve written to {}", path.display());
     }
@@ -165,7 +211,7 @@ async fn drive(
 ) -> Result<Vec<Done>> {
     let clients = devnet.clients()?;
     let next = Arc::new(AtomicUsize::new(0));
-    let until = b.until;
+    let until = b.until();
     let stop = {
         let committed = committed.clone();
         move || match until {

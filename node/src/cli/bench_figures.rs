@@ -150,8 +150,8 @@ impl Figures {
     }
 
     /// Records/s and p99 by step, as an SVG chart.
-    pub fn svg(&self, limit: f64) -> String {
-        curve_svg(&self.steps, self.step, limit, self.rate())
+    pub fn svg(&self, nodes: usize, limit: f64) -> String {
+        curve_svg(&self.steps, (self.step, nodes), limit, self.rate())
     }
 }
 
@@ -203,12 +203,13 @@ fn steps(dones: &[&Done], step: usize) -> Vec<Step> {
 }
 
 /// Each node's bytes on disk per record at each sample, and its CPU time
-/// per record, by part, since the sample before.
-pub fn print_samples(samples: &[Sample]) {
+/// per record, by part, since the sample before; a sample less than a
+/// tenth of a `step` after the one before says too little to print.
+pub fn print_samples(samples: &[Sample], step: usize) {
     for pair in samples.windows(2) {
         let (before, now) = (&pair[0], &pair[1]);
         let records = now.committed.saturating_sub(before.committed);
-        if records == 0 || now.committed == 0 {
+        if records < (step / 10).max(1) || now.committed == 0 {
             continue;
         }
         println!(
@@ -230,17 +231,24 @@ pub fn print_samples(samples: &[Sample]) {
 
 fn disk_per_record(node: &NodeSample, committed: usize) -> String {
     let per = |bytes: f64| bytes / committed as f64;
-    let mut families: Vec<&(String, f64)> =
-        node.families.iter().filter(|(_, b)| per(*b) >= 0.5).collect();
+    let mut families: Vec<&(String, f64)> = node
+        .families
+        .iter()
+        .filter(|(_, b)| per(*b) >= 0.5)
+        .collect();
     families.sort_by(|a, b| b.1.total_cmp(&a.1));
     let listed: Vec<String> = families
         .iter()
         .map(|(f, b)| format!("{f} {:.0}", per(*b)))
         .collect();
-    format!(
-        "disk {:.0} B/record (SST and blob files: {})",
-        per(node.data_dir as f64),
+    let listed = if listed.is_empty() {
+        "none flushed yet".to_string()
+    } else {
         listed.join(", ")
+    };
+    format!(
+        "disk {:.0} B/record (SST and blob files: {listed})",
+        per(node.data_dir as f64)
     )
 }
 
@@ -269,7 +277,7 @@ fn cpu_per_record(node: &NodeSample, before: &NodeSample, records: usize) -> Str
 
 /// The chart: records/s of each step, the band within 15 % of the first
 /// step, and each step's p99 latency below it.
-fn curve_svg(steps: &[Step], step: usize, limit: f64, mean: f64) -> String {
+fn curve_svg(steps: &[Step], (step, nodes): (usize, usize), limit: f64, mean: f64) -> String {
     let (w, h, left, top) = (720.0, 420.0, 70.0, 40.0);
     let (plot_w, rate_h, lat_h, gap) = (w - left - 20.0, 200.0, 100.0, 40.0);
     let n = steps.len().max(1) as f64;
@@ -284,7 +292,7 @@ fn curve_svg(steps: &[Step], step: usize, limit: f64, mean: f64) -> String {
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
 <rect width="{w}" height="{h}" fill="white"/>
-<text x="{left}" y="20" font-size="14">Committed records/s per {step} records (3 nodes); mean {mean:.0}/s, limit {limit:.0} signatures/s, ratio {:.3}</text>
+<text x="{left}" y="20" font-size="14">Committed records/s per {step} records ({nodes} nodes); mean {mean:.0}/s, limit {limit:.0} signatures/s, ratio {:.3}</text>
 "#,
         mean / limit
     );
@@ -316,19 +324,29 @@ fn curve_svg(steps: &[Step], step: usize, limit: f64, mean: f64) -> String {
     axis(&mut s, top, rate_h, max_rate, "records/s");
     axis(&mut s, lat_top, lat_h, max_p99, "p99 ms");
     let line = |s: &mut String, points: Vec<(f64, f64)>, colour: &str| {
-        let path: Vec<String> = points.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+        let path: Vec<String> = points
+            .iter()
+            .map(|(a, b)| format!("{a:.1},{b:.1}"))
+            .collect();
         let _ = writeln!(
             s,
             r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
             path.join(" ")
         );
         for (a, b) in points {
-            let _ = writeln!(s, r#"<circle cx="{a:.1}" cy="{b:.1}" r="3" fill="{colour}"/>"#);
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{a:.1}" cy="{b:.1}" r="3" fill="{colour}"/>"#
+            );
         }
     };
     line(
         &mut s,
-        steps.iter().enumerate().map(|(i, st)| (x(i), y_rate(st.rate))).collect(),
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, st)| (x(i), y_rate(st.rate)))
+            .collect(),
         "#1f5fa8",
     );
     let one_second = y_lat(1000.0);
@@ -341,7 +359,11 @@ fn curve_svg(steps: &[Step], step: usize, limit: f64, mean: f64) -> String {
     );
     line(
         &mut s,
-        steps.iter().enumerate().map(|(i, st)| (x(i), y_lat(ms(st.p99)))).collect(),
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, st)| (x(i), y_lat(ms(st.p99))))
+            .collect(),
         "#a8611f",
     );
     for (i, st) in steps.iter().enumerate() {
@@ -400,7 +422,10 @@ mod tests {
 
     #[test]
     fn percentiles_weigh_each_submission_by_its_records() {
-        let l = [(Duration::from_millis(10), 98), (Duration::from_millis(900), 2)];
+        let l = [
+            (Duration::from_millis(10), 98),
+            (Duration::from_millis(900), 2),
+        ];
         assert_eq!(percentile(&l, 0.50), Duration::from_millis(10));
         assert_eq!(percentile(&l, 0.98), Duration::from_millis(10));
         assert_eq!(percentile(&l, 0.99), Duration::from_millis(900));
@@ -423,7 +448,7 @@ mod tests {
         assert_eq!(f.steps[1].p99, Duration::from_millis(900));
         assert_eq!(f.steps[0].p99, Duration::from_millis(50));
         assert_eq!(f.committed, 450);
-        let svg = f.svg(150_000.0);
+        let svg = f.svg(3, 150_000.0);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<circle").count(), 4);
     }

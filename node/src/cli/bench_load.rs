@@ -23,25 +23,33 @@ pub struct Body {
 /// records for the same count and chunk.
 const SEED: u8 = 7;
 
-/// At least `records` records in bodies of `chunk`, read from `cache` if it
-/// holds exactly that load, else generated (and written to `cache`).
+/// At least `records` records in bodies of `chunk`: the first of those
+/// `cache` holds if it holds at least that many of this load (a shorter
+/// run uses a prefix of a longer run's records), else generated and
+/// written to `cache`.
 pub fn bodies(
     records: usize,
     chunk: usize,
     encoding: BodyEncoding,
     cache: Option<&Path>,
 ) -> Result<Vec<Body>> {
-    let header = format!("fundtrail bench load v1 seed={SEED} records={records} chunk={chunk} encoding={encoding:?}\n");
+    let kind = format!("seed={SEED} chunk={chunk} encoding={encoding:?}");
+    let header = format!("fundtrail bench load v2 {kind} records={records:012}\n");
     if let Some(path) = cache.filter(|p| p.exists()) {
-        if let Some(bodies) = read_cached(path, &header)? {
+        if let Some(bodies) = read_cached(path, &kind, records)? {
             println!("load: {records} records read from {}", path.display());
             return Ok(bodies);
         }
-        println!("load: {} holds another load; generating anew", path.display());
+        println!(
+            "load: {} holds another load or fewer records; generating anew",
+            path.display()
+        );
     }
     let mut out = cache
         .map(|p| -> Result<_> {
-            let mut w = BufWriter::new(File::create(p).with_context(|| format!("creating {}", p.display()))?);
+            let mut w = BufWriter::new(
+                File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            );
             w.write_all(header.as_bytes())?;
             Ok(w)
         })
@@ -60,29 +68,43 @@ pub fn bodies(
     Ok(bodies)
 }
 
-fn read_cached(path: &Path, header: &str) -> Result<Option<Vec<Body>>> {
+/// The first bodies of a cached load of `kind` holding at least `records`
+/// records, if `path` holds one.
+fn read_cached(path: &Path, kind: &str, records: usize) -> Result<Option<Vec<Body>>> {
     let mut r = BufReader::new(File::open(path)?);
-    let mut found = vec![0u8; header.len()];
-    if r.read_exact(&mut found).is_err() || found != header.as_bytes() {
+    let mut header = String::new();
+    std::io::BufRead::read_line(&mut r, &mut header)?;
+    let held = header
+        .strip_prefix(&format!("fundtrail bench load v2 {kind} records="))
+        .and_then(|n| n.trim_end().parse::<usize>().ok());
+    if held.is_none_or(|held| held < records) {
         return Ok(None);
     }
     let mut bodies = Vec::new();
     let mut word = [0u8; 4];
-    loop {
+    let mut read = 0;
+    while read < records {
         match r.read_exact(&mut word) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
             Err(e) => return Err(e.into()),
         }
-        let records = u32::from_le_bytes(word) as usize;
+        let in_body = u32::from_le_bytes(word) as usize;
         r.read_exact(&mut word)?;
         let mut bytes = vec![0u8; u32::from_le_bytes(word) as usize];
         r.read_exact(&mut bytes)
             .with_context(|| format!("{} is truncated", path.display()))?;
-        bodies.push(Body { bytes, records });
+        bodies.push(Body {
+            bytes,
+            records: in_body,
+        });
+        read += in_body;
     }
-    if bodies.is_empty() {
-        bail!("{} holds no records", path.display());
+    if read < records {
+        bail!(
+            "{} is truncated: {read} of {records} records",
+            path.display()
+        );
     }
     Ok(Some(bodies))
 }
@@ -130,14 +152,28 @@ mod tests {
         let made = bodies(600, 250, BodyEncoding::Bcs, Some(&cache)).expect("generated");
         let read = bodies(600, 250, BodyEncoding::Bcs, Some(&cache)).expect("read");
         assert_eq!(made.len(), 3);
+        let held = |b: &[Body]| {
+            b.iter()
+                .map(|b| (b.bytes.clone(), b.records))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(held(&made), held(&read));
+        let prefix = bodies(300, 250, BodyEncoding::Bcs, Some(&cache)).expect("read");
         assert_eq!(
-            made.iter().map(|b| (&b.bytes, b.records)).collect::<Vec<_>>(),
-            read.iter().map(|b| (&b.bytes, b.records)).collect::<Vec<_>>()
+            held(&prefix),
+            held(&made[..2]),
+            "a shorter run takes a prefix"
         );
-        let header = "fundtrail bench load v1 seed=7 records=900 chunk=250 encoding=Bcs\n";
-        assert!(read_cached(&cache, header).expect("readable").is_none());
+        let kind = "seed=7 chunk=250 encoding=Bcs";
+        assert!(read_cached(&cache, kind, 900).expect("readable").is_none());
+        assert!(read_cached(&cache, "seed=7 chunk=100 encoding=Bcs", 300)
+            .expect("readable")
+            .is_none());
         let len = std::fs::metadata(&cache).expect("cache").len();
-        let file = std::fs::OpenOptions::new().write(true).open(&cache).expect("open");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&cache)
+            .expect("open");
         file.set_len(len - 1).expect("truncate");
         let truncated = bodies(600, 250, BodyEncoding::Bcs, Some(&cache));
         assert!(truncated.is_err_and(|e| e.to_string().contains("truncated")));
